@@ -1,0 +1,324 @@
+"""Typed, validated configuration dataclasses.
+
+A config is a frozen dataclass that subclasses :class:`Config`. Field types are checked and
+gently coerced at construction (``int`` -> ``float``, ``list`` -> ``tuple``, ``dict`` -> a
+nested config); numeric bounds and choices come from :func:`param`; cross-field rules go in
+``validate``. Every error names the field, the bad value and what is allowed::
+
+    @dataclass(frozen=True)
+    class TrainConfig(Config):
+        '''How to train. lr: peak learning rate. epochs: passes over the data.'''
+        lr: float = param(3e-3, gt=0)
+        epochs: int = param(30, ge=1)
+
+    TrainConfig.from_dict({"lr": 0.01}).with_overrides(["epochs=5"]).to_yaml("train.yaml")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self, TypeVar, get_args, get_origin
+
+import yaml
+
+from unlearnkit.core.errors import ConfigError, did_you_mean
+
+C = TypeVar("C", bound="Config")
+
+_MISSING = dataclasses.MISSING
+
+
+def param(
+    default: Any = _MISSING,
+    *,
+    default_factory: Any = _MISSING,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: Sequence[Any] | None = None,
+    help: str = "",
+) -> Any:
+    """A dataclass field with bounds (``ge``, ``gt``, ``le``, ``lt``) and/or ``choices``."""
+    metadata = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "help": help}
+    if default_factory is not _MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base class of every typed config. Subclasses must be ``@dataclass(frozen=True)``."""
+
+    _hints_cache: ClassVar[dict[type, dict[str, Any]]] = {}
+
+    def __post_init__(self) -> None:
+        hints = _type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            coerced = _coerce(self, f.name, value, hints.get(f.name, Any))
+            _check_bounds(self, f, coerced)
+            if coerced is not value:
+                object.__setattr__(self, f.name, coerced)
+        self.validate()
+
+    # -- hooks -----------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Cross-field checks; raise with :meth:`fail`. Single-field rules use :func:`param`."""
+
+    def fail(self, field: str, value: Any, allowed: str) -> typing.NoReturn:
+        raise ConfigError(type(self).__name__, field, value, allowed)
+
+    # -- (de)serialisation -----------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None = None, **kwargs: Any) -> Self:
+        """Build from a mapping (unknown keys are an error with a suggestion)."""
+        merged = {**(data or {}), **kwargs}
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        for key in merged:
+            if key not in names:
+                raise ConfigError(
+                    cls.__name__,
+                    str(key),
+                    merged[key],
+                    f"no such field.{did_you_mean(str(key), names)} "
+                    f"Fields: {', '.join(sorted(names))}.",
+                )
+        return cls(**merged)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (tuples as lists, nested configs as dicts), ready for YAML or JSON."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: Iterable[str] = ()) -> Self:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(cls.__name__, "<file>", str(path), "the YAML file does not exist")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(cls.__name__, "<file>", str(path), "the YAML must be a mapping")
+        return cls.from_dict(data).with_overrides(overrides)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """The YAML text; also written (atomically) to ``path`` when given."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            from unlearnkit.core.io import atomic_write_text
+
+            atomic_write_text(path, text)
+        return text
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any]) -> Self:
+        """A copy with ``key=value`` overrides applied (``a.b=3`` reaches nested configs).
+
+        Values are parsed as YAML scalars/collections: ``lr=1e-3``, ``layers=[1,2]``,
+        ``name=null``, ``flag=true``.
+        """
+        pairs = parse_overrides(overrides) if not isinstance(overrides, Mapping) else overrides
+        data = self.to_dict()
+        for dotted, value in pairs.items():
+            _set_dotted(type(self), data, dotted, value)
+        return type(self).from_dict(data)
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """Parse ``["a=1", "b.c=[1, 2]"]`` into ``{"a": 1, "b.c": [1, 2]}`` (YAML values)."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(
+                "overrides", str(item), item, "expected key=value (for example lr=1e-3)"
+            )
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError("overrides", "<key>", item, "the key before '=' is empty")
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError("overrides", key, raw, f"not a valid YAML value ({exc})") from None
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+def _type_hints(cls: type) -> dict[str, Any]:
+    hints = Config._hints_cache.get(cls)
+    if hints is None:
+        hints = typing.get_type_hints(cls)
+        Config._hints_cache[cls] = hints
+    return hints
+
+
+def _describe(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in get_args(tp))
+    if origin in (tuple, list):
+        args = get_args(tp)
+        inner = _describe(args[0]) if args else "any"
+        return f"a list of {inner}"
+    if origin is dict:
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(cfg: Config, name: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against annotation ``tp``; return it, possibly converted."""
+    owner = type(cfg).__name__
+
+    def bad() -> typing.NoReturn:
+        raise ConfigError(owner, name, value, f"expected {_describe(tp)}")
+
+    if tp is Any:
+        return value
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            bad()
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(cfg, name, value, arg)
+            except ConfigError:
+                continue
+        bad()
+    if origin is Literal:
+        if value in get_args(tp) and not (isinstance(value, bool) and True not in get_args(tp)):
+            return value
+        raise ConfigError(owner, name, value, f"expected {_describe(tp)}")
+    if origin in (tuple, list):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            bad()
+        args = get_args(tp)
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            items = tuple(_coerce(cfg, name, v, args[0]) for v in value)
+        elif origin is tuple and args:
+            if len(args) != len(value):
+                raise ConfigError(owner, name, value, f"expected exactly {len(args)} items")
+            items = tuple(_coerce(cfg, name, v, a) for v, a in zip(value, args, strict=True))
+        else:
+            inner = args[0] if args else Any
+            items = tuple(_coerce(cfg, name, v, inner) for v in value)
+        return items if origin is tuple else list(items)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            bad()
+        return dict(value)
+    if isinstance(tp, type) and issubclass(tp, Config):
+        if isinstance(value, tp):
+            return value
+        if isinstance(value, Mapping):
+            return tp.from_dict(value)
+        bad()
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        bad()
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        bad()
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        bad()
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        bad()
+    if tp is Path:
+        if isinstance(value, (str, Path)):
+            return Path(value)
+        bad()
+    if isinstance(tp, type) and not isinstance(value, tp):
+        bad()
+    return value
+
+
+def _check_bounds(cfg: Config, f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    if not meta or value is None:
+        return
+    owner = type(cfg).__name__
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(
+            owner,
+            f.name,
+            value,
+            f"must be one of {', '.join(repr(c) for c in choices)}"
+            + did_you_mean(str(value), [str(c) for c in choices]),
+        )
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    for v in values:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        for key, ok, word in (
+            ("ge", lambda a, b: a >= b, ">="),
+            ("gt", lambda a, b: a > b, ">"),
+            ("le", lambda a, b: a <= b, "<="),
+            ("lt", lambda a, b: a < b, "<"),
+        ):
+            bound = meta.get(key)
+            if bound is not None and not ok(v, bound):
+                raise ConfigError(owner, f.name, value, f"must be {word} {bound}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Config):
+        return value.to_dict()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _set_dotted(cls: type[Config], data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node: dict[str, Any] = data
+    node_cls: type | None = cls
+    for i, part in enumerate(parts):
+        fields = (
+            {f.name: f for f in dataclasses.fields(node_cls)}
+            if node_cls is not None and dataclasses.is_dataclass(node_cls)
+            else None
+        )
+        if fields is not None and part not in fields:
+            raise ConfigError(
+                node_cls.__name__ if node_cls else cls.__name__,
+                part,
+                value,
+                f"no such field (override {dotted!r}).{did_you_mean(part, fields)} "
+                f"Fields: {', '.join(sorted(fields))}.",
+            )
+        if i == len(parts) - 1:
+            node[part] = value
+            return
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            raise ConfigError(cls.__name__, dotted, value, f"{part!r} is not a nested config")
+        hint = _type_hints(node_cls).get(part) if fields is not None else None
+        node_cls = hint if isinstance(hint, type) and issubclass(hint, Config) else None
+        node = nxt

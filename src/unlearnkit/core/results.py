@@ -1,0 +1,108 @@
+"""Result types: per-example values are the currency; the aggregate is derived from them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from unlearnkit.core.errors import UnlearnkitError
+
+Reducer = Callable[[Sequence[float]], float]
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean of the finite values (NaN when there are none)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+@dataclass(frozen=True)
+class Result:
+    """One metric (or attack) on one model and one data split.
+
+    ``values[i]`` belongs to the example ``ids[i]``; ``aggregate`` is derived from ``values``
+    (by ``reduce``, default :func:`mean`) unless the metric defines a different aggregate
+    (a KS p-value, an AUC), in which case it is passed explicitly.
+    """
+
+    name: str
+    values: tuple[float, ...]
+    aggregate: float
+    higher_is_better: bool
+    ids: tuple[str, ...] | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.ids is not None and len(self.ids) != len(self.values):
+            raise UnlearnkitError(
+                f"Result {self.name!r}: {len(self.ids)} ids for {len(self.values)} values; "
+                "give one id per example"
+            )
+
+    @classmethod
+    def from_values(
+        cls,
+        name: str,
+        values: Sequence[float],
+        *,
+        higher_is_better: bool,
+        ids: Sequence[str] | None = None,
+        reduce: Reducer = mean,
+        aggregate: float | None = None,
+        config: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Result:
+        vals = tuple(float(v) for v in values)
+        agg = float(reduce(vals)) if aggregate is None else float(aggregate)
+        return cls(
+            name=name,
+            values=vals,
+            aggregate=agg,
+            higher_is_better=higher_is_better,
+            ids=tuple(str(i) for i in ids) if ids is not None else None,
+            config=dict(config or {}),
+            extra=dict(extra or {}),
+        )
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def by_id(self) -> dict[str, float]:
+        if self.ids is None:
+            raise UnlearnkitError(f"Result {self.name!r} has no example ids")
+        return dict(zip(self.ids, self.values, strict=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "aggregate": _json_float(self.aggregate),
+            "higher_is_better": self.higher_is_better,
+            "values": [_json_float(v) for v in self.values],
+            "ids": list(self.ids) if self.ids is not None else None,
+            "config": dict(self.config),
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        return cls(
+            name=data["name"],
+            values=tuple(_from_json_float(v) for v in data["values"]),
+            aggregate=_from_json_float(data["aggregate"]),
+            higher_is_better=bool(data["higher_is_better"]),
+            ids=tuple(data["ids"]) if data.get("ids") is not None else None,
+            config=dict(data.get("config") or {}),
+            extra=dict(data.get("extra") or {}),
+        )
+
+
+def _json_float(v: float) -> float | str:
+    # JSON has no NaN/inf; keep them as strings so files stay strict JSON.
+    return v if math.isfinite(v) else str(v)
+
+
+def _from_json_float(v: float | str) -> float:
+    return float(v)
