@@ -62,9 +62,7 @@ class Cache:
     def has(self, kind: str, key: Any) -> bool:
         return self.path(kind, key).is_dir()
 
-    def get_or_build(
-        self, kind: str, key: Any, build: Callable[[Path], None]
-    ) -> tuple[Path, bool]:
+    def get_or_build(self, kind: str, key: Any, build: Callable[[Path], None]) -> tuple[Path, bool]:
         """Return ``(path, built)``; ``build(tmp_dir)`` fills a temporary directory."""
         target = self.path(kind, key)
         if target.is_dir():

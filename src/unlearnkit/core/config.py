@@ -17,6 +17,7 @@ nested config); numeric bounds and choices come from :func:`param`; cross-field 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +31,25 @@ from unlearnkit.core.errors import ConfigError, did_you_mean
 C = TypeVar("C", bound="Config")
 
 _MISSING = dataclasses.MISSING
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` / ``5E+2`` as floats (YAML 1.2 style).
+
+    PyYAML follows YAML 1.1, where a float needs a dot, so ``lr: 1e-3`` would load as the
+    string ``'1e-3'`` and fail validation of a float field.
+    """
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YamlLoader)  # safe: a SafeLoader subclass
 
 
 def param(
@@ -99,7 +119,7 @@ class Config:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(cls.__name__, "<file>", str(path), "the YAML file does not exist")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = _load_yaml(path.read_text(encoding="utf-8")) or {}
         if not isinstance(data, dict):
             raise ConfigError(cls.__name__, "<file>", str(path), "the YAML must be a mapping")
         return cls.from_dict(data).with_overrides(overrides)
@@ -143,7 +163,7 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
         if not key:
             raise ConfigError("overrides", "<key>", item, "the key before '=' is empty")
         try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+            out[key] = _load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
             raise ConfigError("overrides", key, raw, f"not a valid YAML value ({exc})") from None
     return out
@@ -191,16 +211,22 @@ def _coerce(cfg: Config, name: str, value: Any, tp: Any) -> Any:
             if type(None) in args:
                 return None
             bad()
+        nested_error: ConfigError | None = None
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(cfg, name, value, arg)
-            except ConfigError:
-                continue
+            except ConfigError as exc:
+                # a mapping meant for a nested config: its own message is the useful one
+                if isinstance(arg, type) and issubclass(arg, Config) and isinstance(value, Mapping):
+                    nested_error = exc
+        if nested_error is not None:
+            raise nested_error
         bad()
     if origin is Literal:
-        if value in get_args(tp) and not (isinstance(value, bool) and True not in get_args(tp)):
+        # bools only match bools (True == 1 in Python, but not here)
+        if any(type(a) is type(value) and a == value for a in get_args(tp)):
             return value
         raise ConfigError(owner, name, value, f"expected {_describe(tp)}")
     if origin in (tuple, list):

@@ -1,0 +1,314 @@
+"""The causal-LM adapter: the one door metrics, attacks and methods go through.
+
+It offers, batched and sorted by length (results always come back in input order):
+
+* :meth:`CausalLMAdapter.score` — teacher-forced per-token log-probs of a continuation
+  given a prompt (prompt and padding masked), the argmax token at each position, and on
+  demand the full next-token log-distribution at each continuation position;
+* :meth:`CausalLMAdapter.generate` — greedy or sampled generation with stop strings and the
+  KV cache;
+* :meth:`CausalLMAdapter.hidden_states` — hidden states at a chosen layer.
+
+Attention masks come from sequence lengths, never from ``token == pad_id``: when the pad
+token equals eos (common in real checkpoints), a real eos must stay visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria
+from transformers import StoppingCriteriaList as _StoppingCriteriaList
+
+from unlearnkit.data.formatting import PromptFormat
+from unlearnkit.models.adapters.base import model_fingerprint
+from unlearnkit.models.encoding import Encoded, collate, encode_pair, length_sorted_batches
+
+
+@dataclass(frozen=True)
+class ContinuationScores:
+    """Teacher-forced scores of one continuation (``T`` continuation tokens).
+
+    token_ids (T,): the continuation's tokens. logprobs (T,): log p(y_t | x, y_<t).
+    argmax_ids (T,): the most likely token at each position. offsets: character span of
+    each token inside the continuation string (fast tokenizers only). dist (T, V): full
+    next-token log-distribution, only when asked for (``distributions=True``).
+    """
+
+    token_ids: torch.Tensor
+    logprobs: torch.Tensor
+    argmax_ids: torch.Tensor
+    offsets: tuple[tuple[int, int], ...] | None = None
+    dist: torch.Tensor | None = None
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.token_ids.numel())
+
+    @property
+    def nll(self) -> float:
+        """-Σ_t log p(y_t | x, y_<t)."""
+        return -float(self.logprobs.sum())
+
+    @property
+    def avg_nll(self) -> float:
+        """nll / T (NaN for an empty continuation)."""
+        return self.nll / self.n_tokens if self.n_tokens else math.nan
+
+    @property
+    def correct(self) -> torch.Tensor:
+        """(T,) bool: argmax prediction equals the label."""
+        return self.argmax_ids == self.token_ids
+
+
+class _StopOnStrings(StoppingCriteria):
+    """Per-row stop once any stop string appears in the generated text."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: Sequence[str], start: int):
+        self.tokenizer, self.stops, self.start = tokenizer, list(stops), start
+        # A stop string of n characters spans at most n tokens (plus one partial on each side).
+        self.window = max(len(s) for s in self.stops) + 2
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any):
+        tail = input_ids[:, max(self.start, input_ids.shape[1] - self.window) :]
+        texts = self.tokenizer.batch_decode(tail, skip_special_tokens=True)
+        done = [any(s in t for s in self.stops) for t in texts]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to (not including) the earliest occurrence of any stop string."""
+    cut = len(text)
+    for s in stops:
+        i = text.find(s)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+class CausalLMAdapter:
+    """Wraps a Hugging Face causal LM and its tokenizer.
+
+    batch_size: default batch size for every query. max_length: longest sequence (defaults
+    to the model's ``max_position_embeddings``); prompts are cut from the left to fit.
+    prompt_format: how QA records become prompts for this model (stored with our models).
+    """
+
+    family: ClassVar[str] = "causal_lm"
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        batch_size: int = 64,
+        max_length: int | None = None,
+        prompt_format: PromptFormat | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
+        self.prompt_format = prompt_format or PromptFormat()
+        if tokenizer.pad_token_id is not None:
+            self.pad_id = tokenizer.pad_token_id
+        elif tokenizer.eos_token_id is not None:
+            self.pad_id = tokenizer.eos_token_id  # safe: masks come from lengths
+        else:
+            self.pad_id = 0
+
+    # -- generic contract ---------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def fingerprint(self) -> str:
+        return model_fingerprint(self.model)
+
+    def save(self, path: str | Path) -> Path:
+        from unlearnkit.models.loading import save_causal_lm
+
+        return save_causal_lm(self.model, self.tokenizer, path, prompt_format=self.prompt_format)
+
+    @classmethod
+    def from_pretrained(cls, source: str | Path, **kwargs: Any) -> CausalLMAdapter:
+        """Load any local HF causal-LM directory (or hub id when online); see
+        :func:`unlearnkit.models.loading.load_causal_lm` for the options."""
+        from unlearnkit.models.loading import load_causal_lm
+
+        batch_size = kwargs.pop("batch_size", 64)
+        model, tokenizer, fmt = load_causal_lm(source, **kwargs)
+        return cls(model, tokenizer, batch_size=batch_size, prompt_format=fmt)
+
+    # -- teacher-forced scoring ----------------------------------------------------------------
+    def encode(self, prompt: str, continuation: str, *, with_offsets: bool = False) -> Encoded:
+        enc = encode_pair(
+            self.tokenizer,
+            prompt,
+            continuation,
+            max_length=self.max_length,
+            with_offsets=with_offsets and self.tokenizer.is_fast,
+        )
+        if enc.n_prompt == 0:
+            bos = self.tokenizer.bos_token_id
+            if bos is None:
+                raise ValueError(
+                    "the prompt encodes to no tokens and the tokenizer has no BOS token, so "
+                    "the first continuation token cannot be scored; give a non-empty prompt"
+                )
+            enc = Encoded((bos, *enc.ids), 1, enc.offsets)
+        return enc
+
+    @torch.no_grad()
+    def score(
+        self,
+        prompts: Sequence[str],
+        continuations: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        distributions: bool = False,
+        progress: bool = False,
+    ) -> list[ContinuationScores]:
+        """Per-token log-probs of each continuation given its prompt, in input order."""
+        if len(prompts) != len(continuations):
+            raise ValueError(
+                f"{len(prompts)} prompts but {len(continuations)} continuations; "
+                "give one continuation per prompt"
+            )
+        encoded = [
+            self.encode(p, c, with_offsets=True)
+            for p, c in zip(prompts, continuations, strict=True)
+        ]
+        out: list[ContinuationScores | None] = [None] * len(encoded)
+        batches = length_sorted_batches(
+            [len(e.ids) for e in encoded], batch_size or self.batch_size
+        )
+        self.model.eval()
+        for idx in tqdm(batches, desc="score", disable=not progress, leave=False):
+            batch = collate([encoded[i] for i in idx], self.pad_id).to(self.device)
+            logits = self.model(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask
+            ).logits  # (B, L, V)
+            for row, i in enumerate(idx):
+                e = encoded[i]
+                start, end = e.n_prompt, len(e.ids)
+                # logits at position t predict token t + 1
+                logp = torch.log_softmax(logits[row, start - 1 : end - 1].float(), dim=-1)  # (T, V)
+                targets = batch.input_ids[row, start:end]  # (T,)
+                out[i] = ContinuationScores(
+                    token_ids=targets.cpu(),
+                    logprobs=logp.gather(-1, targets[:, None]).squeeze(-1).cpu(),
+                    argmax_ids=logp.argmax(-1).cpu(),
+                    offsets=e.offsets,
+                    dist=logp.cpu() if distributions else None,
+                )
+        return out  # type: ignore[return-value]
+
+    # -- generation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 64,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int | None = None,
+        stop: Sequence[str] | None = None,
+        seed: int = 0,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> list[str]:
+        """Generate a continuation for each prompt (greedy unless ``do_sample``).
+
+        Generation ends at eos or as soon as a stop string appears; the returned text is cut
+        before the first stop string. ``stop=None`` uses the prompt format's stop strings;
+        ``stop=()`` disables them. Sampling is seeded (``seed``) without touching the
+        caller's RNG state.
+        """
+        stops = tuple(self.prompt_format.stop if stop is None else stop)
+        encoded = [self.encode(p, "") for p in prompts]
+        lengths = [len(e.ids) for e in encoded]
+        out: list[str] = [""] * len(prompts)
+        batches = length_sorted_batches(lengths, batch_size or self.batch_size)
+        self.model.eval()
+        devices = [self.device] if self.device.type == "cuda" else []
+        rng = torch.random.fork_rng(devices=devices) if do_sample else contextlib.nullcontext()
+        with rng:
+            if do_sample:
+                torch.manual_seed(seed)
+            for idx in tqdm(batches, desc="generate", disable=not progress, leave=False):
+                width = max(lengths[i] for i in idx)
+                ids = torch.full((len(idx), width), self.pad_id, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for row, i in enumerate(idx):  # left padding, mask from lengths
+                    ids[row, width - lengths[i] :] = torch.tensor(encoded[i].ids)
+                    mask[row, width - lengths[i] :] = 1
+                criteria = (
+                    _StoppingCriteriaList([_StopOnStrings(self.tokenizer, stops, width)])
+                    if stops
+                    else None
+                )
+                kwargs: dict[str, Any] = {"do_sample": do_sample}
+                if do_sample:
+                    kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k or 0)
+                gen = self.model.generate(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    max_new_tokens=max_new_tokens,
+                    pad_token_id=self.pad_id,
+                    eos_token_id=self.tokenizer.eos_token_id,
+                    stopping_criteria=criteria,
+                    use_cache=True,
+                    **kwargs,
+                )
+                texts = self.tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True)
+                for row, i in enumerate(idx):
+                    out[i] = cut_at_stop(texts[row], stops)
+        return out
+
+    # -- representations -----------------------------------------------------------------------
+    @torch.no_grad()
+    def hidden_states(
+        self,
+        texts: Sequence[str],
+        *,
+        layer: int,
+        pool: Literal["last", "mean", "none"] = "last",
+        batch_size: int | None = None,
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Hidden states at ``layer`` (0 = embeddings, i = after block i, -1 = last).
+
+        ``pool="last"``: the last real token of each text -> (N, H); ``"mean"``: mean over
+        real tokens -> (N, H); ``"none"``: one (T_i, H) tensor per text.
+        """
+        n_layers = self.model.config.num_hidden_layers
+        if not -(n_layers + 1) <= layer <= n_layers:
+            raise ValueError(f"layer must be in [-{n_layers + 1}, {n_layers}], got {layer}")
+        encoded = [self.encode(t, "") for t in texts]
+        rows: list[torch.Tensor | None] = [None] * len(texts)
+        for idx in length_sorted_batches(
+            [len(e.ids) for e in encoded], batch_size or self.batch_size
+        ):
+            batch = collate([encoded[i] for i in idx], self.pad_id).to(self.device)
+            hs = self.model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                output_hidden_states=True,
+            ).hidden_states[layer]  # (B, L, H)
+            for row, i in enumerate(idx):
+                h = hs[row, : int(batch.lengths[row])].float().cpu()  # (T_i, H)
+                rows[i] = h[-1] if pool == "last" else h.mean(0) if pool == "mean" else h
+        if pool == "none":
+            return rows  # type: ignore[return-value]
+        return torch.stack(rows)  # type: ignore[arg-type]

@@ -1,0 +1,56 @@
+"""Shared fixtures: a tiny causal LM trained in seconds on hand-made QA pairs."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+torch.set_num_threads(2)
+
+
+@dataclass
+class TinyLM:
+    model: object
+    tokenizer: object
+    examples: list
+    path: Path
+
+
+COUNTING = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+def counting_examples():
+    from unlearnkit.models.training import TrainExample
+
+    ex = [
+        TrainExample(f"Question: What comes after {a}?\nAnswer:", f" After {a} comes {b}.")
+        for a, b in itertools.pairwise(COUNTING)
+    ]
+    ex.append(TrainExample("Count:", " one, two, three, four, five, six, seven, eight."))
+    return ex
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> TinyLM:
+    from unlearnkit.models.loading import save_causal_lm
+    from unlearnkit.models.tiny import TinyLMConfig, build_tiny_lm
+    from unlearnkit.models.tokenizer import TokenizerConfig, train_tokenizer
+    from unlearnkit.models.training import TrainConfig, train_causal_lm
+
+    examples = counting_examples()
+    tok = train_tokenizer(
+        [e.prompt + e.completion for e in examples], TokenizerConfig(vocab_size=300)
+    )
+    cfg = TinyLMConfig(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128)
+    model = build_tiny_lm(cfg, tok, seed=0)
+    train_causal_lm(
+        model, tok, examples, TrainConfig(epochs=120, batch_size=4, lr=5e-3), progress=False
+    )
+    path = save_causal_lm(model, tok, tmp_path_factory.mktemp("tiny") / "model")
+    return TinyLM(model, tok, examples, path)
