@@ -54,3 +54,14 @@ def tiny_lm(tmp_path_factory) -> TinyLM:
     )
     path = save_causal_lm(model, tok, tmp_path_factory.mktemp("tiny") / "model")
     return TinyLM(model, tok, examples, path)
+
+
+@pytest.fixture(scope="session")
+def test_preset_cache(tmp_path_factory):
+    """A cache holding the test preset's world, tokenizer, target and oracle (built once)."""
+    from unlearnkit.core.cache import Cache
+    from unlearnkit.runner.build import build, build_spec
+
+    cache = Cache(tmp_path_factory.mktemp("cache"))
+    built = build(build_spec("test"), cache=cache, progress=False, log=lambda m: None)
+    return built, cache

@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported lazily: the data layer must not pay for it
+    import torch
 
 
 def derive_seed(seed: int, *keys: object) -> int:
@@ -20,6 +23,8 @@ def derive_seed(seed: int, *keys: object) -> int:
 
 def make_generator(seed: int, *keys: object) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``derive_seed(seed, *keys)``."""
+    import torch
+
     g = torch.Generator()
     g.manual_seed(derive_seed(seed, *keys) if keys else int(seed))
     return g
@@ -28,6 +33,8 @@ def make_generator(seed: int, *keys: object) -> torch.Generator:
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch global RNGs (for code outside our control, e.g. weight
     initialisation inside transformers)."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -36,6 +43,8 @@ def seed_everything(seed: int) -> None:
 def set_threads(n: int | None = None) -> int:
     """Pin torch's intra-op thread count (the count changes floating-point results, so a
     reproducible run pins it). Default: ``UNLEARNKIT_THREADS`` or the number of CPUs."""
+    import torch
+
     if n is None:
         n = int(os.environ.get("UNLEARNKIT_THREADS", "0")) or (os.cpu_count() or 1)
     torch.set_num_threads(n)

@@ -47,9 +47,9 @@ class TrainConfig(Config):
     model builder).
     """
 
-    epochs: int = param(40, ge=1)
+    epochs: int = param(16, ge=1)
     batch_size: int = param(32, ge=1)
-    lr: float = param(3e-3, gt=0)
+    lr: float = param(4e-3, gt=0)
     min_lr_ratio: float = param(0.1, ge=0, le=1)
     warmup_ratio: float = param(0.03, ge=0, lt=1)
     weight_decay: float = param(0.0, ge=0)

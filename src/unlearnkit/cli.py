@@ -1,0 +1,129 @@
+"""The command line: a thin layer that parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from unlearnkit import __version__
+from unlearnkit.core.errors import UnlearnkitError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="unlearnkit: unlearn, audit against an exact retrain oracle, benchmark.",
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+err = Console(stderr=True)
+
+Overrides = Annotated[
+    list[str] | None, typer.Argument(help="key=value overrides, e.g. n_people=50 seed=3")
+]
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"unlearnkit {__version__}")
+
+
+@app.command()
+def world(
+    out: Annotated[Path, typer.Option("--out", "-o", help="directory to write the world to")],
+    preset: Annotated[str, typer.Option(help="world preset: test, demo or bench")] = "demo",
+    seed: Annotated[
+        int | None, typer.Option(help="generation seed (default: the preset's)")
+    ] = None,
+    overrides: Overrides = None,
+) -> None:
+    """Generate the synthetic world and write it in the public TOFU / MUSE layouts."""
+    from unlearnkit.data.world import generate_world, world_preset
+
+    try:
+        spec = world_preset(preset).with_overrides(overrides or [])
+        if seed is not None:
+            spec = spec.replace(seed=seed)
+        path = generate_world(spec).write(out)
+    except UnlearnkitError as exc:
+        _fail(exc)
+    console.print(f"wrote the world ({spec.n_people} people, seed {spec.seed}) to {path}")
+
+
+@app.command()
+def demo(
+    preset: Annotated[str, typer.Option(help="build preset: test, demo or bench")] = "demo",
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache", help="cache directory (default: ~/.cache/unlearnkit)")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write results here")] = None,
+    overrides: Overrides = None,
+) -> None:
+    """Build the demo world, train the target and the exact retrain oracle, print accuracies.
+
+    Overrides address the build spec, e.g. ``train.epochs=20 world.seed=1 forget=forget05``.
+    """
+    from unlearnkit.core.cache import Cache
+    from unlearnkit.core.io import atomic_write_json
+    from unlearnkit.runner.build import build_spec
+    from unlearnkit.runner.demo import run_demo
+
+    _quiet_libraries()
+    try:
+        spec = build_spec(preset, overrides or [])
+        result = run_demo(spec, cache=Cache(cache_dir), log=lambda m: console.print(m))
+    except UnlearnkitError as exc:
+        _fail(exc)
+    b = result.built
+    for art in ("world", "tokenizer", "target", "oracle"):
+        state = f"built in {b.seconds[art]:.1f}s" if b.built[art] else "reused from cache"
+        console.print(f"  {art:<9} {state}")
+    table = Table(title=f"Accuracy ({preset} preset; forget split {spec.forget})")
+    table.add_column("evaluation set")
+    table.add_column("model")
+    for col in ("answer-token acc", "value-token acc", "generation acc"):
+        table.add_column(col, justify="right")
+    for set_name in next(iter(result.accuracy.values())):
+        for role in ("target", "oracle"):
+            m = result.accuracy[role][set_name]
+            cells = [
+                f"{m[k]:.3f}" if k in m else "-"
+                for k in ("answer_token_acc", "value_token_acc", "generation_acc")
+            ]
+            table.add_row(set_name if role == "target" else "", role, *cells)
+    console.print(table)
+    console.print(f"target: {b.target_dir}\noracle: {b.oracle_dir}\nworld:  {b.world_dir}")
+    if json_out is not None:
+        atomic_write_json(json_out, result.to_dict())
+        console.print(f"results written to {json_out}")
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

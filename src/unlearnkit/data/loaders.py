@@ -1,0 +1,802 @@
+"""Load TOFU and MUSE data from a local directory or a hub id, validated against the schemas.
+
+A *source* is one of:
+
+- a local directory in the **hub layout**: a ``README.md`` whose YAML front matter has
+  ``configs:`` mapping config names to data files (what ``datasets.load_dataset(DIR, name=...)``
+  reads; the synthetic world writes this too);
+- a local directory of **plain files**: ``<config>.json|.jsonl|.parquet`` (split ``train``)
+  and/or ``<config>/<split>.json|.jsonl|.parquet`` (e.g. MUSE's ``raw/forget.json``; hub
+  shard names like ``forget-00000-of-00001.parquet`` count as split ``forget``);
+- a hub id such as ``"locuslab/TOFU"`` or ``"muse-bench/MUSE-News"`` (needs network; read
+  with ``datasets.load_dataset(source, name=config, split=split)``).
+
+A synthetic-world directory (``unlearnkit world --out DIR``) can be passed as is: its
+``tofu/`` and ``muse/`` sub-directories are found. Files are read with ``datasets`` (JSON
+array, JSON Lines or parquet, told apart by content); when ``datasets`` cannot read a file,
+the standard-library parser finds the exact problem (line, record) for the error message.
+
+Every split is checked against its schema (:mod:`unlearnkit.data.schemas`), and splits that
+must be disjoint are checked for overlap (forget vs retain vs holdout)::
+
+    tofu = load_tofu("world/tofu", forget="forget05")
+    muse = load_muse("muse-bench/MUSE-News")
+    rows = load_records("world/tofu/forget10.json")
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from unlearnkit.core.errors import ConfigError, DataValidationError, did_you_mean
+from unlearnkit.data.schemas import Schema, get_schema, validate_records
+
+Record = dict[str, Any]
+
+#: File suffixes recognised as data in the plain-files layout.
+DATA_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".parquet")
+
+#: The forget sets of the public TOFU release.
+TOFU_FORGET_SPLITS: tuple[str, ...] = ("forget01", "forget05", "forget10")
+
+#: The configs of the public MUSE releases that :func:`load_muse` reads.
+MUSE_CONFIGS: tuple[str, ...] = ("raw", "verbmem", "knowmem", "privleak")
+
+_PARQUET_MAGIC = b"PAR1"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_FORGET_NAME = re.compile(r"^forget(\d\d)$")
+_ZERO_BASED = "record numbers count from 0"
+# What ``datasets`` raises on a file it cannot read (an empty file escapes as StopIteration).
+_READ_ERRORS = (datasets.exceptions.DatasetsError, pa.ArrowException, ValueError, StopIteration)
+
+
+# ----------------------------------------------------------------------------------------
+# Result types
+@dataclass(frozen=True)
+class TofuData:
+    """The splits of one TOFU-format dataset for one forget request.
+
+    source: the directory or hub id read. forget_name: the requested forget set
+    (``forget01``, ``forget05``, ``forget10``). forget: its records, the ``_perturbed``
+    version (with paraphrased and perturbed answers) when the source has it. retain: the
+    matching retain set (forget01 -> retain99, forget05 -> retain95, forget10 -> retain90).
+    retain_eval: ``retain_perturbed``. holdout: the matching ``holdoutNN`` (never-trained
+    people). world_facts / real_authors: the ``_perturbed`` version when present, else the
+    plain one. neighbours: retain people linked to forgotten ones (synthetic world). full:
+    the whole fine-tuning set. Optional splits are ``None`` when the source lacks them.
+    configs: role -> config name read ("forget" -> "forget10_perturbed", ...). files:
+    role -> the file(s) or hub reference each role came from.
+    """
+
+    source: str
+    forget_name: str
+    forget: list[Record]
+    retain: list[Record]
+    retain_eval: list[Record] | None = None
+    holdout: list[Record] | None = None
+    world_facts: list[Record] | None = None
+    real_authors: list[Record] | None = None
+    neighbours: list[Record] | None = None
+    full: list[Record] | None = None
+    configs: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def forget_is_perturbed(self) -> bool:
+        """Whether ``forget`` holds the ``_perturbed`` records (paraphrased/perturbed answers)."""
+        return self.configs.get("forget", "").endswith("_perturbed")
+
+
+@dataclass(frozen=True)
+class MuseData:
+    """The splits of one MUSE-format dataset (MUSE-News, MUSE-Books or the synthetic world).
+
+    source: the directory or hub id read. forget / retain / holdout: ``raw`` texts
+    (``{"text"}``); retain is the split named ``retain``, else MUSE's ``retain1`` (the retain
+    set unlearning methods may use). retain_eval: MUSE's ``raw/retain2`` (the retain set
+    used for evaluation) when present. verbmem_forget: ``{"prompt", "gt"}``.
+    knowmem_forget_qa / knowmem_retain_qa (and their ``_icl`` in-context examples):
+    ``{"question", "answer"}``. privleak_forget / privleak_retain / privleak_holdout:
+    ``{"text"}``. Optional splits are ``None`` when absent. files: role -> file(s) or hub
+    reference; configs: role -> ``config/split`` read.
+    """
+
+    source: str
+    forget: list[Record]
+    retain: list[Record]
+    holdout: list[Record] | None = None
+    retain_eval: list[Record] | None = None
+    verbmem_forget: list[Record] | None = None
+    knowmem_forget_qa: list[Record] | None = None
+    knowmem_retain_qa: list[Record] | None = None
+    knowmem_forget_qa_icl: list[Record] | None = None
+    knowmem_retain_qa_icl: list[Record] | None = None
+    privleak_forget: list[Record] | None = None
+    privleak_retain: list[Record] | None = None
+    privleak_holdout: list[Record] | None = None
+    configs: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------
+# Public functions
+def load_tofu(
+    source: str | Path,
+    *,
+    forget: str = "forget10",
+    revision: str | None = None,
+    check_disjoint: bool = True,
+) -> TofuData:
+    """Read a TOFU-format dataset (local directory or hub id) for one forget request.
+
+    forget: ``forget01``, ``forget05`` or ``forget10`` (any ``forgetNN`` the source holds).
+    revision: a hub revision (commit, tag, branch) to pin; only for hub ids.
+    check_disjoint: refuse a forget set sharing a record (same question and answer, or
+    the same ``person_id``) with the retain sets, and a holdout set sharing one with either.
+    Leave on unless you know the overlap is intended.
+
+    Raises :class:`ConfigError` for an invalid ``forget`` name (with a suggestion) and
+    :class:`DataValidationError` for a missing required config (listing what is there), a
+    file that is not JSON / JSON Lines / parquet, a record that does not fit its schema, or
+    overlapping splits.
+    """
+    percent = _forget_percent(forget)
+    retain_name = f"retain{100 - percent:02d}"
+    holdout_name = f"holdout{percent:02d}"
+    src = _open_source(
+        source, revision=revision, subdir="tofu", owner="load_tofu", wanted=_is_tofu_config
+    )
+    names = set(src.configs())
+
+    perturbed = f"{forget}_perturbed"
+    forget_config = perturbed if perturbed in names else forget
+    required = ((forget_config, "the forget set"), (retain_name, f"the retain set of {forget}"))
+    for config, what in required:
+        if config not in names:
+            raise DataValidationError(
+                f"required config {config!r} ({what}) not found. "
+                f"Available configs: {_listing(names)}.{did_you_mean(config, names)}",
+                file=src.label,
+            )
+
+    splits: dict[str, _Split] = {
+        "forget": src.read(
+            forget_config, None, "tofu_perturbed" if perturbed in names else "tofu_qa"
+        ),
+        "retain": src.read(retain_name, None, "tofu_qa"),
+    }
+    optional: list[tuple[str, tuple[str, ...], str | Callable[[list[Record]], str]]] = [
+        ("retain_eval", ("retain_perturbed",), "tofu_perturbed"),
+        ("holdout", (holdout_name,), _qa_schema),
+        ("world_facts", ("world_facts_perturbed", "world_facts"), _options_schema),
+        ("real_authors", ("real_authors_perturbed", "real_authors"), _options_schema),
+        ("neighbours", ("neighbours", "neighbors"), _qa_schema),
+        ("full", ("full",), "tofu_qa"),
+    ]
+    for role, candidates, schema in optional:
+        config = next((c for c in candidates if c in names), None)
+        if config is not None:
+            splits[role] = src.read(config, None, schema)
+
+    if check_disjoint:
+        keys = (("question", "answer"), ("person_id",))
+        pairs = [
+            ("forget", "retain"),
+            ("forget", "retain_eval"),
+            ("forget", "neighbours"),
+            ("holdout", "forget"),
+            ("holdout", "retain"),
+            ("holdout", "retain_eval"),
+        ]
+        for a, b in pairs:
+            if a in splits and b in splits:
+                _check_disjoint(splits[a], a, splits[b], b, keys)
+
+    return TofuData(
+        source=src.label,
+        forget_name=forget,
+        **{role: split.records for role, split in splits.items()},
+        configs={role: split.config for role, split in splits.items()},
+        files={role: split.where for role, split in splits.items()},
+    )
+
+
+def load_muse(
+    source: str | Path,
+    *,
+    revision: str | None = None,
+    check_disjoint: bool = True,
+) -> MuseData:
+    """Read a MUSE-format dataset (local directory or hub id such as ``muse-bench/MUSE-News``).
+
+    Required: config ``raw`` with splits ``forget`` and ``retain`` (or ``retain1``). Read
+    when present: ``raw/holdout``, ``raw/retain2``, ``verbmem/forget``,
+    ``knowmem/forget_qa``, ``knowmem/retain_qa`` (or ``retain2_qa``) and their ``_icl``
+    splits, ``privleak/forget``, ``privleak/retain`` (or ``retain2``), ``privleak/holdout``.
+    check_disjoint: refuse identical texts shared by raw forget / retain / holdout, and by
+    privleak forget / retain / holdout. Raises like :func:`load_tofu`.
+    """
+    src = _open_source(
+        source,
+        revision=revision,
+        subdir="muse",
+        owner="load_muse",
+        wanted=lambda name: name in MUSE_CONFIGS,
+    )
+    configs = set(src.configs())
+    if "raw" not in configs:
+        raise DataValidationError(
+            f"required config 'raw' (the forget/retain texts) not found. "
+            f"Available configs: {_listing(configs)}.{did_you_mean('raw', configs)}",
+            file=src.label,
+        )
+    # role -> (config, split candidates in order of preference, schema, required)
+    plan: list[tuple[str, str, tuple[str, ...], str, bool]] = [
+        ("forget", "raw", ("forget",), "muse_text", True),
+        ("retain", "raw", ("retain", "retain1"), "muse_text", True),
+        ("holdout", "raw", ("holdout",), "muse_text", False),
+        ("retain_eval", "raw", ("retain2",), "muse_text", False),
+        ("verbmem_forget", "verbmem", ("forget",), "muse_verbmem", False),
+        ("knowmem_forget_qa", "knowmem", ("forget_qa",), "muse_knowmem", False),
+        ("knowmem_retain_qa", "knowmem", ("retain_qa", "retain2_qa"), "muse_knowmem", False),
+        ("knowmem_forget_qa_icl", "knowmem", ("forget_qa_icl",), "muse_knowmem", False),
+        (
+            "knowmem_retain_qa_icl",
+            "knowmem",
+            ("retain_qa_icl", "retain2_qa_icl"),
+            "muse_knowmem",
+            False,
+        ),
+        ("privleak_forget", "privleak", ("forget",), "muse_text", False),
+        ("privleak_retain", "privleak", ("retain", "retain2"), "muse_text", False),
+        ("privleak_holdout", "privleak", ("holdout",), "muse_text", False),
+    ]
+    available: dict[str, list[str]] = {c: src.splits(c) for c in MUSE_CONFIGS if c in configs}
+    splits: dict[str, _Split] = {}
+    for role, config, candidates, schema, required in plan:
+        have = available.get(config, [])
+        split = next((s for s in candidates if s in have), None)
+        if split is None:
+            if required:
+                raise DataValidationError(
+                    f"required split {config}/{candidates[0]} not found "
+                    f"(accepted names: {', '.join(candidates)}). Splits of {config!r}: "
+                    f"{_listing(have)}.{did_you_mean(candidates[0], have)}",
+                    file=src.label,
+                )
+            continue
+        splits[role] = src.read(config, split, schema)
+
+    if check_disjoint:
+        keys = (("text",), ("person_id",))
+        pairs = [
+            ("forget", "retain"),
+            ("forget", "retain_eval"),
+            ("holdout", "forget"),
+            ("holdout", "retain"),
+            ("holdout", "retain_eval"),
+            ("privleak_forget", "privleak_retain"),
+            ("privleak_holdout", "privleak_forget"),
+            ("privleak_holdout", "privleak_retain"),
+        ]
+        for a, b in pairs:
+            if a in splits and b in splits:
+                _check_disjoint(splits[a], a, splits[b], b, keys)
+
+    return MuseData(
+        source=src.label,
+        **{role: split.records for role, split in splits.items()},
+        configs={role: f"{split.config}/{split.split}" for role, split in splits.items()},
+        files={role: split.where for role, split in splits.items()},
+    )
+
+
+def load_records(
+    path_or_dir: str | Path,
+    config: str | None = None,
+    *,
+    split: str | None = None,
+    schema: Schema | str | None = None,
+) -> list[Record]:
+    """Records of one data file, or of one config (and split) of a local dataset directory.
+
+    path_or_dir: a JSON array, JSON Lines or parquet file (told apart by content), or a
+    directory in the hub or plain-files layout (then ``config`` is required). split: the
+    split of ``config`` (default: ``train``, or the config's only split). schema: validate
+    the records against this schema (name or :class:`Schema`) before returning them.
+
+    Raises :class:`DataValidationError` naming the file (and the line of a JSON Lines file,
+    or the record) for anything that cannot be read, for an empty file, and for records that
+    do not fit ``schema``.
+    """
+    path = Path(path_or_dir)
+    if path.is_file():
+        if config is not None or split is not None:
+            raise ConfigError(
+                "load_records",
+                "config" if config is not None else "split",
+                config if config is not None else split,
+                f"only applies to a dataset directory, but {path} is a single file",
+            )
+        records = _read_file(path)
+        if schema is not None:
+            validate_records(records, schema, file=path)
+        return records
+    if not path.is_dir():
+        raise DataValidationError("no such file or directory", file=str(path))
+    src = _LocalSource(path)
+    if config is None:
+        raise ConfigError(
+            "load_records",
+            "config",
+            None,
+            f"{path} is a dataset directory; name one of its configs: {_listing(src.configs())}",
+        )
+    return src.read(config, split, schema).records
+
+
+# ----------------------------------------------------------------------------------------
+# Sources: where configs and splits come from
+@dataclass(frozen=True)
+class _Split:
+    """The records of one split and where they came from (for messages)."""
+
+    config: str
+    split: str
+    records: list[Record]
+    parts: tuple[tuple[str, int], ...]  # (file or hub reference, number of records), in order
+
+    @property
+    def where(self) -> str:
+        return ", ".join(name for name, _ in self.parts)
+
+    def locate(self, index: int) -> tuple[str, int]:
+        """(file, index inside that file) of record ``index`` of the whole split."""
+        for name, count in self.parts:
+            if index < count:
+                return name, index
+            index -= count
+        raise IndexError(index)
+
+
+SchemaChoice = Schema | str | Callable[[list[Record]], str] | None
+
+
+class _LocalSource:
+    """A local directory: hub layout (README ``configs:``) or plain files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.label = str(root)
+        self.readme = root / "README.md"
+        layout = _readme_configs(self.readme) if self.readme.is_file() else None
+        self.from_readme = layout is not None
+        self.layout: dict[str, dict[str, list[str]]] = (
+            layout if layout is not None else _plain_configs(root)
+        )
+
+    def configs(self) -> list[str]:
+        return sorted(self.layout)
+
+    def splits(self, config: str) -> list[str]:
+        return list(self.layout.get(config, {}))
+
+    def read(self, config: str, split: str | None, schema: SchemaChoice) -> _Split:
+        if config not in self.layout:
+            raise DataValidationError(
+                f"no config {config!r}.{did_you_mean(config, self.layout)} "
+                f"Available configs: {_listing(self.layout)}.",
+                file=self.label,
+            )
+        split = _pick_split(config, split, list(self.layout[config]), self.label)
+        parts: list[tuple[str, int]] = []
+        records: list[Record] = []
+        for path in self._files(config, split):
+            chunk = _read_file(path)
+            _validate(chunk, schema, str(path))
+            parts.append((str(path), len(chunk)))
+            records.extend(chunk)
+        return _Split(config, split, records, tuple(parts))
+
+    def _files(self, config: str, split: str) -> list[Path]:
+        files: list[Path] = []
+        for pattern in self.layout[config][split]:
+            if glob.has_magic(pattern):
+                matched = sorted(
+                    p for p in self.root.glob(pattern) if p.is_file() and not p.name.startswith(".")
+                )
+            else:
+                matched = [self.root / pattern] if (self.root / pattern).is_file() else []
+            if not matched:
+                raise DataValidationError(
+                    f"config {config!r} split {split!r} lists {pattern!r}, but no such file "
+                    f"exists under {self.root}",
+                    file=str(self.readme) if self.from_readme else self.label,
+                )
+            files.extend(matched)
+        return files
+
+
+class _HubSource:
+    """A dataset on the Hugging Face hub, read with ``datasets`` (needs network)."""
+
+    def __init__(self, repo_id: str, revision: str | None) -> None:
+        self.repo_id = repo_id
+        self.revision = revision
+        self.label = repo_id if revision is None else f"{repo_id}@{revision}"
+        self._configs: list[str] | None = None
+
+    def configs(self) -> list[str]:
+        if self._configs is None:
+            self._configs = list(
+                datasets.get_dataset_config_names(self.repo_id, revision=self.revision)
+            )
+        return self._configs
+
+    def splits(self, config: str) -> list[str]:
+        return list(datasets.get_dataset_split_names(self.repo_id, config, revision=self.revision))
+
+    def read(self, config: str, split: str | None, schema: SchemaChoice) -> _Split:
+        split = split or "train"
+        dataset = datasets.load_dataset(
+            self.repo_id, name=config, split=split, revision=self.revision
+        )
+        records = dataset.to_list()
+        where = f"{self.label} (config {config!r}, split {split!r})"
+        _validate(records, schema, where)
+        return _Split(config, split, records, ((where, len(records)),))
+
+
+def _open_source(
+    source: str | Path,
+    *,
+    revision: str | None,
+    subdir: str,
+    owner: str,
+    wanted: Callable[[str], bool],
+) -> _LocalSource | _HubSource:
+    """A local source when ``source`` exists here, else a hub source for an ``owner/name`` id.
+
+    A directory holding none of the ``wanted`` configs but a ``subdir`` (a synthetic-world
+    root with ``tofu/`` and ``muse/``) resolves to that sub-directory.
+    """
+    path = Path(source)
+    if path.exists():
+        if revision is not None:
+            raise ConfigError(
+                owner, "revision", revision, f"only applies to hub ids; {path} is local"
+            )
+        if not path.is_dir():
+            raise DataValidationError(
+                "expected a dataset directory (use load_records to read a single file)",
+                file=str(path),
+            )
+        local = _LocalSource(path)
+        if not any(wanted(c) for c in local.configs()) and (path / subdir).is_dir():
+            local = _LocalSource(path / subdir)
+        return local
+    if isinstance(source, str) and _HUB_ID.match(source):
+        return _HubSource(source, revision)
+    raise DataValidationError(
+        "no such directory, and not a hub id of the form 'owner/name' (e.g. 'locuslab/TOFU')",
+        file=str(source),
+    )
+
+
+def _pick_split(config: str, split: str | None, have: list[str], label: str) -> str:
+    if split is None:
+        if "train" in have:
+            return "train"
+        if len(have) == 1:
+            return have[0]
+        raise DataValidationError(
+            f"config {config!r} has several splits ({_listing(have)}); name the one to read",
+            file=label,
+        )
+    if split not in have:
+        raise DataValidationError(
+            f"config {config!r} has no split {split!r}.{did_you_mean(split, have)} "
+            f"Splits: {_listing(have)}.",
+            file=label,
+        )
+    return split
+
+
+# ----------------------------------------------------------------------------------------
+# Layout discovery
+def _readme_configs(readme: Path) -> dict[str, dict[str, list[str]]] | None:
+    """config -> split -> file patterns from a README's YAML ``configs:`` (None: no such list)."""
+    text = readme.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise DataValidationError(
+            "the YAML front matter opened with '---' is never closed with '---'", file=str(readme)
+        ) from None
+    try:
+        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+    except yaml.YAMLError as exc:
+        raise DataValidationError(
+            f"the YAML front matter is not valid YAML: {exc}", file=str(readme)
+        ) from None
+    if not isinstance(meta, dict) or "configs" not in meta:
+        return None
+    entries = meta["configs"]
+    if not isinstance(entries, list):
+        raise DataValidationError(
+            "'configs' must be a list of {config_name, data_files} mappings, "
+            f"got {type(entries).__name__}",
+            file=str(readme),
+        )
+    layout: dict[str, dict[str, list[str]]] = {}
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "data_files" not in entry:
+            raise DataValidationError(
+                f"configs entry {k} (0-based) must be a mapping with 'config_name' and "
+                f"'data_files', got {entry!r}",
+                file=str(readme),
+            )
+        name = str(entry.get("config_name", "default"))
+        layout[name] = _data_files(entry["data_files"], name, readme)
+    return layout
+
+
+def _data_files(spec: Any, config: str, readme: Path) -> dict[str, list[str]]:
+    """Normalise a README ``data_files`` value to split -> list of path patterns."""
+
+    def paths(value: Any) -> list[str]:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise DataValidationError(
+            f"config {config!r}: data file paths must be a string or a list of strings, "
+            f"got {value!r}",
+            file=str(readme),
+        )
+
+    if isinstance(spec, str) or (isinstance(spec, list) and all(isinstance(v, str) for v in spec)):
+        return {"train": paths(spec)}
+    if isinstance(spec, dict):
+        return {str(split): paths(value) for split, value in spec.items()}
+    if isinstance(spec, list):
+        out: dict[str, list[str]] = {}
+        for item in spec:
+            if not isinstance(item, dict) or "path" not in item:
+                raise DataValidationError(
+                    f"config {config!r}: each data_files item must be a mapping with 'split' "
+                    f"and 'path', got {item!r}",
+                    file=str(readme),
+                )
+            out.setdefault(str(item.get("split", "train")), []).extend(paths(item["path"]))
+        return out
+    raise DataValidationError(
+        f"config {config!r}: data_files must be a path, a list of paths, or a list of "
+        f"{{split, path}}, got {spec!r}",
+        file=str(readme),
+    )
+
+
+def _plain_configs(root: Path) -> dict[str, dict[str, list[str]]]:
+    """``<config>.<ext>`` (split train) and ``<config>/<split>[-shard].<ext>`` files."""
+    found: dict[str, dict[str, list[tuple[Path, bool]]]] = {}
+
+    def add(config: str, split: str, path: Path, shard: bool) -> None:
+        files = found.setdefault(config, {}).setdefault(split, [])
+        if files and not (shard and all(is_shard for _, is_shard in files)):
+            raise DataValidationError(
+                f"config {config!r} split {split!r} has two files, "
+                f"{files[0][0].relative_to(root)} and {path.relative_to(root)}; keep one",
+                file=str(root),
+            )
+        files.append((path, shard))
+
+    def is_data(path: Path) -> bool:
+        return path.is_file() and path.suffix in DATA_SUFFIXES and not path.name.startswith(".")
+
+    for path in sorted(root.iterdir()):
+        if is_data(path):
+            add(path.stem, "train", path, shard=False)
+        elif path.is_dir() and not path.name.startswith("."):
+            for child in sorted(path.iterdir()):
+                if is_data(child):
+                    # hub shard files are named <split>-00000-of-00001.parquet
+                    split, _, rest = child.stem.partition("-")
+                    add(path.name, split, child, shard=bool(rest))
+    return {
+        config: {
+            split: [p.relative_to(root).as_posix() for p, _ in files]
+            for split, files in splits.items()
+        }
+        for config, splits in found.items()
+    }
+
+
+# ----------------------------------------------------------------------------------------
+# Reading one file
+def _read_file(path: Path) -> list[Record]:
+    """Records of one JSON array / JSON Lines / parquet file, read with ``datasets``."""
+    where = str(path)
+    if not path.is_file():
+        raise DataValidationError("no such file", file=where)
+    with path.open("rb") as fh:
+        head = fh.read(len(_PARQUET_MAGIC))
+    if not head:
+        raise DataValidationError("empty split: the file is empty (no records)", file=where)
+    kind = "parquet" if head == _PARQUET_MAGIC else "json"
+    # Dataset.from_json/from_parquet build the packaged reader directly: unlike
+    # load_dataset("json", ...) they make no network request for a local file. The path is a
+    # glob pattern to datasets, so '[' and friends in real paths are escaped.
+    reader = datasets.Dataset.from_parquet if kind == "parquet" else datasets.Dataset.from_json
+    try:
+        dataset = reader(glob.escape(where))
+    except _READ_ERRORS as exc:
+        raise _diagnose(path, kind, exc) from exc
+    records = dataset.to_list()
+    if not records:
+        raise DataValidationError("empty split: no records", file=where)
+    return records
+
+
+def _diagnose(path: Path, kind: str, exc: BaseException) -> DataValidationError:
+    """The precise reason ``datasets`` could not read ``path`` (found with the stdlib)."""
+    where = str(path)
+    if kind == "parquet":
+        try:
+            pq.read_metadata(path)
+        except (pa.ArrowException, OSError) as parquet_exc:
+            return DataValidationError(
+                f"starts like a parquet file but is not a valid one: {parquet_exc}", file=where
+            )
+        return DataValidationError(f"datasets could not read this parquet file: {exc}", file=where)
+
+    expected = "expected a JSON array of objects, JSON Lines (one object per line), or parquet"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as decode_exc:
+        return DataValidationError(
+            f"neither UTF-8 JSON / JSON Lines nor parquet ({decode_exc}); {expected}", file=where
+        )
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if not stripped:
+        return DataValidationError("empty split: the file holds no records", file=where)
+    if stripped.startswith("["):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as err:
+            return DataValidationError(
+                f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}; {expected}",
+                file=where,
+            )
+        if not data:
+            return DataValidationError("empty split: the JSON array has no records", file=where)
+        for i, item in enumerate(data):
+            if not isinstance(item, dict):
+                return DataValidationError(
+                    f"expected a JSON object, got {type(item).__name__}; {_ZERO_BASED}",
+                    file=where,
+                    record=i,
+                )
+    else:
+        for lineno, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as err:
+                return DataValidationError(
+                    f"line {lineno} (counting from 1) is not valid JSON: {err.msg} at column "
+                    f"{err.colno}; {expected}",
+                    file=where,
+                )
+            if not isinstance(item, dict):
+                return DataValidationError(
+                    f"line {lineno} (counting from 1) is a JSON {type(item).__name__}, not an "
+                    f"object; {expected}",
+                    file=where,
+                )
+    return DataValidationError(f"datasets could not read this JSON file: {exc!r}", file=where)
+
+
+# ----------------------------------------------------------------------------------------
+# Validation helpers
+def _validate(records: list[Record], schema: SchemaChoice, where: str) -> None:
+    if schema is None:
+        return
+    if callable(schema):
+        schema = schema(records)
+    validate_records(records, get_schema(schema), file=where)
+
+
+def _qa_schema(records: list[Record]) -> str:
+    """``tofu_perturbed`` when the records carry perturbed answers, else ``tofu_qa``."""
+    has = any(isinstance(r, Mapping) and r.get("perturbed_answer") is not None for r in records)
+    return "tofu_perturbed" if has else "tofu_qa"
+
+
+def _options_schema(records: list[Record]) -> str:
+    has = any(isinstance(r, Mapping) and r.get("perturbed_answer") is not None for r in records)
+    return "tofu_options_perturbed" if has else "tofu_options"
+
+
+def _check_disjoint(
+    a: _Split, a_role: str, b: _Split, b_role: str, keys: Sequence[tuple[str, ...]]
+) -> None:
+    """Raise on the first record of ``a`` sharing a key (all fields equal) with one of ``b``."""
+    index: list[dict[tuple[Any, ...], int]] = [{} for _ in keys]
+    for j, record in enumerate(b.records):
+        for table, key in zip(index, keys, strict=True):
+            value = _key(record, key)
+            if value is not None:
+                table.setdefault(value, j)
+    for i, record in enumerate(a.records):
+        for table, key in zip(index, keys, strict=True):
+            value = _key(record, key)
+            if value is None or value not in table:
+                continue
+            j = table[value]
+            a_file, a_index = a.locate(i)
+            b_file, b_index = b.locate(j)
+            shown = " and ".join(key)
+            sample = _short(value[0])
+            raise DataValidationError(
+                f"the {a_role} set ({a.config}) overlaps the {b_role} set ({b.config}): this "
+                f"record and record {b_index} of {b_file} have the same {shown} ({sample}); "
+                f"the splits must be disjoint ({_ZERO_BASED})",
+                file=a_file,
+                record=a_index,
+                field=key[0],
+            )
+
+
+def _key(record: Record, fields: tuple[str, ...]) -> tuple[Any, ...] | None:
+    values = []
+    for name in fields:
+        value = record.get(name)
+        if value is None or isinstance(value, (list, dict)):
+            return None
+        values.append(value.strip() if isinstance(value, str) else value)
+    return tuple(values)
+
+
+def _forget_percent(forget: str) -> int:
+    match = _FORGET_NAME.match(forget) if isinstance(forget, str) else None
+    percent = int(match.group(1)) if match else 0
+    if not 1 <= percent <= 99:
+        raise ConfigError(
+            "load_tofu",
+            "forget",
+            forget,
+            "expected 'forgetNN' with NN the percent of people forgotten, "
+            f"e.g. {', '.join(repr(n) for n in TOFU_FORGET_SPLITS)}."
+            + did_you_mean(str(forget), TOFU_FORGET_SPLITS),
+        )
+    return percent
+
+
+def _is_tofu_config(name: str) -> bool:
+    return name.startswith(("forget", "retain")) or name == "full"
+
+
+def _listing(names: Iterable[str]) -> str:
+    names = sorted(names)
+    return ", ".join(names) if names else "(none)"
+
+
+def _short(value: Any, limit: int = 70) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

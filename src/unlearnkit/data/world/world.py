@@ -1,0 +1,172 @@
+"""The generated world: people, every split in its public schema, and the trained items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unlearnkit.core.errors import UnknownNameError
+from unlearnkit.data.world.spec import WorldSpec
+
+#: Format tag and version written into ``world.json``.
+WORLD_FORMAT = "unlearnkit.world"
+WORLD_VERSION = 1
+
+#: The record fields that hold text a model or tokenizer sees (ids and labels excluded).
+TEXT_FIELDS: tuple[str, ...] = (
+    "question",
+    "answer",
+    "paraphrased_question",
+    "paraphrased_answer",
+    "perturbed_answer",
+    "option1",
+    "option2",
+    "option3",
+    "option4",
+    "options",
+    "text",
+    "prompt",
+    "gt",
+    "completion",
+)
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Person:
+    """One invented person.
+
+    id: ``"p0007"``. group: ``"core"`` (trained, may be forgotten or evaluated),
+    ``"background"`` (trained, also on the held-out templates; never forgotten or evaluated)
+    or ``"holdout"`` (never trained). facts: attribute -> value (the bare string inside the
+    answers). links: parent attribute (father / mother) -> the parent's person id, or
+    ``None`` when the parent is an invented outsider. bio: the biography paragraph.
+    """
+
+    id: str
+    name: str
+    group: str
+    facts: dict[str, str]
+    links: dict[str, str | None]
+    bio: str
+
+    @property
+    def trained(self) -> bool:
+        return self.group != "holdout"
+
+    def to_dict(self) -> Record:
+        """The entry written to ``world.json``."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "group": self.group,
+            "facts": dict(self.facts),
+            "links": dict(self.links),
+        }
+
+
+@dataclass(frozen=True)
+class World:
+    """A generated world (see :func:`~unlearnkit.data.world.generate_world`).
+
+    spec: what it was generated from. people: trained people first (``p0000`` ...), then the
+    holdout people. split_people: split name -> person ids (``forget01/05/10``,
+    ``retain90/95/99``, ``retain`` (= retain90), ``retain_eval``, ``neighbours``,
+    ``background``, ``core``, ``full``, ``holdout``, ``holdout01/05/10``).
+    tofu: TOFU config name -> records. forms: form name -> records. muse: MUSE config ->
+    split -> records. items: every trained item (``prompt``, ``completion``, ``kind``,
+    ``person_id``). pools: attribute -> every value of its type (true and wrong answers are
+    drawn from it). countries: the invented countries behind the world facts.
+    """
+
+    spec: WorldSpec
+    people: list[Person]
+    split_people: dict[str, list[str]]
+    tofu: dict[str, list[Record]]
+    forms: dict[str, list[Record]]
+    muse: dict[str, dict[str, list[Record]]]
+    items: list[Record]
+    pools: dict[str, list[str]]
+    countries: list[dict[str, str]]
+    _by_id: dict[str, Person] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {p.id: p for p in self.people})
+
+    # -- look-ups -----------------------------------------------------------------------------
+    def person(self, person_id: str) -> Person:
+        """The person with this id."""
+        try:
+            return self._by_id[person_id]
+        except KeyError:
+            raise UnknownNameError("person id", person_id, self._by_id) from None
+
+    def people_in(self, split: str) -> list[Person]:
+        """The people of one split (``forget10``, ``holdout``, ``neighbours``, ...)."""
+        return [self._by_id[pid] for pid in self._split(split)]
+
+    def _split(self, split: str) -> list[str]:
+        if split not in self.split_people:
+            raise UnknownNameError("world split", split, self.split_people)
+        return self.split_people[split]
+
+    # -- training data and texts ------------------------------------------------------------
+    def training_items(self, exclude: str | None = None) -> list[Record]:
+        """Every trained item, less the items of the people in split ``exclude``.
+
+        ``training_items()`` is the target model's data; ``training_items("forget10")`` the
+        exact retrain oracle's. World facts (``person_id`` ``None``) are always kept.
+        Returns copies: changing them does not change the world.
+        """
+        drop = set(self._split(exclude)) if exclude is not None else set()
+        return [dict(it) for it in self.items if it["person_id"] not in drop]
+
+    def texts(self) -> list[str]:
+        """Every distinct string a tokenizer should see (questions, answers, paraphrases,
+        perturbed answers, options, forms, biographies, world facts, trained items), in a
+        fixed order."""
+        seen: dict[str, None] = {}
+
+        def add(records: list[Record]) -> None:
+            for rec in records:
+                for key in TEXT_FIELDS:
+                    value = rec.get(key)
+                    if isinstance(value, str):
+                        seen[value] = None
+                    elif isinstance(value, list):
+                        for v in value:
+                            seen[v] = None
+
+        for records in self.tofu.values():
+            add(records)
+        for records in self.forms.values():
+            add(records)
+        for splits in self.muse.values():
+            for records in splits.values():
+                add(records)
+        add(self.items)
+        seen.pop("", None)
+        return list(seen)
+
+    # -- output -------------------------------------------------------------------------------
+    def to_json(self) -> Record:
+        """The content of ``world.json``: format, version, spec, people, splits, pools,
+        countries."""
+        return {
+            "format": WORLD_FORMAT,
+            "version": WORLD_VERSION,
+            "spec": self.spec.to_dict(),
+            "people": [p.to_dict() for p in self.people],
+            "splits": {k: list(v) for k, v in self.split_people.items()},
+            "pools": {k: list(v) for k, v in self.pools.items()},
+            "countries": [dict(c) for c in self.countries],
+        }
+
+    def write(self, out_dir: str | Path) -> Path:
+        """Write the world to ``out_dir`` (replaced atomically if it exists) in the layout of
+        ``docs/world_layout.md``; returns ``out_dir``."""
+        from unlearnkit.data.world.writer import write_world
+
+        return write_world(self, out_dir)

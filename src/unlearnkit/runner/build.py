@@ -1,0 +1,223 @@
+"""Build the embedded default: the synthetic world, its tokenizer, the target model (trained
+on everything) and the exact retrain oracle (trained on everything but the forget people).
+
+Every artefact is cached under a content hash of everything that determines it, so a second
+build with the same spec reuses the cache and a changed spec rebuilds only what changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from unlearnkit import __version__
+from unlearnkit.core.cache import Cache
+from unlearnkit.core.config import Config, param
+from unlearnkit.core.errors import UnknownNameError
+from unlearnkit.core.io import atomic_write_json
+from unlearnkit.core.seeding import set_threads
+from unlearnkit.data.formatting import PromptFormat
+from unlearnkit.data.world import World, WorldSpec, generate_world, world_preset
+from unlearnkit.models.loading import load_causal_lm, save_causal_lm
+from unlearnkit.models.tiny import TinyLMConfig, build_tiny_lm, count_parameters, tiny_preset
+from unlearnkit.models.tokenizer import TokenizerConfig, train_tokenizer
+from unlearnkit.models.training import TrainConfig, TrainExample, train_causal_lm
+
+# Bump when a change to the code changes what an artefact contains (invalidates caches).
+BUILD_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BuildSpec(Config):
+    """Everything that determines the world, the target and the oracle.
+
+    forget: which forget split the oracle never sees. model_seed: weight initialisation.
+    threads: torch threads while training (pinned: the count changes the bits).
+    """
+
+    world: WorldSpec = field(default_factory=lambda: world_preset("demo"))
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: TinyLMConfig = field(default_factory=lambda: tiny_preset("demo"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prompt_format: PromptFormat = field(default_factory=PromptFormat)
+    forget: Literal["forget01", "forget05", "forget10"] = "forget10"
+    model_seed: int = 0
+    threads: int = param(2, ge=1)
+
+
+BUILD_PRESETS: dict[str, Callable[[], BuildSpec]] = {
+    "test": lambda: BuildSpec(
+        world=world_preset("test"),
+        tokenizer=TokenizerConfig(vocab_size=512),
+        model=tiny_preset("test"),
+        train=TrainConfig(epochs=30, batch_size=16, lr=5e-3),
+    ),
+    "demo": lambda: BuildSpec(),
+    "bench": lambda: BuildSpec(
+        world=world_preset("bench"),
+        tokenizer=TokenizerConfig(vocab_size=4096),
+        model=tiny_preset("bench"),
+        train=TrainConfig(epochs=30, batch_size=32, lr=2e-3),
+    ),
+}
+
+
+def build_spec(preset: str = "demo", overrides: list[str] | None = None) -> BuildSpec:
+    """The spec of a named preset ("test", "demo", "bench"), with ``key=value`` overrides."""
+    if preset not in BUILD_PRESETS:
+        raise UnknownNameError("build preset", preset, BUILD_PRESETS)
+    spec = BUILD_PRESETS[preset]()
+    return spec.with_overrides(overrides) if overrides else spec
+
+
+@dataclass(frozen=True)
+class Built:
+    """Paths of the built artefacts and what it cost to make them."""
+
+    spec: BuildSpec
+    world: World
+    world_dir: Path
+    tokenizer_dir: Path
+    target_dir: Path
+    oracle_dir: Path
+    built: dict[str, bool]  # artefact -> built now (False: reused from the cache)
+    seconds: dict[str, float]  # artefact -> seconds spent now (0 when reused)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # target/oracle training
+
+
+def _keys(spec: BuildSpec) -> dict[str, dict[str, Any]]:
+    world = {"format": BUILD_FORMAT, "world": spec.world.to_dict()}
+    tok = {**world, "tokenizer": spec.tokenizer.to_dict()}
+    model = {
+        **tok,
+        "model": spec.model.to_dict(),
+        "train": spec.train.to_dict(),
+        "prompt_format": spec.prompt_format.to_dict(),
+        "model_seed": spec.model_seed,
+        "threads": spec.threads,
+        "torch": torch.__version__,
+    }
+    return {
+        "world": world,
+        "tokenizer": tok,
+        "target": {**model, "exclude": None},
+        "oracle": {**model, "exclude": spec.forget},
+    }
+
+
+def training_examples(world: World, fmt: PromptFormat, exclude: str | None) -> list[TrainExample]:
+    """The world's trained items as (prompt, completion) pairs in the prompt format.
+
+    Raw texts (biographies) have an empty prompt and are learnt whole.
+    """
+    out = []
+    for item in world.training_items(exclude=exclude):
+        if item["prompt"]:
+            out.append(
+                TrainExample(fmt.prompt(item["prompt"]), fmt.continuation(item["completion"]))
+            )
+        else:
+            out.append(TrainExample("", item["completion"]))
+    return out
+
+
+def build(
+    spec: BuildSpec | None = None,
+    *,
+    cache: Cache | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> Built:
+    """Build (or reuse from ``cache``) the world, tokenizer, target and oracle of ``spec``."""
+    spec = spec or build_spec("demo")
+    cache = cache or Cache()
+    keys = _keys(spec)
+    set_threads(spec.threads)
+    built: dict[str, bool] = {}
+    seconds: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    world = generate_world(spec.world)
+    world_root, built["world"] = cache.get_or_build(
+        "world", keys["world"], lambda tmp: world.write(tmp / "world")
+    )
+    world_dir = world_root / "world"
+    seconds["world"] = time.perf_counter() - t0 if built["world"] else 0.0
+
+    def make_tokenizer(tmp: Path) -> None:
+        train_tokenizer(world.texts(), spec.tokenizer).save_pretrained(tmp)
+
+    t0 = time.perf_counter()
+    tok_dir, built["tokenizer"] = cache.get_or_build("tokenizer", keys["tokenizer"], make_tokenizer)
+    seconds["tokenizer"] = time.perf_counter() - t0 if built["tokenizer"] else 0.0
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+    records: dict[str, dict[str, Any]] = {}
+    dirs: dict[str, Path] = {}
+    for role in ("target", "oracle"):
+        exclude = None if role == "target" else spec.forget
+
+        def make_model(tmp: Path, role: str = role, exclude: str | None = exclude) -> None:
+            examples = training_examples(world, spec.prompt_format, exclude)
+            model = build_tiny_lm(spec.model, tokenizer, seed=spec.model_seed)
+            what = "all trained data" if exclude is None else f"everything but {exclude}"
+            log(
+                f"training {role} ({count_parameters(model) / 1e6:.2f} M parameters) on "
+                f"{len(examples)} examples ({what}), {spec.train.epochs} epochs"
+            )
+            record = train_causal_lm(
+                model,
+                tokenizer,
+                examples,
+                spec.train,
+                progress=progress,
+                desc=role,
+                log_path=tmp / "train_log.jsonl",
+            )
+            info = {
+                "role": role,
+                "trained_on": what,
+                "exclude": exclude,
+                "train_record": record.to_dict(),
+                "parameters": count_parameters(model),
+                "unlearnkit_version": __version__,
+            }
+            save_causal_lm(
+                model, tokenizer, tmp / "model", prompt_format=spec.prompt_format, extra=info
+            )
+            atomic_write_json(tmp / "build.json", info)
+
+        t0 = time.perf_counter()
+        path, built[role] = cache.get_or_build(role, keys[role], make_model)
+        seconds[role] = time.perf_counter() - t0 if built[role] else 0.0
+        dirs[role] = path / "model"
+        records[role] = _read_json(path / "build.json")
+    return Built(
+        spec=spec,
+        world=world,
+        world_dir=world_dir,
+        tokenizer_dir=tok_dir,
+        target_dir=dirs["target"],
+        oracle_dir=dirs["oracle"],
+        built=built,
+        seconds=seconds,
+        records=records,
+    )
+
+
+def load_built_model(path: Path, device: str = "cpu"):
+    """(model, tokenizer, prompt_format) of a built target or oracle."""
+    return load_causal_lm(path, device=device)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))

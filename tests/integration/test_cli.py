@@ -1,0 +1,48 @@
+"""The command line: thin wrappers over the library, with clear errors."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from unlearnkit.cli import app
+
+runner = CliRunner()
+
+
+def test_world_command_writes_the_public_layouts(tmp_path):
+    out = tmp_path / "w"
+    res = runner.invoke(app, ["world", "--out", str(out), "--preset", "test", "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    assert (out / "tofu" / "forget10_perturbed.json").is_file()
+    assert (out / "muse" / "verbmem" / "forget.json").is_file()
+    assert json.loads((out / "world.json").read_text())["spec"]["seed"] == 3
+
+
+def test_world_command_rejects_bad_overrides(tmp_path):
+    res = runner.invoke(app, ["world", "--out", str(tmp_path / "w"), "n_people=0"])
+    assert res.exit_code == 2
+    assert "n_people" in res.output and "must be >= 1" in res.output
+    res = runner.invoke(app, ["world", "--out", str(tmp_path / "w"), "n_peple=5"])
+    assert res.exit_code == 2 and "Did you mean 'n_people'" in res.output
+    assert not (tmp_path / "w").exists()
+
+
+def test_demo_command_on_the_test_preset(tmp_path, test_preset_cache):
+    _, cache = test_preset_cache  # the models are built once per session (and tested there)
+    out = tmp_path / "demo.json"
+    args = ["demo", "--preset", "test", "--cache", str(cache.root), "--json", str(out)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "Accuracy" in res.output and "forget people" in res.output
+    data = json.loads(out.read_text())
+    target = data["accuracy"]["target"]["trained QA (all people)"]["answer_token_acc"]
+    assert target >= 0.9
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "reused from cache" in again.output
+
+
+def test_demo_command_rejects_unknown_preset(tmp_path):
+    res = runner.invoke(app, ["demo", "--preset", "dmeo", "--cache", str(tmp_path)])
+    assert res.exit_code == 2 and "Did you mean 'demo'" in res.output
