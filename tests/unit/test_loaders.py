@@ -27,16 +27,15 @@ from unlearnkit.data.schemas import SCHEMAS, get_schema, validate_records
 # ----------------------------------------------------------------------------------------
 # helpers
 def _fixture_dir() -> Path:
-    here = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "tofu-hub-layout"
-    if here.is_dir():
-        return here
+    """The TOFU hub-layout fixture: ``$UNLEARNKIT_FIXTURES/tofu-hub-layout`` when set (to test
+    another copy), else the copy vendored under ``tests/fixtures`` (from shared/fixtures)."""
     env = os.environ.get("UNLEARNKIT_FIXTURES")
-    if env and (Path(env) / "tofu-hub-layout").is_dir():
-        return Path(env) / "tofu-hub-layout"
-    pytest.skip(
-        f"TOFU hub-layout fixture not found at {here}; set UNLEARNKIT_FIXTURES to the "
-        "directory holding tofu-hub-layout/"
-    )
+    if env:
+        path = Path(env) / "tofu-hub-layout"
+        if not path.is_dir():
+            raise FileNotFoundError(f"UNLEARNKIT_FIXTURES={env} has no tofu-hub-layout/")
+        return path
+    return Path(__file__).resolve().parents[1] / "fixtures" / "tofu-hub-layout"
 
 
 @pytest.fixture(scope="module")
