@@ -109,6 +109,65 @@ def demo(
         console.print(f"results written to {json_out}")
 
 
+@app.command("list")
+def list_(
+    what: Annotated[str, typer.Argument(help="what to list: methods")] = "methods",
+) -> None:
+    """List registered components (methods) with one-line descriptions and papers."""
+    from unlearnkit.core.errors import UnknownNameError
+    from unlearnkit.methods import METHODS
+    from unlearnkit.methods.api import register_builtin_methods
+
+    tables = {"methods": METHODS}
+    if what not in tables:
+        _fail(UnknownNameError("listing", what, tables))
+    register_builtin_methods()
+    table = Table(title=f"unlearnkit {what}")
+    for col in ("name", "description", "paper"):
+        table.add_column(col, overflow="fold")
+    for entry in tables[what].entries():
+        table.add_row(entry.name, entry.description, str(entry.meta.get("paper", "")))
+    console.print(table)
+
+
+@app.command()
+def unlearn(
+    model: Annotated[Path, typer.Option("--model", help="Hugging Face model directory")],
+    data: Annotated[Path, typer.Option("--data", help="TOFU-layout data directory (or world)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output directory")],
+    method: Annotated[
+        str, typer.Option(help="method name (see `unlearnkit list methods`)")
+    ] = "npo",
+    forget: Annotated[
+        str, typer.Option(help="forget split: forget01, forget05, forget10")
+    ] = "forget10",
+    overrides: Overrides = None,
+) -> None:
+    """Unlearn a forget split from a model; writes OUT/model (HF directory) and OUT/record.json.
+
+    Overrides set the method's config, e.g. ``lr=1e-3 epochs=5 lora=true``. An interrupted
+    run with checkpoint_every set resumes from its last checkpoint in OUT.
+    """
+    from unlearnkit.core.config import parse_overrides
+    from unlearnkit.data.loaders import load_tofu
+    from unlearnkit.methods.api import method_config
+    from unlearnkit.methods.api import unlearn as run
+
+    _quiet_libraries()
+    try:
+        cfg = method_config(method, parse_overrides(overrides or []))
+        tofu = load_tofu(data, forget=forget)
+        _, record = run(model, tofu.forget, tofu.retain, method, config=cfg, out_dir=out)
+    except UnlearnkitError as exc:
+        _fail(exc)
+    console.print(
+        f"{method}: {record.steps} steps in {record.wall_time_s:.1f}s, "
+        f"{record.parameters_changed:,} of {record.parameters_total:,} parameters changed; "
+        f"final losses {', '.join(f'{k}={v:.4f}' for k, v in record.final_losses.items())}"
+    )
+    console.print(f"unlearned model: {out / 'model'}\nrecord: {out / 'record.json'}")
+
+
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 import torch
-from tests.conftest import counting_examples
 
+from tests.conftest import counting_examples
 from unlearnkit.models.adapters import CausalLMAdapter
 from unlearnkit.models.adapters.causal_lm import cut_at_stop
 from unlearnkit.models.encoding import collate, encode_pair, length_sorted_batches

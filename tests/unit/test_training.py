@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-from tests.conftest import counting_examples
 
+from tests.conftest import counting_examples
 from unlearnkit.core.errors import ConfigError
 from unlearnkit.models.tiny import TinyLMConfig, build_tiny_lm, count_parameters, tiny_preset
 from unlearnkit.models.training import (

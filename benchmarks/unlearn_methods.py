@@ -1,0 +1,110 @@
+"""Every unlearning method with its tuned defaults on the demo world's forget10 split.
+
+Prints, before and after unlearning, answer-token (and value-token) accuracy on the forget
+people, the retain evaluation people and the neighbours of the forget people, plus the wall
+time; writes the figures to benchmarks/results/unlearn_methods.json.
+
+    .venv/bin/python benchmarks/unlearn_methods.py [--methods npo,rmu] [key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from unlearnkit.core.config import parse_overrides
+from unlearnkit.evaluation.accuracy import qa_accuracy
+from unlearnkit.methods import METHODS, unlearn
+from unlearnkit.methods.api import register_builtin_methods
+from unlearnkit.models.adapters import CausalLMAdapter
+from unlearnkit.runner.build import build, build_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = {"forget": "forget10_perturbed", "retain": "retain_perturbed", "neighbours": "neighbours"}
+
+
+def accuracies(adapter: CausalLMAdapter, world) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, config in SETS.items():
+        res = qa_accuracy(adapter, world.tofu[config], generate=False)
+        out[name] = {k: r.aggregate for k, r in res.items()}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--methods", default=None, help="comma-separated (default: all)")
+    ap.add_argument("--preset", default="demo")
+    ap.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "unlearn_methods.json"
+    )
+    ap.add_argument("overrides", nargs="*", help="method config overrides for every method")
+    args = ap.parse_args()
+    register_builtin_methods()
+    methods = args.methods.split(",") if args.methods else METHODS.names()
+    built = build(build_spec(args.preset), progress=False, log=lambda m: None)
+    target = CausalLMAdapter.from_pretrained(built.target_dir, batch_size=128)
+    world = built.world
+    before = accuracies(target, world)
+    results = {"before": before, "methods": {}}
+    for name in methods:
+        model = copy.deepcopy(target.model)
+        adapter = CausalLMAdapter(
+            model, target.tokenizer, batch_size=128, prompt_format=target.prompt_format
+        )
+        unlearned, record = unlearn(
+            adapter,
+            world.tofu["forget10"],
+            world.tofu["retain90"],
+            name,
+            progress=False,
+            **parse_overrides(args.overrides),
+        )
+        after = accuracies(unlearned, world)
+        results["methods"][name] = {
+            "after": after,
+            "wall_time_s": record.wall_time_s,
+            "steps": record.steps,
+            "config": record.config,
+            "parameters_changed": record.parameters_changed,
+        }
+        print(
+            name,
+            json.dumps({k: round(v["answer_token_acc"], 3) for k, v in after.items()}),
+            f"{record.wall_time_s:.1f}s",
+        )
+    table = Table(title=f"Unlearning forget10 on the {args.preset} world (answer-token accuracy)")
+    for col in (
+        "method",
+        "forget",
+        "retain",
+        "neighbours",
+        "forget ratio",
+        "retain ratio",
+        "time (s)",
+    ):
+        table.add_column(col, justify="right" if col != "method" else "left")
+    b = {k: before[k]["answer_token_acc"] for k in SETS}
+    table.add_row("(target)", *(f"{b[k]:.3f}" for k in SETS), "1.00", "1.00", "-")
+    for name, r in results["methods"].items():
+        a = {k: r["after"][k]["answer_token_acc"] for k in SETS}
+        table.add_row(
+            name,
+            *(f"{a[k]:.3f}" for k in SETS),
+            f"{a['forget'] / b['forget']:.2f}",
+            f"{a['retain'] / b['retain']:.2f}",
+            f"{r['wall_time_s']:.1f}",
+        )
+    Console().print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""``unlearn()``: the Python entry point of the methods layer."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from accelerate import PartialState
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from unlearnkit.core.io import atomic_write_json
+from unlearnkit.methods.base import METHODS, UnlearnConfig
+from unlearnkit.methods.loop import UnlearningError, UnlearnRecord, run_unlearning
+from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
+
+Pairs = Sequence[Mapping[str, Any]] | Sequence[tuple[str, str]]
+
+
+def register_builtin_methods() -> None:
+    """Import every method module so that each registers itself (idempotent)."""
+    import unlearnkit.methods.gradient as gradient
+
+    for info in pkgutil.iter_modules(gradient.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{gradient.__name__}.{info.name}")
+
+
+def method_config(
+    method: str, config: UnlearnConfig | Mapping[str, Any] | None = None, **overrides: Any
+):
+    """The config of ``method``: its defaults, updated by ``config`` and ``overrides``."""
+    register_builtin_methods()
+    cls = METHODS.get(method).config_class
+    if isinstance(config, UnlearnConfig):
+        if not isinstance(config, cls):
+            raise UnlearningError(
+                f"method {method!r} takes a {cls.__name__}, got {type(config).__name__}"
+            )
+        return config.replace(**overrides) if overrides else config
+    return cls.from_dict({**(config or {}), **overrides})
+
+
+def as_pairs(data: Pairs | None, what: str) -> list[tuple[str, str]]:
+    """(question, answer) pairs from TOFU-style records or from tuples."""
+    if data is None:
+        return []
+    pairs = []
+    for i, item in enumerate(data):
+        if isinstance(item, Mapping):
+            missing = [k for k in ("question", "answer") if k not in item]
+            if missing:
+                raise UnlearningError(f"{what} record {i} has no {missing[0]!r} field")
+            pairs.append((str(item["question"]), str(item["answer"])))
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            pairs.append((str(item[0]), str(item[1])))
+        else:
+            raise UnlearningError(
+                f"{what} item {i} must be a record with question/answer or a (question, answer) "
+                f"pair, got {type(item).__name__}"
+            )
+    return pairs
+
+
+def unlearn(
+    model: CausalLMAdapter | PreTrainedModel | str | Path,
+    forget: Pairs,
+    retain: Pairs | None = None,
+    method: str = "npo",
+    *,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    config: UnlearnConfig | Mapping[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    resume: bool = True,
+    **overrides: Any,
+) -> tuple[CausalLMAdapter, UnlearnRecord]:
+    """Unlearn ``forget`` from ``model`` with ``method`` and return ``(adapter, record)``.
+
+    model: an adapter, a transformers model (then pass ``tokenizer``), or a model directory.
+    forget / retain: TOFU-style records (question, answer) or (question, answer) pairs.
+    config / overrides: the method's settings (``unlearnkit list methods`` names them; e.g.
+    ``lr=1e-3, epochs=5, lora=True``). The model is trained in place (pass a copy to keep
+    the original). With ``out_dir``, the unlearned model is saved there as a Hugging Face
+    directory, with ``record.json``, the step log and any checkpoints.
+    """
+    cfg = method_config(method, config, **overrides)
+    if isinstance(model, (str, Path)):
+        adapter = CausalLMAdapter.from_pretrained(model)
+    elif isinstance(model, CausalLMAdapter):
+        adapter = model
+    else:
+        if tokenizer is None:
+            raise UnlearningError("pass tokenizer= with a transformers model (or pass an adapter)")
+        adapter = CausalLMAdapter(model, tokenizer)
+    algorithm = METHODS.get(method)(cfg)
+    unlearned, record = run_unlearning(
+        algorithm,
+        adapter.model,
+        adapter.tokenizer,
+        as_pairs(forget, "forget"),
+        as_pairs(retain, "retain"),
+        method_name=method,
+        prompt_format=adapter.prompt_format,
+        out_dir=out_dir,
+        resume=resume,
+        progress=progress,
+    )
+    result = CausalLMAdapter(
+        unlearned,
+        adapter.tokenizer,
+        batch_size=adapter.batch_size,
+        prompt_format=adapter.prompt_format,
+    )
+    if out_dir is not None and PartialState().is_main_process:  # one writer under DDP
+        out = Path(out_dir)
+        result.save(out / "model")
+        atomic_write_json(out / "record.json", record.to_dict())
+    return result, record

@@ -1,0 +1,168 @@
+"""The method contract: a config dataclass + a small class, registered by its paper's name.
+
+A gradient method composes loss terms (``unlearnkit.methods.losses``) on a forget batch and,
+when it uses one, a retain batch; the shared loop (:mod:`unlearnkit.methods.loop`) does
+everything else (batching, LoRA, optimiser, schedules, clipping, checkpoints, logging)::
+
+    @METHODS.register("npo", paper="arXiv:2404.05868", description="Negative Preference ...")
+    class NPO(Method):
+        config_class = NPOConfig
+        uses_reference = True
+        uses_retain = True
+
+        def loss(self, ctx, forget, retain): ...
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from unlearnkit.core.config import Config, param
+from unlearnkit.core.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+    from accelerate import Accelerator
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+#: Every unlearning method, by its paper's name (``unlearnkit list methods``).
+METHODS: Registry[type[Method]] = Registry("method")
+
+DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class UnlearnConfig(Config):
+    """Settings of the shared unlearning loop, inherited by every method's config.
+
+    epochs: passes over the forget set (one step = one forget batch; ``max_steps`` caps it).
+    batch_size / retain_batch_size: examples per forget / retain batch (retain defaults to
+    batch_size). grad_accum: micro-batches per optimiser step. lr, scheduler ("constant",
+    "linear" or "cosine" decay after ``warmup_ratio`` of the steps), weight_decay, grad_clip
+    (max global grad norm; null = off). seed: batch order and any random choice.
+    checkpoint_every: save a resumable checkpoint every N steps (needs an output directory).
+    trackers: accelerate trackers to log to besides the JSONL log (tensorboard, wandb, mlflow).
+    lora: train LoRA adapters (peft) instead of full weights, with lora_rank, lora_alpha,
+    lora_dropout on lora_target_modules; merge_lora merges them into the weights at the end.
+    """
+
+    epochs: int = param(5, ge=1)
+    max_steps: int | None = param(None, ge=1)
+    batch_size: int = param(16, ge=1)
+    retain_batch_size: int | None = param(None, ge=1)
+    grad_accum: int = param(1, ge=1)
+    lr: float = param(1e-3, gt=0)
+    scheduler: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_ratio: float = param(0.0, ge=0, lt=1)
+    weight_decay: float = param(0.0, ge=0)
+    grad_clip: float | None = param(1.0, gt=0)
+    seed: int = 0
+    checkpoint_every: int | None = param(None, ge=1)
+    trackers: tuple[str, ...] = param(default=(), choices=None)
+    lora: bool = False
+    lora_rank: int = param(8, ge=1)
+    lora_alpha: float = param(16.0, gt=0)
+    lora_dropout: float = param(0.0, ge=0, lt=1)
+    lora_target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    merge_lora: bool = True
+
+    def validate(self) -> None:
+        known = {"tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive"}
+        for t in self.trackers:
+            if t not in known:
+                self.fail("trackers", self.trackers, f"unknown tracker {t!r}; use {sorted(known)}")
+        if self.lora and not self.lora_target_modules:
+            self.fail("lora_target_modules", self.lora_target_modules, "give at least one module")
+
+
+@dataclass(frozen=True)
+class RetainConfig(UnlearnConfig):
+    """A loop config with a retain term: ``alpha`` weighs the retain loss."""
+
+    alpha: float = param(1.0, ge=0)
+
+
+def load_refusals(path: str | Path | None = None) -> list[str]:
+    """Refusal answers ("I don't know"-style) for the ``idk_*`` methods: one per line of
+    ``path``, or the list the toolkit ships (``methods/data/refusals.txt``)."""
+    if path is None:
+        text = (
+            resources.files("unlearnkit.methods").joinpath("data/refusals.txt").read_text("utf-8")
+        )
+        source = "the shipped list"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"refusals file {p} does not exist")
+        text, source = p.read_text("utf-8"), str(p)
+    refusals = [line.strip() for line in text.splitlines() if line.strip()]
+    if not refusals:
+        raise ValueError(f"no refusal answers in {source}: give one per line")
+    return refusals
+
+
+@dataclass
+class UnlearnContext:
+    """What a method sees while it runs (built by the loop)."""
+
+    model: PreTrainedModel  # possibly wrapped (DDP, peft); call it, don't poke inside
+    tokenizer: PreTrainedTokenizerBase
+    accelerator: Accelerator
+    reference: PreTrainedModel | None  # frozen copy of the model before unlearning
+    generator: torch.Generator  # seeded, for methods that draw random numbers
+    state: dict[str, Any]  # per-run state a method keeps (e.g. RMU's control vector)
+
+    @property
+    def base_model(self) -> PreTrainedModel:
+        """The unwrapped model (no DDP / peft wrapper), for reading its config or modules."""
+        model = self.accelerator.unwrap_model(self.model)
+        return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+class Method(ABC):
+    """Base class of gradient methods. Subclasses set ``config_class`` and implement ``loss``.
+
+    uses_retain: needs retain batches. uses_reference: needs a frozen copy of the original
+    model (created by the loop only for such methods).
+    """
+
+    config_class: ClassVar[type[UnlearnConfig]] = UnlearnConfig
+    uses_retain: ClassVar[bool] = False
+    uses_reference: ClassVar[bool] = False
+
+    def __init__(self, config: UnlearnConfig | None = None) -> None:
+        config = config if config is not None else self.config_class()
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+
+    def views(self, prompt: str, answer: str, rng: random.Random) -> dict[str, tuple[str, str]]:
+        """The (prompt, continuation) sequences made from one forget example. The default is
+        the example itself under "forget"; refusal-based methods add an "idk" view."""
+        return {"forget": (prompt, answer)}
+
+    def setup(self, ctx: UnlearnContext) -> None:
+        """Called once before the first step (freeze parameters, draw vectors, ...).
+        The default trains every parameter and keeps no state."""
+        return None
+
+    @abstractmethod
+    def loss(
+        self,
+        ctx: UnlearnContext,
+        forget: dict[str, dict[str, torch.Tensor]],
+        retain: dict[str, torch.Tensor] | None,
+    ) -> dict[str, torch.Tensor]:
+        """Loss terms for one step; must include ``"loss"``, the total to minimise.
+
+        ``forget`` maps each view name to a batch (input_ids, attention_mask, labels);
+        ``retain`` is a retain batch or None.
+        """

@@ -1,0 +1,1 @@
+"""Gradient-based unlearning methods: one module per method, registered in ``METHODS``."""

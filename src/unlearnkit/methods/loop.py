@@ -1,0 +1,373 @@
+"""The one training loop every gradient method shares, on ``accelerate``.
+
+Per optimiser step: ``grad_accum`` micro-steps, each pairing one forget batch with one retain
+batch (when the method uses retain data); the method turns them into loss terms; the loop
+backpropagates, clips, steps the optimiser and the schedule, logs the terms, the gradient
+norm and the learning rate to ``log.jsonl`` (and to accelerate's trackers if asked), and
+checkpoints. Batch order is a pure function of ``(seed, epoch)`` — no global RNG — so a
+resumed run sees exactly the batches the interrupted one would have seen. Under
+``accelerate launch`` (DDP) each process takes every N-th batch of the same order.
+
+A non-finite loss stops the run before the optimiser step that would use it: the model
+keeps the last good state (saved as a checkpoint when there is an output directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from unlearnkit.core.errors import UnlearnkitError
+from unlearnkit.core.io import atomic_write_json
+from unlearnkit.core.seeding import derive_seed, make_generator
+from unlearnkit.data.formatting import PromptFormat
+from unlearnkit.methods.base import Method, UnlearnContext
+from unlearnkit.models.encoding import Encoded, collate, encode_pair
+from unlearnkit.models.training import peak_memory_mb
+
+CHECKPOINTS = "checkpoints"
+LOG_FILE = "log.jsonl"
+
+
+class UnlearningError(UnlearnkitError):
+    """The unlearning run cannot go on (bad input, or a non-finite loss)."""
+
+
+@dataclass(frozen=True)
+class UnlearnRecord:
+    """What an unlearning run did and cost."""
+
+    method: str
+    config: dict[str, Any]
+    steps: int
+    forget_examples: int
+    retain_examples: int
+    wall_time_s: float
+    peak_memory_mb: float
+    parameters_total: int
+    parameters_trainable: int
+    parameters_changed: int  # elements of the trained tensors whose value moved
+    final_losses: dict[str, float]
+    resumed_from_step: int | None
+    log_path: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, key: str, epoch: int) -> list[list[int]]:
+    """Shuffled batches of ``range(n)`` for one epoch: a pure function of its arguments."""
+    order = list(range(n))
+    random.Random(derive_seed(seed, key, epoch)).shuffle(order)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+class _Stream:
+    """Batches of one data set, for micro-step ``m`` of this process (cycles over epochs)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, key: str, rank: int, world: int):
+        self.n, self.bs, self.seed, self.key = n, batch_size, seed, key
+        self.rank, self.world = rank, world
+        per_epoch = len(epoch_batches(n, batch_size, seed, key, 0))
+        self.per_epoch = max(1, per_epoch // world)  # equal count on every process
+        self._cache: tuple[int, list[list[int]]] | None = None
+
+    def indices(self, m: int) -> list[int]:
+        epoch, i = divmod(m, self.per_epoch)
+        if self._cache is None or self._cache[0] != epoch:
+            batches = epoch_batches(self.n, self.bs, self.seed, self.key, epoch)
+            self._cache = (epoch, batches[self.rank :: self.world][: self.per_epoch])
+        return self._cache[1][i]
+
+
+def _batch_dict(
+    encoded: Sequence[Encoded], pad_id: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    b = collate(encoded, pad_id).to(device)
+    return {"input_ids": b.input_ids, "attention_mask": b.attention_mask, "labels": b.labels}
+
+
+def _lr_factor(scheduler: str, total: int, warmup: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if scheduler == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 1.0 - progress if scheduler == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def apply_lora(model: PreTrainedModel, config: Any) -> PreTrainedModel:
+    """Wrap ``model`` with LoRA adapters (peft); only adapter weights stay trainable."""
+    from peft import LoraConfig, get_peft_model
+
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    missing = [t for t in config.lora_target_modules if t not in names]
+    if missing:
+        raise UnlearningError(
+            f"lora_target_modules {missing} are not modules of this model; "
+            f"linear modules it has: {sorted(n for n in names if n.endswith('proj'))}"
+        )
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.lora_target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def _latest_checkpoint(out_dir: Path | None) -> tuple[Path, int] | None:
+    if out_dir is None or not (out_dir / CHECKPOINTS).is_dir():
+        return None
+    found = []
+    for p in (out_dir / CHECKPOINTS).iterdir():
+        m = re.fullmatch(r"step_(\d+)", p.name)
+        if m and (p / "state.json").is_file():
+            found.append((int(m.group(1)), p))
+    if not found:
+        return None
+    step, path = max(found)
+    return path, step
+
+
+def run_unlearning(
+    method: Method,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    forget: Sequence[tuple[str, str]],
+    retain: Sequence[tuple[str, str]] | None = None,
+    *,
+    method_name: str | None = None,
+    prompt_format: PromptFormat | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    accelerator: Accelerator | None = None,
+) -> tuple[PreTrainedModel, UnlearnRecord]:
+    """Unlearn ``forget`` (question, answer) pairs from ``model`` (trained in place).
+
+    Returns the unlearned model (LoRA merged when ``merge_lora``) and its record. With
+    ``out_dir``, writes ``log.jsonl`` and, every ``checkpoint_every`` steps, a checkpoint
+    that a later call with ``resume=True`` continues from.
+    """
+    cfg = method.config
+    name = method_name or type(method).__name__
+    fmt = prompt_format or PromptFormat()
+    if not forget:
+        raise UnlearningError("the forget set is empty: nothing to unlearn")
+    if method.uses_retain and not retain:
+        raise UnlearningError(f"method {name!r} uses retain data: pass retain=[...] (non-empty)")
+    if cfg.checkpoint_every and out_dir is None:
+        raise UnlearningError("checkpoint_every is set but there is no out_dir to write to")
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    accelerator = accelerator or Accelerator(
+        # without CUDA, processes started by `accelerate launch` / torchrun join a gloo group
+        cpu=not torch.cuda.is_available(),
+        log_with=list(cfg.trackers) or None,
+        project_dir=str(out) if out else None,
+    )
+    max_len = getattr(model.config, "max_position_embeddings", None)
+
+    # -- data: every view of every forget example, and the retain examples, encoded once ------
+    view_rng = random.Random(derive_seed(cfg.seed, "views"))
+    forget_enc: list[dict[str, Encoded]] = []
+    for q, a in forget:
+        views = method.views(fmt.prompt(q), fmt.continuation(a), view_rng)
+        forget_enc.append(
+            {v: encode_pair(tokenizer, p, c, max_length=max_len) for v, (p, c) in views.items()}
+        )
+    retain_enc = (
+        [
+            encode_pair(tokenizer, fmt.prompt(q), fmt.continuation(a), max_length=max_len)
+            for q, a in retain
+        ]
+        if method.uses_retain and retain
+        else []
+    )
+
+    # -- model, reference, trainable parameters -------------------------------------------------
+    reference = None
+    if method.uses_reference:  # only methods that use it pay for it
+        reference = copy.deepcopy(model).eval().requires_grad_(False)
+    if cfg.lora:
+        model = apply_lora(model, cfg)
+    model.train()
+    ctx = UnlearnContext(
+        model=model,
+        tokenizer=tokenizer,
+        accelerator=accelerator,
+        reference=reference,
+        generator=make_generator(cfg.seed, "method"),
+        state={},
+    )
+    method.setup(ctx)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not trainable:
+        raise UnlearningError(f"method {name!r} left no trainable parameter")
+    snapshot = {n: p.detach().to("cpu", copy=True) for n, p in trainable}
+    params = [p for _, p in trainable]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    world, rank = accelerator.num_processes, accelerator.process_index
+    fstream = _Stream(len(forget_enc), cfg.batch_size, cfg.seed, "forget", rank, world)
+    rstream = (
+        _Stream(
+            len(retain_enc),
+            cfg.retain_batch_size or cfg.batch_size,
+            cfg.seed,
+            "retain",
+            rank,
+            world,
+        )
+        if retain_enc
+        else None
+    )
+    total = cfg.max_steps or max(1, (cfg.epochs * fstream.per_epoch) // cfg.grad_accum)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _lr_factor(cfg.scheduler, total, int(cfg.warmup_ratio * total))
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    ctx.model = model
+    if reference is not None:
+        reference.to(accelerator.device)
+    device, pad_id = accelerator.device, tokenizer.pad_token_id or 0
+
+    start, resumed = 0, None
+    latest = _latest_checkpoint(out) if resume else None
+    if latest is not None:
+        accelerator.load_state(str(latest[0]))
+        start = resumed = latest[1]
+
+    if cfg.trackers:
+        accelerator.init_trackers(f"unlearnkit-{name}", config=cfg.to_dict())
+    log = (  # one writer: the main process
+        open(out / LOG_FILE, "a" if resumed else "w", encoding="utf-8")  # noqa: SIM115
+        if out is not None and accelerator.is_main_process
+        else None
+    )
+    bar = tqdm(
+        total=total,
+        initial=start,
+        desc=f"unlearn {name}",
+        unit="step",
+        disable=not progress or not accelerator.is_main_process,
+        dynamic_ncols=True,
+    )
+
+    def checkpoint(step: int) -> None:
+        if out is None:
+            return
+        path = out / CHECKPOINTS / f"step_{step:06d}"
+        accelerator.save_state(str(path))
+        if accelerator.is_main_process:
+            atomic_write_json(path / "state.json", {"step": step, "method": name})
+
+    last_terms: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        for step in range(start, total):
+            sums: dict[str, float] = {}
+            for micro in range(cfg.grad_accum):
+                m = step * cfg.grad_accum + micro
+                fb = [forget_enc[i] for i in fstream.indices(m)]
+                fbatch = {v: _batch_dict([e[v] for e in fb], pad_id, device) for v in fb[0]}
+                rbatch = (
+                    _batch_dict([retain_enc[i] for i in rstream.indices(m)], pad_id, device)
+                    if rstream is not None
+                    else None
+                )
+                sync = (
+                    accelerator.no_sync(model)
+                    if micro < cfg.grad_accum - 1
+                    else contextlib.nullcontext()
+                )
+                with sync:
+                    terms = method.loss(ctx, fbatch, rbatch)
+                    loss = terms["loss"]
+                    if not bool(torch.isfinite(accelerator.gather(loss.detach().reshape(1))).all()):
+                        checkpoint(step)  # the model still holds the state after `step` steps
+                        raise UnlearningError(
+                            f"method {name!r}: the loss became {float(loss.detach())} at step {step}; the "
+                            f"model keeps the last good state (after {step} steps"
+                            + (f", saved in {out / CHECKPOINTS}" if out else "")
+                            + "). Lower lr, or set grad_clip."
+                        )
+                    accelerator.backward(loss / cfg.grad_accum)
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.grad_accum
+            grad_norm = accelerator.clip_grad_norm_(params, cfg.grad_clip or float("inf"))
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            last_terms = sums
+            entry = {
+                "step": step + 1,
+                **sums,
+                "grad_norm": float(grad_norm),
+                "lr": scheduler.get_last_lr()[0],
+            }
+            if log is not None:
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+            if cfg.trackers:
+                accelerator.log({k: v for k, v in entry.items() if k != "step"}, step=step + 1)
+            bar.update(1)
+            bar.set_postfix(loss=f"{sums['loss']:.4f}")
+            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < total:
+                checkpoint(step + 1)
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+        if cfg.trackers:
+            accelerator.end_training()
+    wall = time.perf_counter() - t0
+
+    model = accelerator.unwrap_model(model)
+    changed = 0
+    for n, p in model.named_parameters():
+        if n in snapshot:
+            changed += int((p.detach().cpu() != snapshot[n]).sum())
+    n_trainable = sum(t.numel() for t in snapshot.values())
+    if cfg.lora and cfg.merge_lora:
+        model = model.merge_and_unload()
+    model.eval()
+    n_total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    record = UnlearnRecord(
+        method=name,
+        config=cfg.to_dict(),
+        steps=total,
+        forget_examples=len(forget_enc),
+        retain_examples=len(retain_enc),
+        wall_time_s=wall,
+        peak_memory_mb=peak_memory_mb(accelerator.device),
+        parameters_total=n_total,
+        parameters_trainable=n_trainable,
+        parameters_changed=changed,
+        final_losses=last_terms,
+        resumed_from_step=resumed,
+        log_path=str(out / LOG_FILE) if out else None,
+    )
+    return model, record
