@@ -21,7 +21,7 @@ def test_unlearning_loop_runs_under_ddp_on_cpu(tmp_path):
     cmd = [
         str(launcher),
         "launch",
-        "--cpu",
+        "--multi_gpu",
         "--num_processes",
         "2",
         "--num_machines",
@@ -36,6 +36,7 @@ def test_unlearning_loop_runs_under_ddp_on_cpu(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert (tmp_path / "rank1.json").is_file(), res.stdout[-3000:] + res.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
     assert all(r["steps"] == 3 and r["changed"] > 0 for r in ranks)

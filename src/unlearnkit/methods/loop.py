@@ -308,8 +308,9 @@ def run_unlearning(
                     loss = terms["loss"]
                     if not bool(torch.isfinite(accelerator.gather(loss.detach().reshape(1))).all()):
                         checkpoint(step)  # the model still holds the state after `step` steps
+                        bad = float(loss.detach())
                         raise UnlearningError(
-                            f"method {name!r}: the loss became {float(loss.detach())} at step {step}; the "
+                            f"method {name!r}: the loss became {bad} at step {step}; the "
                             f"model keeps the last good state (after {step} steps"
                             + (f", saved in {out / CHECKPOINTS}" if out else "")
                             + "). Lower lr, or set grad_clip."
