@@ -1,0 +1,91 @@
+"""The hyperparameter search behind each method's demo defaults (docs/methods.md).
+
+For each method, a small grid on the demo world's forget10 split (retain90 as retain data);
+each setting is scored by answer-token accuracy on forget10, retain_perturbed and the
+neighbours. The selection rule: the lowest forget accuracy among the settings that keep
+retain and neighbour accuracy >= 0.95 of the target's. Writes every point to
+benchmarks/results/tune_methods.json.
+
+Caveat (said in docs/methods.md too): the search selects on the same split the benchmark
+reports; the oracle is not used for selection.
+
+    .venv/bin/python benchmarks/tune_methods.py [--methods npo,rmu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+from pathlib import Path
+
+from unlearn_methods import SETS, accuracies
+from unlearnkit.methods import unlearn
+from unlearnkit.models.adapters import CausalLMAdapter
+from unlearnkit.runner.build import build, build_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GRIDS: dict[str, dict[str, list]] = {
+    "grad_ascent": {"lr": [1e-4, 2e-4, 5e-4], "epochs": [2, 5]},
+    "grad_diff": {"lr": [2e-4, 5e-4], "epochs": [4, 8], "alpha": [1.0, 3.0]},
+    "kl": {"lr": [2e-4, 5e-4], "epochs": [4, 8], "alpha": [1.0, 3.0]},
+    "npo": {"lr": [1e-3, 3e-3], "epochs": [10, 20], "beta": [0.1, 0.5]},
+    "simnpo": {"lr": [1e-3, 3e-3], "epochs": [10, 20], "beta": [2.5, 4.5]},
+    "idk_nll": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
+    "idk_dpo": {"lr": [1e-3, 3e-3], "epochs": [5, 10], "beta": [0.1, 0.5]},
+    "rmu": {
+        "lr": [1e-3, 5e-3],
+        "layer": [0, 1],
+        "auto_coeff_scale": [4.0, 20.0],
+        "positions": ["answer", "all"],
+    },
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--methods", default=",".join(GRIDS))
+    ap.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "tune_methods.json"
+    )
+    args = ap.parse_args()
+    built = build(build_spec("demo"), progress=False, log=lambda m: None)
+    target = CausalLMAdapter.from_pretrained(built.target_dir, batch_size=128)
+    before = accuracies(target, built.world)
+    b = {k: before[k]["answer_token_acc"] for k in SETS}
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    for name in args.methods.split(","):
+        grid = GRIDS[name]
+        points = []
+        for values in itertools.product(*grid.values()):
+            setting = dict(zip(grid, values, strict=True))
+            model = copy.deepcopy(target.model)
+            adapter = CausalLMAdapter(
+                model, target.tokenizer, batch_size=128, prompt_format=target.prompt_format
+            )
+            out, rec = unlearn(
+                adapter,
+                built.world.tofu["forget10"],
+                built.world.tofu["retain90"],
+                name,
+                progress=False,
+                **setting,
+            )
+            acc = accuracies(out, built.world)
+            ratios = {k: acc[k]["answer_token_acc"] / b[k] for k in SETS}
+            points.append({"setting": setting, "ratios": ratios, "wall_time_s": rec.wall_time_s})
+            print(name, setting, {k: round(v, 3) for k, v in ratios.items()}, flush=True)
+        ok = [
+            p for p in points if p["ratios"]["retain"] >= 0.95 and p["ratios"]["neighbours"] >= 0.95
+        ]
+        best = min(ok, key=lambda p: p["ratios"]["forget"]) if ok else None
+        results[name] = {"grid": grid, "points": points, "selected": best}
+        print(name, "selected:", best, flush=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
