@@ -1,9 +1,10 @@
 """The hyperparameter search behind each method's demo defaults (docs/methods.md).
 
 For each method, a small grid on the demo world's forget10 split (retain90 as retain data);
-each setting is scored by answer-token accuracy on forget10, retain_perturbed and the
-neighbours. The selection rule: the lowest forget accuracy among the settings that keep
-retain and neighbour accuracy >= 0.95 of the target's. Writes every point to
+each setting is scored by answer-token and value-token accuracy on forget10,
+retain_perturbed and the neighbours, as ratios to the target's. The selection rule: the
+lowest forget value-token ratio among the settings that keep retain and neighbour
+answer-token accuracy >= 0.95 of the target's. Writes every point to
 benchmarks/results/tune_methods.json.
 
 Caveat (said in docs/methods.md too): the search selects on the same split the benchmark
@@ -28,20 +29,18 @@ from unlearnkit.runner.build import build, build_spec
 ROOT = Path(__file__).resolve().parents[1]
 
 GRIDS: dict[str, dict[str, list]] = {
-    "grad_ascent": {"lr": [1e-4, 2e-4, 5e-4], "epochs": [2, 5]},
+    "grad_ascent": {"lr": [1e-4, 2e-4], "epochs": [2, 5]},
     "grad_diff": {"lr": [2e-4, 5e-4], "epochs": [4, 8], "alpha": [1.0, 3.0]},
     "kl": {"lr": [2e-4, 5e-4], "epochs": [4, 8], "alpha": [1.0, 3.0]},
-    "npo": {"lr": [1e-3, 3e-3], "epochs": [10, 20], "beta": [0.1, 0.5]},
-    "simnpo": {"lr": [1e-3, 3e-3], "epochs": [10, 20], "beta": [2.5, 4.5]},
+    "npo": {"lr": [1e-3, 2e-3], "epochs": [10, 20]},
+    "simnpo": {"lr": [1e-3, 3e-3], "epochs": [10, 20], "beta": [2.5]},
     "idk_nll": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
-    "idk_dpo": {"lr": [1e-3, 3e-3], "epochs": [5, 10], "beta": [0.1, 0.5]},
-    "rmu": {
-        "lr": [1e-3, 5e-3],
-        "layer": [0, 1],
-        "auto_coeff_scale": [4.0, 20.0],
-        "positions": ["answer", "all"],
-    },
+    "idk_dpo": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
+    "rmu": {"lr": [1e-3, 5e-3], "layer": [0, 1], "auto_coeff_scale": [4.0, 20.0]},
 }
+#: what a setting is selected on: the fact's tokens (the never-trained oracle keeps 0.70 of the
+#: template-dominated answer-token accuracy, so that measure cannot tell forgetting apart)
+SELECT_ON = "value_token_acc"
 
 
 def main() -> None:
@@ -54,7 +53,6 @@ def main() -> None:
     built = build(build_spec("demo"), progress=False, log=lambda m: None)
     target = CausalLMAdapter.from_pretrained(built.target_dir, batch_size=128)
     before = accuracies(target, built.world)
-    b = {k: before[k]["answer_token_acc"] for k in SETS}
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for name in args.methods.split(","):
         grid = GRIDS[name]
@@ -74,13 +72,20 @@ def main() -> None:
                 **setting,
             )
             acc = accuracies(out, built.world)
-            ratios = {k: acc[k]["answer_token_acc"] / b[k] for k in SETS}
+            ratios = {
+                f"{k}/{m}": acc[k][m] / before[k][m]
+                for k in SETS
+                for m in ("answer_token_acc", "value_token_acc")
+            }
             points.append({"setting": setting, "ratios": ratios, "wall_time_s": rec.wall_time_s})
             print(name, setting, {k: round(v, 3) for k, v in ratios.items()}, flush=True)
         ok = [
-            p for p in points if p["ratios"]["retain"] >= 0.95 and p["ratios"]["neighbours"] >= 0.95
+            p
+            for p in points
+            if p["ratios"]["retain/answer_token_acc"] >= 0.95
+            and p["ratios"]["neighbours/answer_token_acc"] >= 0.95
         ]
-        best = min(ok, key=lambda p: p["ratios"]["forget"]) if ok else None
+        best = min(ok, key=lambda p: p["ratios"][f"forget/{SELECT_ON}"]) if ok else None
         results[name] = {"grid": grid, "points": points, "selected": best}
         print(name, "selected:", best, flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
