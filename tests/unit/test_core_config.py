@@ -372,3 +372,22 @@ def test_optional_nested_config_keeps_the_inner_message():
     with pytest.raises(ConfigError, match=r"_Inner\.x = -1 is invalid: must be >= 0"):
         _Outer.from_dict({"inner": {"x": -1}})
     assert _Outer.from_dict({"inner": {"x": 2}}).inner == _Inner(x=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x=010", 10),
+        ("x=0x1f", 31),
+        ("x=0o17", 15),
+        ("x=1:30", "1:30"),
+        ("x=no", "no"),
+        ("x=on", "on"),
+        ("x=true", True),
+        ("x=False", False),
+        ("x=1_000", "1_000"),
+        ("x=-7", -7),
+    ],
+)
+def test_overrides_follow_yaml_1_2_for_ints_and_bools(text, expected):
+    assert parse_overrides([text])["x"] == expected

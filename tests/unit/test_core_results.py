@@ -19,12 +19,12 @@ INF = math.inf
         ([1, 2], 1.5),
         ([1.0, NAN, 3.0], 2.0),
         ([NAN, 4.0], 4.0),
-        ([1.0, INF, 3.0], 2.0),
+        ([1.0, INF, 3.0], INF),  # an infinite loss is a value, not a missing one
         ([NAN, NAN], NAN),
         ([], NAN),
     ],
 )
-def test_from_values_mean_ignores_non_finite(values, expected):
+def test_from_values_mean_skips_only_nan(values, expected):
     r = Result.from_values("m", values, higher_is_better=True)
     if math.isnan(expected):
         assert math.isnan(r.aggregate)
@@ -103,9 +103,11 @@ def test_to_dict_from_dict_round_trip_through_strict_json(result):
 
 
 def test_to_dict_stores_non_finite_values_as_strings():
-    d = Result.from_values("m", [1.0, NAN, INF, -INF], higher_is_better=True).to_dict()
+    r = Result.from_values("m", [1.0, NAN, INF, -INF], higher_is_better=True)
+    d = r.to_dict()
     assert d["values"] == [1.0, "nan", "inf", "-inf"]
-    assert d["aggregate"] == 1.0
+    assert d["aggregate"] == "nan"  # inf + -inf
+    assert r.n_missing == 1
     assert d["ids"] is None
 
 
@@ -120,3 +122,8 @@ def test_result_is_frozen():
     r = Result.from_values("m", [1.0], higher_is_better=True)
     with pytest.raises(AttributeError):
         r.aggregate = 2.0  # type: ignore[misc]
+
+
+def test_duplicate_ids_are_rejected():
+    with pytest.raises(UnlearnkitError, match="'a' appears twice"):
+        Result.from_values("m", [1.0, 2.0], higher_is_better=True, ids=["a", "a"])

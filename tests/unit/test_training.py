@@ -14,7 +14,7 @@ from unlearnkit.models.training import (
     LengthBucketSampler,
     TrainConfig,
     TrainingError,
-    _lr_lambda,
+    lr_schedule,
     train_causal_lm,
 )
 
@@ -41,11 +41,14 @@ def test_sampler_groups_similar_lengths():
 
 
 def test_lr_schedule_warmup_then_cosine_to_floor():
-    f = _lr_lambda(total=100, warmup=10, min_ratio=0.1)
+    f = lr_schedule("cosine", total=100, warmup=10, min_ratio=0.1)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(10) == pytest.approx(1.0)
     assert f(55) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
     assert f(100) == pytest.approx(0.1)
+    lin = lr_schedule("linear", total=10, warmup=0)
+    assert [round(lin(s), 2) for s in (0, 5, 10)] == [1.0, 0.5, 0.0]
+    assert lr_schedule("constant", total=10, warmup=2)(7) == 1.0
 
 
 def test_training_lowers_the_loss_and_records_cost(tiny_lm):

@@ -13,9 +13,10 @@ Reducer = Callable[[Sequence[float]], float]
 
 
 def mean(values: Sequence[float]) -> float:
-    """Arithmetic mean of the finite values (NaN when there are none)."""
-    finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else math.nan
+    """Arithmetic mean, NaN values counted as missing (NaN when all are); an infinite
+    value is a real value and makes the mean infinite."""
+    present = [v for v in values if not math.isnan(v)]
+    return sum(present) / len(present) if present else math.nan
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,15 @@ class Result:
                 f"Result {self.name!r}: {len(self.ids)} ids for {len(self.values)} values; "
                 "give one id per example"
             )
+        if self.ids is not None and len(set(self.ids)) != len(self.ids):
+            seen: set[str] = set()
+            dup = next(i for i in self.ids if i in seen or seen.add(i))
+            raise UnlearnkitError(f"Result {self.name!r}: example id {dup!r} appears twice")
+
+    @property
+    def n_missing(self) -> int:
+        """Examples whose value is NaN (not measurable), left out of the mean."""
+        return sum(math.isnan(v) for v in self.values)
 
     @classmethod
     def from_values(

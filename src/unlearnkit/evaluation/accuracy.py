@@ -46,10 +46,8 @@ def qa_accuracy(
     fmt = adapter.prompt_format
     prompts = [fmt.prompt(str(r[question_field])) for r in records]
     conts = [fmt.continuation(str(r[answer_field])) for r in records]
-    ids = [
-        str(r.get("person_id", i)) + ":" + str(r.get("attribute", ""))
-        for i, r in enumerate(records)
-    ]
+    # the record's position keeps ids unique (forms repeat person and attribute)
+    ids = [f"{i}:{r.get('person_id', '')}:{r.get('attribute', '')}" for i, r in enumerate(records)]
     scores = adapter.score(prompts, conts)
     answer_acc, value_acc = [], []
     for s, cont, rec in zip(scores, conts, records, strict=True):

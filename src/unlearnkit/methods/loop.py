@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import math
 import random
 import re
 import time
@@ -36,8 +35,8 @@ from unlearnkit.core.io import atomic_write_json
 from unlearnkit.core.seeding import derive_seed, make_generator
 from unlearnkit.data.formatting import PromptFormat
 from unlearnkit.methods.base import Method, UnlearnContext
-from unlearnkit.models.encoding import Encoded, collate, encode_pair
-from unlearnkit.models.training import peak_memory_mb
+from unlearnkit.models.encoding import Encoded, collate, encode_pair, pad_token_id
+from unlearnkit.models.training import lr_schedule, peak_memory_mb, reset_peak_memory
 
 CHECKPOINTS = "checkpoints"
 LOG_FILE = "log.jsonl"
@@ -99,18 +98,6 @@ def _batch_dict(
 ) -> dict[str, torch.Tensor]:
     b = collate(encoded, pad_id).to(device)
     return {"input_ids": b.input_ids, "attention_mask": b.attention_mask, "labels": b.labels}
-
-
-def _lr_factor(scheduler: str, total: int, warmup: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if scheduler == "constant":
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 1.0 - progress if scheduler == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
-
-    return f
 
 
 def apply_lora(model: PreTrainedModel, config: Any) -> PreTrainedModel:
@@ -245,14 +232,14 @@ def run_unlearning(
     )
     total = cfg.max_steps or max(1, (cfg.epochs * fstream.per_epoch) // cfg.grad_accum)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_factor(cfg.scheduler, total, int(cfg.warmup_ratio * total))
+        optimizer, lr_schedule(cfg.scheduler, total, int(cfg.warmup_ratio * total))
     )
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     ctx.model = model
     if reference is not None:
         reference.to(accelerator.device)
-    device, pad_id = accelerator.device, tokenizer.pad_token_id or 0
+    device, pad_id = accelerator.device, pad_token_id(tokenizer)
 
     start, resumed = 0, None
     latest = _latest_checkpoint(out) if resume else None
@@ -285,6 +272,7 @@ def run_unlearning(
             atomic_write_json(path / "state.json", {"step": step, "method": name})
 
     last_terms: dict[str, float] = {}
+    reset_peak_memory(accelerator.device)
     t0 = time.perf_counter()
     try:
         for step in range(start, total):

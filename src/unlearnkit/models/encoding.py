@@ -1,10 +1,13 @@
 """Encoding (prompt, continuation) pairs and collating them into padded batches.
 
 One function used by training, scoring and generation, so that all three see the same
-tokens. The prompt and the continuation are tokenised separately and concatenated: the
-boundary between them is then exact (no token straddles it) and the continuation's tokens
-do not depend on the prompt. Padding masks are built from lengths, never from
-``token == pad_id`` (for models whose pad token equals eos, a real eos must stay visible).
+tokens. ``prompt + continuation`` is tokenised as ONE string and the boundary is found from
+the character offsets (a fast tokenizer's ``offset_mapping``): tokenising the two parts
+separately would, with SentencePiece-style tokenizers that prepend a word marker
+(Llama-2, Mistral), insert a spurious token at the start of the continuation. A token that
+straddles the boundary counts as continuation. Slow tokenizers (no offsets) fall back to
+separate encoding. Padding masks are built from lengths, never from ``token == pad_id`` (for
+models whose pad token equals eos, a real eos must stay visible).
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from unlearnkit.core.errors import UnlearnkitError
+
 IGNORE_INDEX = -100
+
+
+class SequenceTooLongError(UnlearnkitError, ValueError):
+    """A continuation does not fit the model's maximum length."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,15 @@ class Encoded:
         return len(self.ids) - self.n_prompt
 
 
+def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id used for padding: pad, else eos, else 0 (masks come from lengths, so any id
+    is safe)."""
+    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return int(tid)
+    return 0
+
+
 def encode_pair(
     tokenizer: PreTrainedTokenizerBase,
     prompt: str,
@@ -40,12 +58,38 @@ def encode_pair(
     max_length: int | None = None,
     with_offsets: bool = False,
 ) -> Encoded:
-    """Encode ``prompt`` (with the tokenizer's special tokens, e.g. BOS) and ``continuation``
-    (without), optionally followed by eos. If too long, the prompt is cut from the left."""
-    prompt_ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
-    cont = tokenizer(continuation, add_special_tokens=False, return_offsets_mapping=with_offsets)
-    cont_ids = list(cont["input_ids"])
-    offsets = tuple(tuple(o) for o in cont["offset_mapping"]) if with_offsets else None
+    """Encode ``prompt + continuation`` (with the tokenizer's special tokens, e.g. BOS),
+    optionally followed by eos. If too long, the prompt is cut from the left.
+
+    ``offsets`` (when asked) are the continuation tokens' character spans inside
+    ``continuation``.
+    """
+    if tokenizer.is_fast:
+        enc = tokenizer(prompt + continuation, add_special_tokens=True, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        spans = [tuple(o) for o in enc["offset_mapping"]]
+        special = set(tokenizer.all_special_ids)
+        cut = len(prompt)
+        # first non-special token that reaches past the prompt starts the continuation
+        n_prompt = next(
+            (
+                i
+                for i, (tid, (_, end)) in enumerate(zip(ids, spans, strict=True))
+                if end > cut and tid not in special
+            ),
+            len(ids),
+        )
+        # trailing special tokens (e.g. an eos added by the tokenizer) belong to neither part
+        while len(ids) > n_prompt and ids[-1] in special and spans[-1] == (0, 0):
+            ids.pop()
+            spans.pop()
+        prompt_ids, cont_ids = ids[:n_prompt], ids[n_prompt:]
+        cont_spans = [(max(0, a - cut), max(0, b - cut)) for a, b in spans[n_prompt:]]
+    else:
+        prompt_ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+        cont_ids = list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
+        cont_spans = None
+    offsets = tuple(cont_spans) if with_offsets and cont_spans is not None else None
     if append_eos:
         if tokenizer.eos_token_id is None:
             raise ValueError("append_eos=True but the tokenizer has no eos token")
@@ -55,8 +99,9 @@ def encode_pair(
     if max_length is not None and len(prompt_ids) + len(cont_ids) > max_length:
         keep = max_length - len(cont_ids)
         if keep < 1:
-            raise ValueError(
-                f"continuation of {len(cont_ids)} tokens does not fit max_length={max_length}"
+            raise SequenceTooLongError(
+                f"continuation of {len(cont_ids)} tokens does not fit max_length={max_length}; "
+                "shorten it or load the model with a larger max_length"
             )
         prompt_ids = prompt_ids[-keep:]
     return Encoded(tuple(prompt_ids + cont_ids), len(prompt_ids), offsets)

@@ -28,7 +28,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.errors import UnlearnkitError
 from unlearnkit.core.seeding import derive_seed
-from unlearnkit.models.encoding import Encoded, collate, encode_pair
+from unlearnkit.models.encoding import Encoded, collate, encode_pair, pad_token_id
 
 
 class TrainingError(UnlearnkitError):
@@ -106,18 +106,33 @@ class LengthBucketSampler(Sampler[list[int]]):
         yield from batches
 
 
-def _lr_lambda(total: int, warmup: int, min_ratio: float):
+def lr_schedule(kind: str, total: int, warmup: int, min_ratio: float = 0.0):
+    """The learning-rate factor at each step (for ``LambdaLR``): linear warmup over
+    ``warmup`` steps, then "constant", "linear" decay or "cosine" decay from 1 to
+    ``min_ratio`` at step ``total``. One schedule for training and unlearning."""
+
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        if kind == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        shape = 1.0 - progress if kind == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+        return min_ratio + (1 - min_ratio) * shape
 
     return f
 
 
+def reset_peak_memory(device: torch.device | None = None) -> None:
+    """Start a new peak-memory measurement (CUDA only: see :func:`peak_memory_mb`)."""
+    if device is not None and device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
 def peak_memory_mb(device: torch.device | None = None) -> float:
-    """Peak accelerator memory if on CUDA, else the process's peak resident set size."""
+    """On CUDA: the peak allocated memory since :func:`reset_peak_memory` (one run). On CPU:
+    the process's peak resident set size, which cannot be reset — it covers everything the
+    process did before too, so compare CPU figures only between separate processes."""
     if device is not None and device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
@@ -146,7 +161,7 @@ def train_causal_lm(
     sampler = LengthBucketSampler(
         [len(e.ids) for e in encoded], config.batch_size, config.bucket_size, config.seed
     )
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_id = pad_token_id(tokenizer)
     loader = DataLoader(
         encoded,  # a list is a map-style dataset
         batch_sampler=sampler,
@@ -167,7 +182,7 @@ def train_causal_lm(
     total = config.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        _lr_lambda(total, max(1, int(config.warmup_ratio * total)), config.min_lr_ratio),
+        lr_schedule("cosine", total, max(1, int(config.warmup_ratio * total)), config.min_lr_ratio),
     )
     log = open(log_path, "w", encoding="utf-8") if log_path else None  # noqa: SIM115
     bar = tqdm(
@@ -178,6 +193,7 @@ def train_causal_lm(
         dynamic_ncols=True,
     )
     model.train()
+    reset_peak_memory(accelerator.device)
     step, tokens, loss_value, start = 0, 0, math.nan, time.perf_counter()
     try:
         for epoch in range(config.epochs):

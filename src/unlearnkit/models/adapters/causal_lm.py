@@ -24,12 +24,23 @@ from typing import Any, ClassVar, Literal
 
 import torch
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria
+from transformers import (
+    GenerationConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    StoppingCriteria,
+)
 from transformers import StoppingCriteriaList as _StoppingCriteriaList
 
 from unlearnkit.data.formatting import PromptFormat
 from unlearnkit.models.adapters.base import model_fingerprint
-from unlearnkit.models.encoding import Encoded, collate, encode_pair, length_sorted_batches
+from unlearnkit.models.encoding import (
+    Encoded,
+    collate,
+    encode_pair,
+    length_sorted_batches,
+    pad_token_id,
+)
 
 
 @dataclass(frozen=True)
@@ -78,9 +89,32 @@ class _StopOnStrings(StoppingCriteria):
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any):
         tail = input_ids[:, max(self.start, input_ids.shape[1] - self.window) :]
-        texts = self.tokenizer.batch_decode(tail, skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(tail, skip_special_tokens=False)
         done = [any(s in t for s in self.stops) for t in texts]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Evaluation mode (no dropout) inside, the caller's mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+@contextlib.contextmanager
+def _bare_generation_config(model: torch.nn.Module):
+    """transformers fills the unset fields of a passed generation config from the
+    checkpoint's (repetition penalties, forced tokens, ...): hide it for the call."""
+    saved = getattr(model, "generation_config", None)
+    model.generation_config = GenerationConfig()
+    try:
+        yield
+    finally:
+        model.generation_config = saved
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> str:
@@ -119,12 +153,7 @@ class CausalLMAdapter:
         self.batch_size = batch_size
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
         self.prompt_format = prompt_format or PromptFormat()
-        if tokenizer.pad_token_id is not None:
-            self.pad_id = tokenizer.pad_token_id
-        elif tokenizer.eos_token_id is not None:
-            self.pad_id = tokenizer.eos_token_id  # safe: masks come from lengths
-        else:
-            self.pad_id = 0
+        self.pad_id = pad_token_id(tokenizer)
 
     # -- generic contract ---------------------------------------------------------------------
     @property
@@ -150,22 +179,41 @@ class CausalLMAdapter:
         return cls(model, tokenizer, batch_size=batch_size, prompt_format=fmt)
 
     # -- teacher-forced scoring ----------------------------------------------------------------
-    def encode(self, prompt: str, continuation: str, *, with_offsets: bool = False) -> Encoded:
+    def encode(
+        self,
+        prompt: str,
+        continuation: str,
+        *,
+        with_offsets: bool = False,
+        max_length: int | None = None,
+    ) -> Encoded:
+        """Token ids of ``prompt + continuation`` with the prompt/continuation boundary.
+
+        Without a BOS token and with an empty prompt, the first continuation token becomes
+        the context (it cannot be predicted from nothing) and is not scored.
+        """
+        limit = max_length or self.max_length
         enc = encode_pair(
             self.tokenizer,
             prompt,
             continuation,
-            max_length=self.max_length,
+            max_length=limit,
             with_offsets=with_offsets and self.tokenizer.is_fast,
         )
         if enc.n_prompt == 0:
             bos = self.tokenizer.bos_token_id
-            if bos is None:
+            if bos is not None:
+                ids = (bos, *enc.ids)
+                if limit is not None and len(ids) > limit:
+                    ids = ids[:1] + ids[2:]  # keep BOS, drop the oldest continuation token
+                enc = Encoded(ids, 1, enc.offsets)
+            elif len(enc.ids) > 1:
+                enc = Encoded(enc.ids, 1, enc.offsets[1:] if enc.offsets else None)
+            else:
                 raise ValueError(
-                    "the prompt encodes to no tokens and the tokenizer has no BOS token, so "
-                    "the first continuation token cannot be scored; give a non-empty prompt"
+                    "nothing to score: the prompt is empty, the tokenizer has no BOS token and "
+                    "the continuation is a single token"
                 )
-            enc = Encoded((bos, *enc.ids), 1, enc.offsets)
         return enc
 
     @torch.no_grad()
@@ -192,7 +240,11 @@ class CausalLMAdapter:
         batches = length_sorted_batches(
             [len(e.ids) for e in encoded], batch_size or self.batch_size
         )
-        self.model.eval()
+        with eval_mode(self.model):
+            self._score_batches(encoded, batches, out, distributions, progress)
+        return out  # type: ignore[return-value]
+
+    def _score_batches(self, encoded, batches, out, distributions: bool, progress: bool) -> None:
         for idx in tqdm(batches, desc="score", disable=not progress, leave=False):
             batch = collate([encoded[i] for i in idx], self.pad_id).to(self.device)
             logits = self.model(
@@ -211,7 +263,6 @@ class CausalLMAdapter:
                     offsets=e.offsets,
                     dist=logp.cpu() if distributions else None,
                 )
-        return out  # type: ignore[return-value]
 
     # -- generation ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -237,14 +288,26 @@ class CausalLMAdapter:
         caller's RNG state.
         """
         stops = tuple(self.prompt_format.stop if stop is None else stop)
-        encoded = [self.encode(p, "") for p in prompts]
+        room = self.max_length - max_new_tokens if self.max_length else None
+        if room is not None and room < 1:
+            raise ValueError(
+                f"max_new_tokens={max_new_tokens} leaves no room for a prompt within the "
+                f"model's max_length={self.max_length}"
+            )
+        encoded = [self.encode(p, "", max_length=room) for p in prompts]
         lengths = [len(e.ids) for e in encoded]
         out: list[str] = [""] * len(prompts)
         batches = length_sorted_batches(lengths, batch_size or self.batch_size)
-        self.model.eval()
+        config = self.generation_config(
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+        )
         devices = [self.device] if self.device.type == "cuda" else []
         rng = torch.random.fork_rng(devices=devices) if do_sample else contextlib.nullcontext()
-        with rng:
+        with rng, eval_mode(self.model):
             if do_sample:
                 torch.manual_seed(seed)
             for idx in tqdm(batches, desc="generate", disable=not progress, leave=False):
@@ -259,23 +322,65 @@ class CausalLMAdapter:
                     if stops
                     else None
                 )
-                kwargs: dict[str, Any] = {"do_sample": do_sample}
-                if do_sample:
-                    kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k or 0)
-                gen = self.model.generate(
-                    input_ids=ids.to(self.device),
-                    attention_mask=mask.to(self.device),
-                    max_new_tokens=max_new_tokens,
-                    pad_token_id=self.pad_id,
-                    eos_token_id=self.tokenizer.eos_token_id,
-                    stopping_criteria=criteria,
-                    use_cache=True,
-                    **kwargs,
-                )
-                texts = self.tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True)
+                with _bare_generation_config(self.model):
+                    gen = self.model.generate(
+                        input_ids=ids.to(self.device),
+                        attention_mask=mask.to(self.device),
+                        generation_config=config,
+                        stopping_criteria=criteria,
+                    )
                 for row, i in enumerate(idx):
-                    out[i] = cut_at_stop(texts[row], stops)
+                    out[i] = self._decode_generated(gen[row, width:], stops, config.eos_token_id)
         return out
+
+    def eos_token_ids(self) -> list[int]:
+        """Every id that ends generation: the tokenizer's eos and the checkpoint's
+        ``generation_config.eos_token_id`` (e.g. ``<|eot_id|>`` of chat models)."""
+        ids: list[int] = []
+        gc = getattr(self.model, "generation_config", None)
+        for tid in (self.tokenizer.eos_token_id, getattr(gc, "eos_token_id", None)):
+            for t in tid if isinstance(tid, (list, tuple)) else [tid]:
+                if t is not None and int(t) not in ids:
+                    ids.append(int(t))
+        return ids
+
+    def generation_config(self, **settings: Any) -> GenerationConfig:
+        """An explicit generation config: nothing (penalties, forced tokens, ...) is inherited
+        from the checkpoint except its end-of-sequence ids."""
+        do_sample = settings.pop("do_sample", False)
+        sampling = {}
+        if do_sample:
+            sampling = {
+                "temperature": settings.pop("temperature", 1.0),
+                "top_p": settings.pop("top_p", 1.0),
+                "top_k": settings.pop("top_k", None) or 0,
+            }
+        else:
+            for key in ("temperature", "top_p", "top_k"):
+                settings.pop(key, None)
+        return GenerationConfig(
+            do_sample=do_sample,
+            num_beams=1,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_token_ids() or None,
+            use_cache=True,
+            **sampling,
+            **settings,
+        )
+
+    def _decode_generated(self, new_ids: torch.Tensor, stops: Sequence[str], eos) -> str:
+        """Text of the generated ids up to eos and the first stop string (stop strings may be
+        special tokens such as ``<|im_end|>``: they are matched before specials are dropped)."""
+        ids = new_ids.tolist()
+        ends = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        for j, t in enumerate(ids):
+            if t in ends:
+                ids = ids[:j]
+                break
+        text = cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=False), stops)
+        for special in self.tokenizer.all_special_tokens:
+            text = text.replace(special, "")
+        return text
 
     # -- representations -----------------------------------------------------------------------
     @torch.no_grad()
@@ -295,20 +400,24 @@ class CausalLMAdapter:
         n_layers = self.model.config.num_hidden_layers
         if not -(n_layers + 1) <= layer <= n_layers:
             raise ValueError(f"layer must be in [-{n_layers + 1}, {n_layers}], got {layer}")
+        if pool not in ("last", "mean", "none"):
+            raise ValueError(f"pool must be 'last', 'mean' or 'none', got {pool!r}")
         encoded = [self.encode(t, "") for t in texts]
         rows: list[torch.Tensor | None] = [None] * len(texts)
-        for idx in length_sorted_batches(
+        batches = length_sorted_batches(
             [len(e.ids) for e in encoded], batch_size or self.batch_size
-        ):
-            batch = collate([encoded[i] for i in idx], self.pad_id).to(self.device)
-            hs = self.model(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                output_hidden_states=True,
-            ).hidden_states[layer]  # (B, L, H)
-            for row, i in enumerate(idx):
-                h = hs[row, : int(batch.lengths[row])].float().cpu()  # (T_i, H)
-                rows[i] = h[-1] if pool == "last" else h.mean(0) if pool == "mean" else h
+        )
+        with eval_mode(self.model):
+            for idx in batches:
+                batch = collate([encoded[i] for i in idx], self.pad_id).to(self.device)
+                hs = self.model(
+                    input_ids=batch.input_ids,
+                    attention_mask=batch.attention_mask,
+                    output_hidden_states=True,
+                ).hidden_states[layer]  # (B, L, H)
+                for row, i in enumerate(idx):
+                    h = hs[row, : int(batch.lengths[row])].float().cpu()  # (T_i, H)
+                    rows[i] = h[-1] if pool == "last" else h.mean(0) if pool == "mean" else h
         if pool == "none":
             return rows  # type: ignore[return-value]
         return torch.stack(rows)  # type: ignore[arg-type]
