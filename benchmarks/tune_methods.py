@@ -4,7 +4,7 @@ For each method, a small grid on the demo world's forget10 split (retain90 as re
 each setting is scored by answer-token and value-token accuracy on forget10,
 retain_perturbed and the neighbours, as ratios to the target's. The selection rule: the
 lowest forget value-token ratio among the settings that keep retain and neighbour
-answer-token accuracy >= 0.95 of the target's. Writes every point to
+answer-token accuracy >= 0.90 of the target's. Writes every point to
 benchmarks/results/tune_methods.json.
 
 Caveat (said in docs/methods.md too): the search selects on the same split the benchmark
@@ -32,11 +32,11 @@ GRIDS: dict[str, dict[str, list]] = {
     "grad_ascent": {"lr": [1e-4, 2e-4], "epochs": [2, 5]},
     "grad_diff": {"lr": [2e-4, 5e-4], "epochs": [4, 8], "alpha": [1.0, 3.0]},
     "kl": {"lr": [2e-4, 5e-4], "epochs": [4, 8], "alpha": [1.0, 3.0]},
-    "npo": {"lr": [1e-3, 2e-3], "epochs": [10, 20]},
-    "simnpo": {"lr": [1e-3, 3e-3], "epochs": [10, 20], "beta": [2.5]},
+    "npo": {"lr": [1e-3, 2e-3], "epochs": [10, 20], "beta": [0.1, 0.03]},
+    "simnpo": {"lr": [1e-3, 3e-3], "epochs": [10, 20], "beta": [2.5], "gamma": [0.0, 2.0]},
     "idk_nll": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
     "idk_dpo": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
-    "rmu": {"lr": [1e-3, 5e-3], "layer": [0, 1], "auto_coeff_scale": [4.0, 20.0]},
+    "rmu": {"lr": [1e-3, 5e-3], "layer": [0, 1], "auto_coeff_scale": [4.0, 20.0], "alpha": [10.0]},
 }
 #: what a setting is selected on: the fact's tokens (the never-trained oracle keeps 0.70 of the
 #: template-dominated answer-token accuracy, so that measure cannot tell forgetting apart)
@@ -47,6 +47,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--methods", default=",".join(GRIDS))
     ap.add_argument(
+        "--grid", default=None, help='replace the grid of one method: JSON, e.g. {"beta": [0.03]}'
+    )
+    ap.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "tune_methods.json"
     )
     args = ap.parse_args()
@@ -55,10 +58,13 @@ def main() -> None:
     before = accuracies(target, built.world)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for name in args.methods.split(","):
-        grid = GRIDS[name]
-        points = []
+        grid = json.loads(args.grid) if args.grid else GRIDS[name]
+        points = list(results.get(name, {}).get("points", []))
+        done = [p["setting"] for p in points]
         for values in itertools.product(*grid.values()):
             setting = dict(zip(grid, values, strict=True))
+            if setting in done:
+                continue
             model = copy.deepcopy(target.model)
             adapter = CausalLMAdapter(
                 model, target.tokenizer, batch_size=128, prompt_format=target.prompt_format
@@ -82,8 +88,8 @@ def main() -> None:
         ok = [
             p
             for p in points
-            if p["ratios"]["retain/answer_token_acc"] >= 0.95
-            and p["ratios"]["neighbours/answer_token_acc"] >= 0.95
+            if p["ratios"]["retain/answer_token_acc"] >= 0.90
+            and p["ratios"]["neighbours/answer_token_acc"] >= 0.90
         ]
         best = min(ok, key=lambda p: p["ratios"][f"forget/{SELECT_ON}"]) if ok else None
         results[name] = {"grid": grid, "points": points, "selected": best}

@@ -20,7 +20,7 @@ class NPOConfig(RetainConfig):
     """beta: inverse temperature of the NPO loss. alpha: weight of the retain NLL."""
 
     lr: float = param(1e-3, gt=0)
-    epochs: int = param(10, ge=1)
+    epochs: int = param(20, ge=1)
     beta: float = param(0.1, gt=0)
     alpha: float = param(1.0, ge=0)
 

@@ -26,19 +26,19 @@ from unlearnkit.methods.losses import rmu_control_vector, rmu_forget_loss, rmu_r
 
 @dataclass(frozen=True)
 class RMUConfig(RetainConfig):
-    """layer: block whose output is steered (null = the middle block). trained_layers:
+    """layer: block whose output is steered (null = block ``num_layers // 2``). trained_layers:
     blocks whose ``trained_module`` is trained (null = layer-2..layer). steering_coeff: c
     (null = automatic, see module doc). alpha: retain weight. positions: which tokens count
     ("answer": answer tokens only, "all": every real token, as in WMDP's documents)."""
 
-    lr: float = param(1e-3, gt=0)
+    lr: float = param(5e-3, gt=0)
     epochs: int = param(10, ge=1)
     alpha: float = param(10.0, ge=0)
     layer: int | None = param(None, ge=0)
     trained_layers: tuple[int, ...] | None = None
     trained_module: str = "mlp.down_proj"
     steering_coeff: float | None = param(None, gt=0)
-    auto_coeff_scale: float = param(4.0, gt=0)
+    auto_coeff_scale: float = param(20.0, gt=0)
     positions: Literal["answer", "all"] = "answer"
 
 
@@ -62,7 +62,9 @@ class RMU(Method):
 
     def setup(self, ctx: UnlearnContext) -> None:
         n_layers = ctx.base_model.config.num_hidden_layers
-        layer = self.config.layer if self.config.layer is not None else max(0, n_layers // 2 - 1)
+        layer = (
+            self.config.layer if self.config.layer is not None else min(n_layers // 2, n_layers - 1)
+        )
         if layer >= n_layers:
             raise ValueError(f"rmu: layer={layer} but the model has {n_layers} blocks (0-based)")
         trained = self.config.trained_layers or tuple(range(max(0, layer - 2), layer + 1))
