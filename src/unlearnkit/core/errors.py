@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -64,3 +65,17 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """A ' Did you mean ...?' suffix for error messages ('' when nothing is close)."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def short_repr(value: object, limit: int = 70) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_hub_id(text: str) -> bool:
+    """Whether ``text`` has the form of a Hugging Face hub id (``owner/name``)."""
+    return bool(_HUB_ID.match(text))

@@ -39,7 +39,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from unlearnkit.core.errors import ConfigError, DataValidationError, did_you_mean
+from unlearnkit.core.errors import (
+    ConfigError,
+    DataValidationError,
+    did_you_mean,
+    is_hub_id,
+    short_repr,
+)
 from unlearnkit.data.schemas import Schema, get_schema, validate_records
 
 Record = dict[str, Any]
@@ -54,7 +60,6 @@ TOFU_FORGET_SPLITS: tuple[str, ...] = ("forget01", "forget05", "forget10")
 MUSE_CONFIGS: tuple[str, ...] = ("raw", "verbmem", "knowmem", "privleak")
 
 _PARQUET_MAGIC = b"PAR1"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _FORGET_NAME = re.compile(r"^forget(\d\d)$")
 _ZERO_BASED = "record numbers count from 0"
 # What ``datasets`` raises on a file it cannot read (an empty file escapes as StopIteration).
@@ -486,7 +491,7 @@ def _open_source(
         if not any(wanted(c) for c in local.configs()) and (path / subdir).is_dir():
             local = _LocalSource(path / subdir)
         return local
-    if isinstance(source, str) and _HUB_ID.match(source):
+    if isinstance(source, str) and is_hub_id(source):
         return _HubSource(source, revision)
     raise DataValidationError(
         "no such directory, and not a hub id of the form 'owner/name' (e.g. 'locuslab/TOFU')",
@@ -752,7 +757,7 @@ def _check_disjoint(
             a_file, a_index = a.locate(i)
             b_file, b_index = b.locate(j)
             shown = " and ".join(key)
-            sample = _short(value[0])
+            sample = short_repr(value[0])
             raise DataValidationError(
                 f"the {a_role} set ({a.config}) overlaps the {b_role} set ({b.config}): this "
                 f"record and record {b_index} of {b_file} have the same {shown} ({sample}); "
@@ -795,8 +800,3 @@ def _is_tofu_config(name: str) -> bool:
 def _listing(names: Iterable[str]) -> str:
     names = sorted(names)
     return ", ".join(names) if names else "(none)"
-
-
-def _short(value: Any, limit: int = 70) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

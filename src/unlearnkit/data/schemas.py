@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unlearnkit.core.errors import DataValidationError, UnknownNameError
+from unlearnkit.core.errors import DataValidationError, UnknownNameError, short_repr
 
 _ZERO_BASED = "record numbers count from 0"
 
@@ -61,13 +61,13 @@ class FieldSpec:
     def problem(self, value: Any) -> str | None:
         """Why ``value`` (not ``None``) does not fit this field, or ``None`` when it does."""
         if not _is_instance(value, self.types):
-            return f"expected {self.describe()}, got {type(value).__name__} ({_short(value)})"
+            return f"expected {self.describe()}, got {type(value).__name__} ({short_repr(value)})"
         if isinstance(value, list) and self.item is not None:
             for j, element in enumerate(value):
                 if not _is_instance(element, (self.item,)):
                     return (
                         f"item {j} (0-based) expected {self.item.__name__}, "
-                        f"got {type(element).__name__} ({_short(element)})"
+                        f"got {type(element).__name__} ({short_repr(element)})"
                     )
                 if self.non_empty and isinstance(element, str) and not element.strip():
                     return f"item {j} (0-based) is an empty string; text is required"
@@ -208,7 +208,7 @@ def validate_records(
         if not isinstance(record, Mapping):
             raise DataValidationError(
                 f"expected a record (a JSON object), got {type(record).__name__} "
-                f"({_short(record)}); {_ZERO_BASED}",
+                f"({short_repr(record)}); {_ZERO_BASED}",
                 file=where,
                 record=i,
             )
@@ -237,8 +237,3 @@ def _is_instance(value: Any, types: tuple[type, ...]) -> bool:
     if isinstance(value, bool) and bool not in types:
         return False
     return isinstance(value, types)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

@@ -8,7 +8,6 @@ extra ``unlearnkit.json`` with their prompt format; plain transformers ignores i
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +19,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from unlearnkit.core.errors import UnlearnkitError
+from unlearnkit.core.errors import UnlearnkitError, is_hub_id
 from unlearnkit.core.io import atomic_dir, atomic_write_json
 from unlearnkit.data.formatting import PromptFormat
 
@@ -30,7 +29,6 @@ DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
 }
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 class ModelLoadError(UnlearnkitError):
@@ -67,7 +65,7 @@ def load_causal_lm(
     if not is_local:
         text = str(source)
         looks_local = text.startswith((".", "/", "~")) or text.count("/") != 1
-        if looks_local or not _HUB_ID.match(text):
+        if looks_local or not is_hub_id(text):
             raise ModelLoadError(
                 f"model directory {text!r} does not exist (and it is not a hub id of the form "
                 "org/name); check the path"
