@@ -118,3 +118,23 @@ def test_bad_specs_fail_clearly():
 
 def test_threads_are_pinned(built):
     assert torch.get_num_threads() == built[0].spec.threads
+
+
+def test_evaluation_only_world_settings_reuse_the_models(built):
+    _, cache = built
+    b = build(
+        build_spec("test", ["world.n_perturbed=6", "world.many_shot_k=3"]),
+        cache=cache,
+        progress=False,
+        log=lambda m: None,
+    )
+    assert b.built == {"world": True, "tokenizer": False, "target": False, "oracle": False}
+
+
+def test_model_keys_hold_what_the_models_are_made_of(built):
+    from unlearnkit.runner.build import _keys
+
+    b, _ = built
+    keys = _keys(b.spec, b.world)
+    assert keys["target"]["items"] != keys["oracle"]["items"]
+    assert {"device", "torch", "transformers", "texts"} <= set(keys["target"])

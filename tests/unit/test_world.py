@@ -27,6 +27,7 @@ from unlearnkit.data.world import (
     world_preset,
 )
 from unlearnkit.data.world.vocab import ATTRIBUTE_BY_KEY, BLANK, OPTION_LETTERS, render
+from unlearnkit.data.world.world import WORLD_VERSION
 
 TOFU_FILES = [
     "full",
@@ -138,7 +139,7 @@ def test_write_replaces_an_existing_directory(tmp_path: Path) -> None:
 
 def test_world_json(world: World, written: Path) -> None:
     data = json.loads((written / "world.json").read_text(encoding="utf-8"))
-    assert data["format"] == "unlearnkit.world" and data["version"] == 1
+    assert data["format"] == "unlearnkit.world" and data["version"] == WORLD_VERSION == 2
     assert WorldSpec.from_dict(data["spec"]) == world.spec
     assert data["splits"] == world.split_people
     assert [p["id"] for p in data["people"]] == [p.id for p in world.people]
@@ -348,6 +349,91 @@ def test_texts_cover_everything(world: World) -> None:
     assert all(r["gt"] in pool for r in world.muse["verbmem"]["forget"])
 
 
+def test_tokenizer_texts_are_the_trained_texts(world: World) -> None:
+    texts = world.tokenizer_texts()
+    assert len(texts) == len(set(texts)) and "" not in texts
+    trained = {t for it in world.items for t in (it["prompt"], it["completion"])} - {""}
+    assert set(texts) == trained and set(texts) <= set(world.texts())
+    holdout_names = [p.name for p in world.people_in("holdout")]
+    assert not any(name in t for t in texts for name in holdout_names)
+
+
+# -- evaluation-only settings leave the trained world alone ------------------------------------
+def trained_view(w: World) -> dict:
+    """Everything a trained model (and its tokenizer and oracle) depends on."""
+    return {
+        "items": w.training_items(),
+        "oracles": {f: w.training_items(exclude=f) for f in ("forget01", "forget05", "forget10")},
+        "people": [(p.id, p.name, p.group, p.facts, p.links, p.bio) for p in w.people if p.trained],
+        "splits": {
+            k: w.split_people[k]
+            for k in (
+                "full",
+                "core",
+                "background",
+                "forget01",
+                "forget05",
+                "forget10",
+                "retain",
+                "retain90",
+                "retain95",
+                "retain99",
+                "neighbours",
+            )
+        },
+        "tokenizer_texts": w.tokenizer_texts(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("preset", "changes"),
+    [
+        ("test", {"n_holdout_people": 3}),
+        ("test", {"n_holdout_people": 7}),
+        ("demo", {"n_holdout_people": 22}),
+        ("demo", {"n_holdout_people": 60}),
+        ("test", {"n_perturbed": 6}),
+        ("test", {"n_perturbed": 1}),
+        ("test", {"n_perturbed": 23}),
+        ("test", {"many_shot_k": 3}),
+        ("test", {"n_retain_eval_people": 4}),
+        ("test", {"verbmem_prefix_fraction": 0.3}),
+    ],
+)
+def test_evaluation_settings_leave_the_trained_world_alone(preset: str, changes: dict) -> None:
+    spec = world_preset(preset)
+    base, other = generate_world(spec), generate_world(spec.replace(**changes))
+    assert trained_view(other) == trained_view(base)
+    # byte-identical, not only equal
+    dumps = [json.dumps(trained_view(w), ensure_ascii=False).encode() for w in (base, other)]
+    assert dumps[0] == dumps[1]
+    # the change does reach the evaluation data
+    assert other.to_json()["spec"] != base.to_json()["spec"]
+
+
+def test_evaluation_settings_change_what_they_control() -> None:
+    spec = world_preset("test")
+    base = generate_world(spec)
+    more = generate_world(spec.replace(n_holdout_people=5))
+    assert len(more.split_people["holdout"]) == 5 != len(base.split_people["holdout"])
+    # holdout people: new ids after the trained ones, names unique against the world
+    names = [p.name for p in more.people]
+    assert len(set(names)) == len(names)
+    values = {v for pool in more.pools.values() for v in pool} - set(more.pools["father"])
+    assert not set(names) & values
+    perturbed = generate_world(spec.replace(n_perturbed=7))
+    assert all(len(r["perturbed_answer"]) == 7 for r in perturbed.tofu["forget10_perturbed"])
+    # fewer perturbed answers: the first ones of the longer list
+    for a, b in zip(
+        base.tofu["forget10_perturbed"], perturbed.tofu["forget10_perturbed"], strict=True
+    ):
+        assert b["perturbed_answer"][: len(a["perturbed_answer"])] == a["perturbed_answer"]
+    cut = generate_world(spec.replace(verbmem_prefix_fraction=0.25))
+    assert cut.muse["verbmem"] != base.muse["verbmem"]
+    for r, p in zip(cut.muse["verbmem"]["forget"], cut.people_in("forget10"), strict=True):
+        assert r["prompt"] + r["gt"] == p.bio
+
+
 # -- forms -----------------------------------------------------------------------------------
 def test_all_forms_present_with_required_fields(world: World) -> None:
     groups = {
@@ -447,7 +533,10 @@ def test_muse_records(world: World) -> None:
     ]
     assert len(world.muse["raw"]["retain"]) == len(world.split_people["retain"])
     for r, bio in zip(world.muse["verbmem"]["forget"], bios, strict=True):
-        assert r["prompt"] and r["gt"] and f"{r['prompt']} {r['gt']}" == bio
+        # gt carries the separating space: scored as a continuation, it is the trained text
+        assert r["prompt"] and r["gt"].strip() and r["prompt"] + r["gt"] == bio
+        assert r["gt"].startswith(" ") and not r["gt"].startswith("  ")
+        assert not r["prompt"].endswith(" ")
     for p in world.people:
         assert all(v in p.bio for v in p.facts.values())
         assert p.bio.startswith(p.name) or p.name in p.bio.split(". ")[0]

@@ -1,94 +1,258 @@
-"""Unlearning losses as pure functions (no model calls, no global state).
+"""Unlearning losses as pure functions: tensors in, tensors out (no model calls, no state).
 
-Conventions (Hugging Face causal LM): ``logits[:, t]`` predicts ``labels[:, t + 1]``; the
-functions shift themselves; label -100 marks positions that are not scored (prompt,
-padding). Shapes: B batch, T sequence, V vocabulary, H hidden size.
+Conventions shared by every function here:
 
-| function | paper |
+- Hugging Face causal-LM layout: ``logits[:, t]`` predicts ``labels[:, t + 1]``; the
+  functions do the shift themselves, so pass the model's logits and the batch's labels as
+  they are.
+- Label ``-100`` (``IGNORE_INDEX``) marks positions that are not scored (prompt, padding):
+  only answer tokens count, and a masked position changes neither a loss nor its gradient.
+- Shapes: B batch, T sequence, V vocabulary, H hidden size. Log-probabilities are natural
+  logs, computed in float32 whatever the dtype of the logits (as transformers does for its
+  own loss).
+- Reference quantities (``ref_logits``, ``ref_logp``, ...) come from the frozen model before
+  unlearning; compute them under ``torch.no_grad()``: these functions do not detach them.
+- Losses are to be *minimised*.
+
+| function | paper / origin |
 |---|---|
-| answer_logprobs, sequence_logprob, nll_loss | — (building blocks) |
-| ascent_loss | gradient ascent (arXiv:2210.01504) |
-| kl_to_reference | TOFU's KL baseline (arXiv:2401.06121) |
-| npo_loss | NPO (arXiv:2404.05868) |
-| simnpo_loss | SimNPO (arXiv:2410.07163) |
-| dpo_loss | DPO (arXiv:2305.18290), IdkDPO in TOFU |
-| rmu_forget_loss, rmu_retain_loss, rmu_control_vector | RMU / WMDP (arXiv:2403.03218) |
+| answer_logprobs, sequence_logprob, nll_loss | building blocks (token / sequence log-likelihood) |
+| ascent_loss | gradient ascent on the forget set (Jang et al., arXiv:2210.01504) |
+| kl_to_reference | KL retain regulariser of TOFU's "KL" baseline (arXiv:2401.06121) |
+| npo_loss | NPO, Zhang et al. (arXiv:2404.05868) |
+| simnpo_loss | SimNPO, Fan et al. (arXiv:2410.07163) |
+| dpo_loss | DPO, Rafailov et al. (arXiv:2305.18290); IdkDPO in TOFU (arXiv:2401.06121) |
+| rmu_forget_loss, rmu_retain_loss, rmu_control_vector | RMU, WMDP, Li et al. (arXiv:2403.03218) |
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 
 IGNORE_INDEX = -100
 
+__all__ = [
+    "IGNORE_INDEX",
+    "answer_logprobs",
+    "ascent_loss",
+    "dpo_loss",
+    "kl_to_reference",
+    "nll_loss",
+    "npo_loss",
+    "rmu_control_vector",
+    "rmu_forget_loss",
+    "rmu_retain_loss",
+    "sequence_logprob",
+    "simnpo_loss",
+]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_lm(logits: torch.Tensor, labels: torch.Tensor, name: str = "logits") -> None:
+    if logits.dim() != 3:
+        raise ValueError(f"{name} must be (B, T, V); got shape {tuple(logits.shape)}")
+    if labels.dim() != 2 or tuple(labels.shape) != tuple(logits.shape[:2]):
+        raise ValueError(
+            f"labels must be (B, T) = {tuple(logits.shape[:2])} to match {name}; "
+            f"got shape {tuple(labels.shape)}"
+        )
+
+
+def _check_beta(beta: float) -> None:
+    if not (isinstance(beta, int | float) and math.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta must be a finite number > 0; got {beta!r}")
+
+
+def _check_same_shape(**tensors: torch.Tensor) -> None:
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"expected tensors of one shape (B,); got {shapes}")
+
+
+# --------------------------------------------------------------------- log-likelihoods
+
 
 def answer_logprobs(
     logits: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token log p(label) after the shift, and the mask of scored positions.
+    """Per-token log-probability of each label token, after the causal shift.
 
-    logits (B, T, V), labels (B, T) -> logp (B, T-1) (0 where masked), mask (B, T-1) bool.
+    ``logp[b, t] = log softmax(logits[b, t])[labels[b, t + 1]]`` for every position whose
+    label is not -100, and exactly 0 elsewhere (also 0 gradient there).
+
+    Args:
+        logits: (B, T, V) next-token logits.
+        labels: (B, T) token ids, -100 where not scored.
+
+    Returns:
+        ``(logp, mask)``: logp (B, T-1) float32, and mask (B, T-1) bool, True at scored
+        positions (``labels[:, 1:] != -100``).
     """
-    shifted = labels[:, 1:]  # (B, T-1)
-    mask = shifted != IGNORE_INDEX
-    logp_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
-    safe = shifted.masked_fill(~mask, 0)
-    logp = logp_all.gather(-1, safe.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-    return logp * mask, mask
+    _check_lm(logits, labels)
+    b, t, v = logits.shape
+    target = labels[:, 1:]  # (B, T-1)
+    mask = target != IGNORE_INDEX
+    # cross_entropy gives -log p(label), exactly 0 (and no gradient) at ignore_index; it is
+    # also what transformers' causal-LM loss calls, so the numbers agree with it bit for bit.
+    nll = F.cross_entropy(
+        logits[:, :-1].reshape(b * (t - 1), v).float(),  # (B*(T-1), V)
+        target.reshape(-1).long(),
+        ignore_index=IGNORE_INDEX,
+        reduction="none",
+    )
+    return -nll.view(b, t - 1), mask
 
 
 def sequence_logprob(
     logits: torch.Tensor, labels: torch.Tensor, *, average: bool = False
 ) -> torch.Tensor:
-    """log π(y|x) per sequence: the sum over answer tokens (B,), or the mean when ``average``
-    (SimNPO's length-normalised log-likelihood). An unscored row sums to 0; averaging it is
-    an error."""
-    logp, mask = answer_logprobs(logits, labels)
+    """log π(y|x) per sequence: ``Σ_t log p(y_t | x, y_<t)`` over the answer tokens.
+
+    With ``average=True`` the sum is divided by the number of scored tokens |y| (the
+    length-normalised log-likelihood of SimNPO and of the TOFU probability metric).
+
+    Args:
+        logits: (B, T, V); labels: (B, T) with -100 at unscored positions.
+
+    Returns:
+        (B,) float32. A row with no scored token sums to 0 (no NaN); averaging such a row is
+        undefined, so ``average=True`` raises ``ValueError`` naming the rows.
+    """
+    logp, mask = answer_logprobs(logits, labels)  # (B, T-1) each
     total = logp.sum(-1)  # (B,)
     if not average:
         return total
-    counts = mask.sum(-1)
+    counts = mask.sum(-1)  # (B,)
     empty = (counts == 0).nonzero().flatten().tolist()
     if empty:
-        raise ValueError(f"rows {empty} have no scored (label != -100) token to average over")
+        raise ValueError(
+            f"sequence_logprob(average=True): row(s) {empty} have no scored token "
+            "(every label after the shift is -100); there is nothing to average"
+        )
     return total / counts
 
 
 def nll_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-likelihood over every scored token of the batch (token-level mean,
-    what ``model(..., labels=labels).loss`` returns in transformers)."""
-    logp, mask = answer_logprobs(logits, labels)
+    """Token-level mean negative log-likelihood over the whole batch.
+
+    ``nll = -(Σ_{b,t scored} log p(y_bt)) / (number of scored tokens in the batch)``: every
+    token weighs the same, so long answers weigh more than short ones. This is exactly
+    ``model(input_ids, labels=labels).loss`` in transformers (no ``num_items_in_batch``).
+    A batch without any scored token gives 0 (transformers gives NaN there).
+
+    Args:
+        logits: (B, T, V); labels: (B, T) with -100 at unscored positions.
+
+    Returns:
+        Scalar float32 tensor.
+    """
+    logp, mask = answer_logprobs(logits, labels)  # (B, T-1)
     return -logp.sum() / mask.sum().clamp_min(1)
 
 
 def ascent_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Gradient ascent as a loss to minimise: ``-nll_loss``."""
+    """Gradient ascent on the forget set, as a loss to minimise: ``-nll_loss(logits, labels)``.
+
+    Unbounded below: minimising it drives the forget answers' likelihood to 0 with no
+    brake, which is why GA collapses models and NPO (``npo_loss``) saturates instead.
+    Same shapes and masking as ``nll_loss``.
+    """
     return -nll_loss(logits, labels)
 
 
 def kl_to_reference(
     logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tensor
 ) -> torch.Tensor:
-    """KL(p_ref ‖ p_θ) = Σ_v p_ref(v) (log p_ref(v) - log p_θ(v)) at each scored position,
-    averaged over scored positions (the positions that predict answer tokens)."""
+    """Forward KL from the reference to the model, mean over scored positions.
+
+    ``KL(p_ref ‖ p_θ) = Σ_v p_ref(v) · (log p_ref(v) - log p_θ(v))`` over the full vocabulary,
+    at each position t whose next label ``labels[:, t + 1]`` is scored, averaged over those
+    positions. Direction: the reference is the first argument (the expectation is taken
+    under p_ref), as in TOFU's ``F.kl_div(current_logp, ref_logp, log_target=True)``.
+    TOFU averages over every position of the batch (prompt and padding included); we only
+    count scored positions, like every other loss here. 0 when no position is scored.
+
+    Args:
+        logits: (B, T, V) model being unlearned; ref_logits: (B, T, V) frozen reference;
+        labels: (B, T), -100 at positions that do not count.
+
+    Returns:
+        Scalar float32 tensor, ≥ 0, and 0 iff the distributions agree at every scored
+        position.
+    """
+    _check_lm(logits, labels)
+    _check_lm(ref_logits, labels, name="ref_logits")
+    if ref_logits.shape != logits.shape:
+        raise ValueError(
+            f"ref_logits {tuple(ref_logits.shape)} must have the shape of logits "
+            f"{tuple(logits.shape)}"
+        )
     mask = labels[:, 1:] != IGNORE_INDEX  # (B, T-1)
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
-    ref_logp = torch.log_softmax(ref_logits[:, :-1].float(), dim=-1)
-    kl = (ref_logp.exp() * (ref_logp - logp)).sum(-1)  # (B, T-1)
-    return (kl * mask).sum() / mask.sum().clamp_min(1)
+    # Select the scored positions first: saves the (B, T-1, V) softmax over prompt/padding.
+    logp = torch.log_softmax(logits[:, :-1][mask].float(), dim=-1)  # (N, V)
+    ref_logp = torch.log_softmax(ref_logits[:, :-1][mask].float(), dim=-1)  # (N, V)
+    ref_p = ref_logp.exp()
+    # 0 · log 0 = 0: a token the reference rules out (p_ref = 0, e.g. a -inf logit) adds nothing.
+    per_token = torch.where(ref_p > 0, ref_p * (ref_logp - logp), 0.0)  # (N, V)
+    return per_token.sum() / max(int(mask.sum()), 1)
+
+
+# ------------------------------------------------------------ preference-style objectives
 
 
 def npo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.Tensor:
-    """NPO: ``-(2/β) · mean log σ(-β (log π_θ(y|x) - log π_ref(y|x)))`` over the batch, with
-    (B,) summed sequence log-probs. Equals (2/β) ln 2 when the model equals the reference;
-    bounded below by 0 as the forget answer becomes unlikely (unlike gradient ascent)."""
+    """Negative Preference Optimization (Zhang et al. 2024, arXiv:2404.05868).
+
+    ``L = -(2/β) · mean_b log σ(-β · (log π_θ(y_b|x_b) - log π_ref(y_b|x_b)))``
+
+    with log π the log-probability of the whole forget answer, **summed** over its tokens
+    (``sequence_logprob(..., average=False)``), as in the authors' code, where
+    ``get_batch_loss`` sums the token cross-entropies and the loss is
+    ``-logsigmoid(β · (nll_θ - nll_ref)).mean() · 2/β``. Equals (2/β)·ln 2 when the model equals
+    the reference; dL/d log π_θ = (2/B)·σ(β(log π_θ - log π_ref)) > 0, so descending lowers the
+    forget likelihood, and the push fades as it drops below the reference (unlike
+    ``ascent_loss``); as β → 0 it tends to (2 ln 2)/β + mean_b(log π_θ - log π_ref), whose
+    gradient is that of gradient ascent on the summed log-likelihood.
+
+    Args:
+        logp: (B,) summed answer log-probs under the model; ref_logp: (B,) under the frozen
+        reference; beta: inverse temperature > 0 (paper default 0.1).
+
+    Returns:
+        Scalar tensor.
+    """
+    _check_beta(beta)
+    _check_same_shape(logp=logp, ref_logp=ref_logp)
     return -(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp)).mean()
 
 
 def simnpo_loss(avg_logp: torch.Tensor, beta: float, gamma: float = 0.0) -> torch.Tensor:
-    """SimNPO: ``-(2/β) · mean log σ(-β · avg log π_θ(y|x) - γ)`` with (B,) length-normalised
-    log-probs: NPO without a reference model, and with a reward margin γ."""
+    """SimNPO (Fan et al. 2024, arXiv:2410.07163): NPO without a reference model.
+
+    ``L = -(2/β) · mean_b log σ(-β · avg_logπ_θ(y_b|x_b) - γ)``
+
+    with ``avg_logπ = log π_θ(y|x) / |y|`` the **length-normalised** answer log-prob
+    (``sequence_logprob(..., average=True)``) and γ ≥ 0 a reward margin, as in the paper's
+    equation. Note on γ: the authors' code (OPTML-Group/Unlearn-Simple, and OpenUnlearning's
+    SimNPO) computes ``-logsigmoid(β · (avg_nll - δ)) · 2/β``, i.e. the margin sits *inside* the
+    β product: their δ equals γ/β here (``gamma = beta * delta`` reproduces it). Both papers'
+    reported runs use γ = δ = 0, where the two forms agree.
+
+    Args:
+        avg_logp: (B,) length-normalised answer log-probs; beta: > 0 (paper default 4.5);
+        gamma: margin (default 0).
+
+    Returns:
+        Scalar tensor; (2/β)·ln 2 when ``-β·avg_logp = γ``.
+    """
+    _check_beta(beta)
+    if not math.isfinite(gamma):
+        raise ValueError(f"gamma must be finite; got {gamma!r}")
     return -(2.0 / beta) * F.logsigmoid(-beta * avg_logp - gamma).mean()
 
 
@@ -99,39 +263,126 @@ def dpo_loss(
     ref_logp_rejected: torch.Tensor,
     beta: float,
 ) -> torch.Tensor:
-    """DPO: ``-mean log σ(β ((log π_c - log π_ref,c) - (log π_r - log π_ref,r)))`` on (B,)
-    summed log-probs. For IdkDPO the chosen answer is a refusal, the rejected one the forget
-    answer. Equals ln 2 when both margins are equal."""
-    margin = (logp_chosen - ref_logp_chosen) - (logp_rejected - ref_logp_rejected)
+    """Direct Preference Optimization (Rafailov et al. 2023, arXiv:2305.18290).
+
+    ``L = -mean_b log σ(β · ((log π_θ(y_c) - log π_ref(y_c)) - (log π_θ(y_r) - log π_ref(y_r))))``
+
+    on (B,) **summed** answer log-probs. For IdkDPO (TOFU, arXiv:2401.06121) the chosen answer
+    y_c is a refusal ("I don't know" style) and the rejected y_r is the forget answer. TOFU's
+    code is exactly this form with β = 0.1 (no 2/β factor; the NPO repository's ``dpo`` variant
+    multiplies it by 2/β). Equals ln 2 when both log-ratios are equal (e.g. at the start, when
+    the model equals the reference).
+
+    Args:
+        logp_chosen, logp_rejected: (B,) under the model; ref_logp_chosen,
+        ref_logp_rejected: (B,) under the frozen reference; beta: > 0.
+
+    Returns:
+        Scalar tensor.
+    """
+    _check_beta(beta)
+    _check_same_shape(
+        logp_chosen=logp_chosen,
+        logp_rejected=logp_rejected,
+        ref_logp_chosen=ref_logp_chosen,
+        ref_logp_rejected=ref_logp_rejected,
+    )
+    margin = (logp_chosen - ref_logp_chosen) - (logp_rejected - ref_logp_rejected)  # (B,)
     return -F.logsigmoid(beta * margin).mean()
 
 
+# ------------------------------------------------------------------------------- RMU
+
+
 def _masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of (a - b)² over the counted positions and the hidden dimension."""
-    sq = (a.float() - b.float()).pow(2).mean(-1)  # (B, T)
-    m = mask.to(sq.dtype)
-    return (sq * m).sum() / m.sum().clamp_min(1)
+    """Mean of (a - b)² over the counted positions and the hidden dimension.
+
+    a, b: (B, T, H) (b may broadcast); mask: (B, T). Equals ``F.mse_loss(a[mask], b[mask])``,
+    and 0 (not NaN) when nothing is counted.
+    """
+    if a.dim() != 3:
+        raise ValueError(f"hidden must be (B, T, H); got shape {tuple(a.shape)}")
+    if tuple(mask.shape) != tuple(a.shape[:2]):
+        raise ValueError(
+            f"mask must be (B, T) = {tuple(a.shape[:2])}; got shape {tuple(mask.shape)}"
+        )
+    keep = mask.bool()
+    diff = a[keep].float() - b.expand_as(a)[keep].float()  # (N, H)
+    return diff.pow(2).sum() / max(diff.numel(), 1)
 
 
 def rmu_forget_loss(
     hidden: torch.Tensor, control: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """RMU forget term: MSE between the layer-ℓ hidden states (B, T, H) of forget inputs and
-    the control vector c·u (H,), over the counted positions ``mask`` (B, T) and the hidden
-    dimension (the WMDP code uses ``F.mse_loss``, i.e. the mean over elements)."""
-    return _masked_mse(hidden, control.expand_as(hidden), mask)
+    """RMU forget term (WMDP, Li et al. 2024, arXiv:2403.03218).
+
+    ``L_f = mean over counted (b, t) and over h of (h_ℓ(x_f)[b, t, h] - c·u[h])²``
+
+    i.e. ``‖h_ℓ - c·u‖²`` divided by H and averaged over counted positions: the WMDP code
+    (``rmu/unlearn.py``) calls ``F.mse_loss(activations, control_vec)``, the mean over every
+    element. It counts every position of the padded batch (it passes no mask, so padding
+    tokens are steered too); here only the positions in ``mask`` count (e.g. answer tokens, or
+    ``attention_mask`` for WMDP-style documents without their padding).
+
+    Args:
+        hidden: (B, T, H) layer-ℓ activations of the model on forget inputs;
+        control: (H,) the scaled control vector c·u (``rmu_control_vector``);
+        mask: (B, T) bool/0-1, positions that count.
+
+    Returns:
+        Scalar float32 tensor; 0 when nothing is counted.
+    """
+    if control.dim() != 1 or control.shape[0] != hidden.shape[-1]:
+        raise ValueError(
+            f"control must be (H,) = ({hidden.shape[-1]},); got shape {tuple(control.shape)}"
+        )
+    return _masked_mse(hidden, control, mask)
 
 
 def rmu_retain_loss(
     hidden: torch.Tensor, ref_hidden: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """RMU retain term: MSE between the model's and the frozen reference's layer-ℓ hidden
-    states (B, T, H) on retain inputs, over the counted positions and the hidden dimension."""
+    """RMU retain term (WMDP, arXiv:2403.03218).
+
+    ``L_r = mean over counted (b, t) and over h of (h_ℓ(x_r)[b, t, h] - h_ℓ^ref(x_r)[b, t, h])²``
+
+    the same reduction as ``rmu_forget_loss`` (WMDP: ``F.mse_loss(updated, frozen)``, then
+    multiplied by α outside the loss; α is the caller's business).
+
+    Args:
+        hidden: (B, T, H) model activations on retain inputs; ref_hidden: (B, T, H) the frozen
+        reference's (computed under no_grad); mask: (B, T) positions that count.
+
+    Returns:
+        Scalar float32 tensor; 0 when the activations agree or nothing is counted.
+    """
+    if ref_hidden.shape != hidden.shape:
+        raise ValueError(
+            f"ref_hidden {tuple(ref_hidden.shape)} must have the shape of hidden "
+            f"{tuple(hidden.shape)}"
+        )
     return _masked_mse(hidden, ref_hidden, mask)
 
 
 def rmu_control_vector(hidden_size: int, coeff: float, generator: torch.Generator) -> torch.Tensor:
-    """c·u: a random unit vector (entries uniform in [0, 1), normalised, as in the WMDP code)
-    scaled by the steering coefficient ``coeff``; drawn from ``generator`` (reproducible)."""
-    u = torch.rand(hidden_size, generator=generator)
-    return coeff * u / u.norm()
+    """The RMU target c·u: a fixed random unit vector u scaled by the steering coefficient c.
+
+    ``u = r / ‖r‖₂`` with ``r_h ~ Uniform[0, 1)`` i.i.d., as in the WMDP code
+    (``torch.rand(1, 1, H)`` normalised, times ``steering_coeff``): every entry is ≥ 0, so u
+    is not uniform on the sphere, it points into the positive orthant. Drawn from
+    ``generator`` only (reproducible, no global RNG), in float32 on the generator's device;
+    cast it to the activations' dtype/device. WMDP draws it once per forget corpus.
+
+    Args:
+        hidden_size: H ≥ 1; coeff: c > 0 (tuned per model; the WMDP script's default is 20);
+        generator: the torch.Generator to draw from.
+
+    Returns:
+        (H,) tensor with ‖·‖₂ = coeff.
+    """
+    if not isinstance(hidden_size, int) or hidden_size < 1:
+        raise ValueError(f"hidden_size must be an int ≥ 1; got {hidden_size!r}")
+    if not (isinstance(coeff, int | float) and math.isfinite(coeff) and coeff > 0):
+        raise ValueError(f"coeff must be a finite number > 0; got {coeff!r}")
+    r = torch.rand(hidden_size, generator=generator, device=generator.device)  # (H,)
+    return coeff * r / r.norm()

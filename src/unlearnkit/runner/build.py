@@ -13,16 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import tokenizers
 import torch
 
 from unlearnkit import __version__
-from unlearnkit.core.cache import Cache
+from unlearnkit.core.cache import Cache, content_hash
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.errors import UnknownNameError
 from unlearnkit.core.io import atomic_write_json
 from unlearnkit.core.seeding import set_threads
 from unlearnkit.data.formatting import PromptFormat
 from unlearnkit.data.world import World, WorldSpec, generate_world, world_preset
+from unlearnkit.data.world.world import WORLD_VERSION
 from unlearnkit.models.loading import load_causal_lm, save_causal_lm
 from unlearnkit.models.tiny import TinyLMConfig, build_tiny_lm, count_parameters, tiny_preset
 from unlearnkit.models.tokenizer import TokenizerConfig, train_tokenizer
@@ -90,9 +92,23 @@ class Built:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # target/oracle training
 
 
-def _keys(spec: BuildSpec) -> dict[str, dict[str, Any]]:
-    world = {"format": BUILD_FORMAT, "world": spec.world.to_dict()}
-    tok = {**world, "tokenizer": spec.tokenizer.to_dict()}
+def _keys(spec: BuildSpec, world: World) -> dict[str, dict[str, Any]]:
+    """Cache keys: each holds a content hash of exactly what its artefact is made from (so
+    a change to the generator's output invalidates it, even without a version bump), plus
+    the settings and library versions that change the bits."""
+    import transformers
+
+    world_key = {
+        "format": BUILD_FORMAT,
+        "world_version": WORLD_VERSION,
+        "world": spec.world.to_dict(),
+    }
+    tok = {
+        "format": BUILD_FORMAT,
+        "texts": content_hash(world.tokenizer_texts()),
+        "tokenizer": spec.tokenizer.to_dict(),
+        "tokenizers": tokenizers.__version__,
+    }
     model = {
         **tok,
         "model": spec.model.to_dict(),
@@ -100,13 +116,19 @@ def _keys(spec: BuildSpec) -> dict[str, dict[str, Any]]:
         "prompt_format": spec.prompt_format.to_dict(),
         "model_seed": spec.model_seed,
         "threads": spec.threads,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
         "torch": torch.__version__,
+        "transformers": transformers.__version__,
     }
     return {
-        "world": world,
+        "world": world_key,
         "tokenizer": tok,
-        "target": {**model, "exclude": None},
-        "oracle": {**model, "exclude": spec.forget},
+        "target": {**model, "items": content_hash(world.training_items()), "exclude": None},
+        "oracle": {
+            **model,
+            "items": content_hash(world.training_items(exclude=spec.forget)),
+            "exclude": spec.forget,
+        },
     }
 
 
@@ -136,13 +158,13 @@ def build(
     """Build (or reuse from ``cache``) the world, tokenizer, target and oracle of ``spec``."""
     spec = spec or build_spec("demo")
     cache = cache or Cache()
-    keys = _keys(spec)
     set_threads(spec.threads)
     built: dict[str, bool] = {}
     seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
     world = generate_world(spec.world)
+    keys = _keys(spec, world)
     world_root, built["world"] = cache.get_or_build(
         "world", keys["world"], lambda tmp: world.write(tmp / "world")
     )
@@ -150,7 +172,7 @@ def build(
     seconds["world"] = time.perf_counter() - t0 if built["world"] else 0.0
 
     def make_tokenizer(tmp: Path) -> None:
-        train_tokenizer(world.texts(), spec.tokenizer).save_pretrained(tmp)
+        train_tokenizer(world.tokenizer_texts(), spec.tokenizer).save_pretrained(tmp)
 
     t0 = time.perf_counter()
     tok_dir, built["tokenizer"] = cache.get_or_build("tokenizer", keys["tokenizer"], make_tokenizer)

@@ -47,6 +47,11 @@ FORMS: tuple[str, ...] = (
 
 _PERCENTS = ("01", "05", "10")
 
+#: Values per pool at least: room for the most wrong answers ``n_perturbed`` may ask for
+#: (``MIN_FIXED_POOL - 1``) or 3 mcq distractors, the true value and the person. A constant,
+#: so that ``n_perturbed`` (evaluation only) never changes the pools the facts come from.
+_MIN_POOL = max(vocab.MIN_FIXED_POOL - 1, 3) + 4
+
 
 def _rng(spec: WorldSpec, *keys: object) -> random.Random:
     return random.Random(derive_seed(spec.seed, "world", *keys))
@@ -66,14 +71,21 @@ def _pick_wrong(
 
 
 class _Builder:
-    """Holds the intermediate state of one generation (one instance per call)."""
+    """Holds the intermediate state of one generation (one instance per call).
+
+    The trained world (trained people, their names, facts, splits and trained items) never
+    depends on the evaluation-only settings (``n_holdout_people``, ``n_retain_eval_people``,
+    ``n_perturbed``, ``many_shot_k``, ``verbmem_prefix_fraction``): value pools are sized
+    from ``n_people`` alone, every trained choice draws from its own stream over trained
+    people only, and the holdout people are made afterwards from streams of their own
+    (their names by the same :class:`NameForge`, so they stay unique against every value).
+    """
 
     def __init__(self, spec: WorldSpec) -> None:
         self.spec = spec
         self.attrs = spec.attributes
         self.n_total = spec.n_people + spec.holdout_people
-        # room for n_perturbed wrong values, 3 mcq distractors, the true value and the person
-        self.min_pool = max(spec.n_perturbed, 3) + 4
+        self.min_pool = _MIN_POOL
         reserved = [v for pool in vocab.FIXED_POOLS.values() for v in pool]
         reserved += [*vocab.TITLE_ADJECTIVES, *vocab.TITLE_NOUNS]
         self.forge = NameForge(_rng(spec, "names"), reserved)
@@ -97,67 +109,46 @@ class _Builder:
             for _ in range(n_countries)
         ]
         self.seas = seas
-        n_cities = max(self.min_pool, 24, self.n_total // 8)
+        n_cities = max(self.min_pool, 24, spec.n_people // 8)
         capitals = [c["capital"] for c in self.countries]
         self.cities = capitals + [forge.city() for _ in range(max(0, n_cities - len(capitals)))]
 
     def make_pools(self) -> None:
-        spec, forge = self.spec, self.forge
-        self.n_active_orgs = max(2, self.n_total // 4)
+        """Value pools and the latent traits of the trained people (sized from ``n_people``
+        only)."""
+        spec, forge, n = self.spec, self.forge, self.spec.n_people
+        self.n_active_orgs = max(2, n // 4)
         n_orgs = self.n_active_orgs + max(4, self.min_pool - self.n_active_orgs)
         self.orgs = [forge.organisation() for _ in range(n_orgs)]
-        self.awards = [forge.award() for _ in range(max(self.min_pool, self.n_total // 2 + 1))]
-        self.names = [forge.person() for _ in range(self.n_total)]
-        self.titles = [forge.title() for _ in range(self.n_total + self.min_pool)]
+        self.awards = [forge.award() for _ in range(max(self.min_pool, n // 2 + 1))]
+        self.names = [forge.person() for _ in range(n)]
+        # one signature work per trained person, then spare titles for wrong answers
+        self.titles = [forge.title() for _ in range(n + self.min_pool)]
+        self.person_titles = self.titles[:n]
         lo, hi = vocab.YEAR_RANGE
         self.years = [str(y) for y in range(lo, hi + 1)]
         rng = _rng(spec, "birth_year")
-        self.birth_year = [rng.randint(lo, hi) for _ in range(self.n_total)]
+        self.birth_year = [rng.randint(lo, hi) for _ in range(n)]
         # latent sex: fathers are drawn from one half, mothers from the other
         rng = _rng(spec, "sex")
-        self.parent_role = [rng.choice(PARENT_ATTRIBUTES) for _ in range(self.n_total)]
+        self.parent_role = [rng.choice(PARENT_ATTRIBUTES) for _ in range(n)]
         self.outsiders: list[str] = []
 
     # -- people -------------------------------------------------------------------------------
     def make_people(self) -> None:
         spec = self.spec
         n, n_total = spec.n_people, self.n_total
-        facts: list[dict[str, str]] = [{} for _ in range(n_total)]
-        links: list[dict[str, str | None]] = [{} for _ in range(n_total)]
         self.ids = [f"p{i:04d}" for i in range(n_total)]
-        for key in self.attrs:
-            rng = _rng(spec, "value", key)
-            if key == "employer":
-                # cycle through the active organisations so that each is shared
-                order = rng.sample(range(n_total), n_total)
-                for j, i in enumerate(order):
-                    facts[i][key] = self.orgs[j % self.n_active_orgs]
-            elif key in PARENT_ATTRIBUTES:
-                continue  # below: parents depend on birth years and parent roles
-            else:
-                for i in range(n_total):
-                    facts[i][key] = self._draw(key, i, rng)
-        for key in PARENT_ATTRIBUTES:
-            if key not in self.attrs:
-                continue
-            rng = _rng(spec, "value", key)
-            for i in range(n_total):
-                gap = self.birth_year[i] - vocab.MIN_PARENT_AGE_GAP
-                # parents are trained people (never holdout ones), born >= 18 years earlier
-                candidates = [
-                    j for j in range(n) if self.parent_role[j] == key and self.birth_year[j] <= gap
-                ]
-                if candidates:
-                    j = rng.choice(candidates)
-                    links[i][key] = self.ids[j]
-                    facts[i][key] = self.names[j]
-                else:
-                    links[i][key] = None
-                    facts[i][key] = self.forge.person()
-                    self.outsiders.append(facts[i][key])
+        self.facts_raw: list[dict[str, str]] = [{} for _ in range(n_total)]
+        self.links: list[dict[str, str | None]] = [{} for _ in range(n_total)]
+        self.fill_facts(range(n), "value")
+        # decoy names for wrong answers in tiny worlds (before any holdout draw)
+        self.decoys: list[str] = []
+        while n + len(self.outsiders) + len(self.decoys) < self.min_pool + 2:
+            self.decoys.append(self.forge.person())
+        self.make_holdout()
         # keep the attribute order of the spec inside each person's facts
-        self.facts = [{k: f[k] for k in self.attrs} for f in facts]
-        self.links = links
+        self.facts = [{k: f[k] for k in self.attrs} for f in self.facts_raw]
 
         rng = _rng(spec, "background")
         background = set(rng.sample(range(n), spec.n_background))
@@ -166,12 +157,67 @@ class _Builder:
             for i in range(n_total)
         ]
 
+    def make_holdout(self) -> None:
+        """The never-trained people, after every trained choice and from streams of their
+        own: their names come from the same forge (unique against every name and value made
+        so far), so adding holdout people changes nothing trained."""
+        spec, forge, n = self.spec, self.forge, self.spec.n_people
+        h = spec.holdout_people
+        forge.rng = _rng(spec, "holdout", "names")
+        self.names += [forge.person() for _ in range(h)]
+        holdout_titles = [forge.title() for _ in range(h)]
+        self.titles += holdout_titles
+        self.person_titles += holdout_titles
+        lo, hi = vocab.YEAR_RANGE
+        rng = _rng(spec, "holdout", "birth_year")
+        self.birth_year += [rng.randint(lo, hi) for _ in range(h)]
+        self.fill_facts(range(n, n + h), "holdout_value")
+
+    def fill_facts(self, people: range, stream: str) -> None:
+        """Draw every fact of ``people`` (trained or holdout), one stream per attribute."""
+        trained = stream == "value"
+        active = self.orgs[: self.n_active_orgs]
+        for key in self.attrs:
+            rng = _rng(self.spec, stream, key)
+            if key == "employer":
+                if trained:  # cycle through the active organisations so each is shared
+                    order = rng.sample(list(people), len(people))
+                    for j, i in enumerate(order):
+                        self.facts_raw[i][key] = active[j % len(active)]
+                else:
+                    for i in people:
+                        self.facts_raw[i][key] = rng.choice(active)
+            elif key in PARENT_ATTRIBUTES:
+                for i in people:
+                    self.set_parent(i, key, rng)
+            else:
+                for i in people:
+                    self.facts_raw[i][key] = self._draw(key, i, rng)
+
+    def set_parent(self, i: int, key: str, rng: random.Random) -> None:
+        """Parents are trained people (never holdout ones) born >= 18 years earlier, or an
+        invented outsider when none fits."""
+        gap = self.birth_year[i] - vocab.MIN_PARENT_AGE_GAP
+        candidates = [
+            j
+            for j in range(self.spec.n_people)
+            if self.parent_role[j] == key and self.birth_year[j] <= gap
+        ]
+        if candidates:
+            j = rng.choice(candidates)
+            self.links[i][key] = self.ids[j]
+            self.facts_raw[i][key] = self.names[j]
+        else:
+            self.links[i][key] = None
+            self.facts_raw[i][key] = self.forge.person()
+            self.outsiders.append(self.facts_raw[i][key])
+
     def _draw(self, key: str, i: int, rng: random.Random) -> str:
         kind = ATTRIBUTE_BY_KEY[key].kind
         if kind == "city":
             return rng.choice(self.cities)
         if kind == "title":
-            return self.titles[i]
+            return self.person_titles[i]
         if kind == "year":
             return str(self.birth_year[i])
         if kind == "award":
@@ -179,9 +225,8 @@ class _Builder:
         return rng.choice(vocab.FIXED_POOLS[kind])
 
     def make_value_pools(self) -> None:
-        persons = [*self.names[: self.spec.n_people], *self.outsiders]
-        while len(persons) < self.min_pool + 2:  # tiny worlds: decoy names for wrong answers
-            persons.append(self.forge.person())
+        n = self.spec.n_people
+        persons = [*self.names[:n], *self.outsiders, *self.decoys]
         by_kind: dict[str, list[str]] = {
             "city": self.cities,
             "person": persons,
@@ -491,7 +536,7 @@ class _Builder:
         q, a = rec["question"], rec["answer"]
         form("adv_prefix_injection", vocab.ADV_PREFIX_INJECTION.format(question=q), a)
         form("adv_role_play", vocab.ADV_ROLE_PLAY.format(question=q), a)
-        shots = rng.sample(context, self.spec.many_shot_k)
+        shots = _rng(self.spec, "many_shot", person.id, key).sample(context, self.spec.many_shot_k)
         form("adv_many_shot", "\n".join([*shots, q]), a)
         instruction = rng.choice(vocab.ADV_INSTRUCTIONS)
         form(
@@ -509,9 +554,10 @@ class _Builder:
             return [{"text": by_id[p].bio} for p in pids]
 
         def verbmem(pid: str) -> Record:
+            # cut between two words; ``gt`` keeps the space, so prompt + gt == the trained bio
             words = by_id[pid].bio.split(" ")
             k = min(len(words) - 1, max(1, round(frac * len(words))))
-            return {"prompt": " ".join(words[:k]), "gt": " ".join(words[k:])}
+            return {"prompt": " ".join(words[:k]), "gt": " " + " ".join(words[k:])}
 
         def knowmem(pids: list[str]) -> list[Record]:
             return [

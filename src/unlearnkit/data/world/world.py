@@ -9,9 +9,11 @@ from typing import Any
 from unlearnkit.core.errors import UnknownNameError
 from unlearnkit.data.world.spec import WorldSpec
 
-#: Format tag and version written into ``world.json``.
+#: Format tag and version written into ``world.json``. Version 2: the trained world no
+#: longer depends on the evaluation-only settings, and MUSE verbmem ``gt`` starts with the
+#: space that separates it from ``prompt`` (``prompt + gt`` is the biography).
 WORLD_FORMAT = "unlearnkit.world"
-WORLD_VERSION = 1
+WORLD_VERSION = 2
 
 #: The record fields that hold text a model or tokenizer sees (ids and labels excluded).
 TEXT_FIELDS: tuple[str, ...] = (
@@ -122,6 +124,21 @@ class World:
         """
         drop = set(self._split(exclude)) if exclude is not None else set()
         return [dict(it) for it in self.items if it["person_id"] not in drop]
+
+    def tokenizer_texts(self) -> list[str]:
+        """The texts a tokenizer should be trained on: every distinct non-empty prompt and
+        completion of the trained items, in item order.
+
+        Unlike :meth:`texts`, these do not change with the evaluation-only settings
+        (``n_holdout_people``, ``n_retain_eval_people``, ``n_perturbed``, ``many_shot_k``,
+        ``verbmem_prefix_fraction``), so neither does a tokenizer trained on them, nor the
+        token ids of the trained data."""
+        seen: dict[str, None] = {}
+        for it in self.items:
+            seen[it["prompt"]] = None
+            seen[it["completion"]] = None
+        seen.pop("", None)
+        return list(seen)
 
     def texts(self) -> list[str]:
         """Every distinct string a tokenizer should see (questions, answers, paraphrases,
