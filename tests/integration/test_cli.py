@@ -46,3 +46,39 @@ def test_demo_command_on_the_test_preset(tmp_path, test_preset_cache):
 def test_demo_command_rejects_unknown_preset(tmp_path):
     res = runner.invoke(app, ["demo", "--preset", "dmeo", "--cache", str(tmp_path)])
     assert res.exit_code == 2 and "Did you mean 'demo'" in res.output
+
+
+def test_list_methods_names_every_method_with_its_paper():
+    res = runner.invoke(app, ["list", "methods"])
+    assert res.exit_code == 0, res.output
+    for name in ("grad_ascent", "grad_diff", "kl", "npo", "simnpo", "idk_dpo", "idk_nll", "rmu"):
+        assert name in res.output
+    assert "2404.05868" in res.output  # NPO's paper
+    bad = runner.invoke(app, ["list", "metods"])
+    assert bad.exit_code == 2 and "Did you mean 'methods'" in bad.output
+
+
+def test_unlearn_command_writes_a_model_and_its_record(tmp_path, test_preset_cache):
+    built, _ = test_preset_cache
+    out = tmp_path / "run"
+    args = [
+        "unlearn",
+        "--model",
+        str(built.target_dir),
+        "--data",
+        str(built.world_dir),
+        "--method",
+        "grad_diff",
+        "--out",
+        str(out),
+        "max_steps=2",
+        "batch_size=4",
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    record = json.loads((out / "record.json").read_text())
+    assert record["steps"] == 2 and record["method"] == "grad_diff"
+    assert record["forget_examples"] == len(built.world.tofu["forget10"])
+    assert (out / "model" / "model.safetensors").is_file()
+    bad = runner.invoke(app, [*args[:-2], "lr=-1"])
+    assert bad.exit_code == 2 and "lr" in bad.output
