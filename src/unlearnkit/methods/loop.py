@@ -248,7 +248,12 @@ def run_unlearning(
         start = resumed = latest[1]
 
     if cfg.trackers:
-        accelerator.init_trackers(f"unlearnkit-{name}", config=cfg.to_dict())
+        # trackers take scalar hyperparameters: lists and null as JSON text
+        hparams = {
+            k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
+            for k, v in cfg.to_dict().items()
+        }
+        accelerator.init_trackers(f"unlearnkit-{name}", config=hparams)
     log = (  # one writer: the main process
         open(out / LOG_FILE, "a" if resumed else "w", encoding="utf-8")  # noqa: SIM115
         if out is not None and accelerator.is_main_process

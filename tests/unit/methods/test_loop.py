@@ -205,3 +205,27 @@ def test_rmu_trains_only_the_chosen_mlp_matrices(tiny_lm):
     changed = {k for k, v in out.model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == {"model.layers.0.mlp.down_proj.weight", "model.layers.1.mlp.down_proj.weight"}
     assert record.parameters_trainable == 2 * 64 * 128
+
+
+def test_tensorboard_tracker_receives_the_step_log(tiny_lm, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    forget, retain = pairs()
+    unlearn(
+        fresh(tiny_lm),
+        forget,
+        retain,
+        "npo",
+        max_steps=3,
+        batch_size=2,
+        trackers=["tensorboard"],
+        out_dir=tmp_path,
+        progress=False,
+    )
+    events = list(tmp_path.rglob("events.out.tfevents.*"))
+    assert events, "no tensorboard event file written"
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"loss", "forget_npo", "retain_nll", "grad_norm", "lr"} <= tags
+    assert [e.step for e in acc.Scalars("loss")] == [1, 2, 3]
