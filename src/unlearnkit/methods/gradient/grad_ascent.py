@@ -18,7 +18,7 @@ from unlearnkit.methods.losses import ascent_loss
 class GradAscentConfig(UnlearnConfig):
     """Gradient ascent; only the loop settings (defaults tuned on the demo world)."""
 
-    lr: float = param(2e-4, gt=0)
+    lr: float = param(1e-4, gt=0)  # 2e-4 forgets more but collapses retain (docs/methods.md)
     epochs: int = param(5, ge=1)
 
 

@@ -21,8 +21,8 @@ from unlearnkit.methods.losses import dpo_loss, nll_loss, sequence_logprob
 class IdkNLLConfig(RetainConfig):
     """refusals_file: a file of refusal answers, one per line (null = the shipped list)."""
 
-    lr: float = param(1e-3, gt=0)
-    epochs: int = param(5, ge=1)
+    lr: float = param(3e-3, gt=0)
+    epochs: int = param(10, ge=1)
     refusals_file: str | None = None
 
 

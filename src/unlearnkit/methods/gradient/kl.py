@@ -17,7 +17,7 @@ class KLConfig(RetainConfig):
 
     lr: float = param(5e-4, gt=0)
     epochs: int = param(8, ge=1)
-    alpha: float = param(1.0, ge=0)
+    alpha: float = param(3.0, ge=0)
 
 
 @METHODS.register(
