@@ -111,14 +111,17 @@ def demo(
 
 @app.command("list")
 def list_(
-    what: Annotated[str, typer.Argument(help="what to list: methods")] = "methods",
+    what: Annotated[
+        str, typer.Argument(help="what to list: methods, metrics, attacks or suites")
+    ] = "methods",
 ) -> None:
-    """List registered components (methods) with one-line descriptions and papers."""
+    """List registered components with one-line descriptions and papers."""
     from unlearnkit.core.errors import UnknownNameError
+    from unlearnkit.evaluation import METRICS, MIA_ATTACKS, SUITES
     from unlearnkit.methods import METHODS
     from unlearnkit.methods.api import register_builtin_methods
 
-    tables = {"methods": METHODS}
+    tables = {"methods": METHODS, "metrics": METRICS, "attacks": MIA_ATTACKS, "suites": SUITES}
     if what not in tables:
         _fail(UnknownNameError("listing", what, tables))
     register_builtin_methods()
@@ -126,8 +129,65 @@ def list_(
     for col in ("name", "description", "paper"):
         table.add_column(col, overflow="fold")
     for entry in tables[what].entries():
-        table.add_row(entry.name, entry.description, str(entry.meta.get("paper", "")))
+        desc = entry.obj.description if what == "suites" else entry.description
+        table.add_row(entry.name, desc, str(entry.meta.get("paper", "")))
     console.print(table)
+
+
+@app.command("eval")
+def eval_(
+    model: Annotated[Path, typer.Option("--model", help="Hugging Face model directory")],
+    data: Annotated[
+        Path, typer.Option("--data", help="data directory: a written world, TOFU or MUSE layout")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="results JSON to write")],
+    oracle: Annotated[
+        Path | None,
+        typer.Option("--oracle", help="the retrain oracle's model directory (never saw forget)"),
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference", help="reference model of the Reference attack (default: oracle)"
+        ),
+    ] = None,
+    suite: Annotated[
+        str, typer.Option("--suite", help="comma-separated suites: tofu, muse, mia")
+    ] = "tofu,muse,mia",
+    forget: Annotated[
+        str, typer.Option(help="forget split: forget01, forget05, forget10")
+    ] = "forget10",
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", help="the unlearning run's record.json (efficiency figures)"),
+    ] = None,
+    overrides: Overrides = None,
+) -> None:
+    """Evaluate a model with the tofu / muse / mia suites; writes a results JSON.
+
+    Overrides set the evaluation config, e.g. ``bootstrap=200 seed=1 batch_size=32``.
+    """
+    from unlearnkit.evaluation import EvalConfig, evaluate
+    from unlearnkit.evaluation.report import print_report
+
+    _quiet_libraries()
+    try:
+        cfg = EvalConfig(suites=tuple(s.strip() for s in suite.split(",") if s.strip()))
+        cfg = cfg.replace(forget=forget).with_overrides(overrides or [])
+        report = evaluate(
+            model,
+            data,
+            oracle=oracle,
+            reference=reference,
+            record=record,
+            config=cfg,
+            progress=sys.stderr.isatty(),
+        )
+        report.save(out)
+    except UnlearnkitError as exc:
+        _fail(exc)
+    print_report(report, console)
+    console.print(f"results written to {out}")
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from unlearnkit.core.errors import UnlearnkitError
@@ -35,6 +35,8 @@ class Result:
     ids: tuple[str, ...] | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: confidence interval of ``aggregate`` (low, high), e.g. a 95% bootstrap interval
+    ci: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.ids is not None and len(self.ids) != len(self.values):
@@ -80,6 +82,10 @@ class Result:
     def __len__(self) -> int:
         return len(self.values)
 
+    def with_ci(self, low: float, high: float) -> Result:
+        """This result with the confidence interval ``(low, high)`` of its aggregate."""
+        return replace(self, ci=(float(low), float(high)))
+
     def by_id(self) -> dict[str, float]:
         if self.ids is None:
             raise UnlearnkitError(f"Result {self.name!r} has no example ids")
@@ -94,6 +100,7 @@ class Result:
             "ids": list(self.ids) if self.ids is not None else None,
             "config": dict(self.config),
             "extra": dict(self.extra),
+            "ci": [_json_float(v) for v in self.ci] if self.ci is not None else None,
         }
 
     @classmethod
@@ -106,6 +113,9 @@ class Result:
             ids=tuple(data["ids"]) if data.get("ids") is not None else None,
             config=dict(data.get("config") or {}),
             extra=dict(data.get("extra") or {}),
+            ci=tuple(_from_json_float(v) for v in data["ci"])  # type: ignore[arg-type]
+            if data.get("ci") is not None
+            else None,
         )
 
 

@@ -51,6 +51,9 @@ class ContinuationScores:
     argmax_ids (T,): the most likely token at each position. offsets: character span of
     each token inside the continuation string (fast tokenizers only). dist (T, V): full
     next-token log-distribution, only when asked for (``distributions=True``).
+    moments: ``(mu, sigma2)``, each (T,): mean and variance of log p_v under the model's own
+    next-token distribution at each position, mu_t = sum_v p_v log p_v (what Min-K%++
+    standardises with; kept so that attack never needs the (T, V) distribution).
     """
 
     token_ids: torch.Tensor
@@ -58,6 +61,7 @@ class ContinuationScores:
     argmax_ids: torch.Tensor
     offsets: tuple[tuple[int, int], ...] | None = None
     dist: torch.Tensor | None = None
+    moments: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def n_tokens(self) -> int:
@@ -256,12 +260,18 @@ class CausalLMAdapter:
                 # logits at position t predict token t + 1
                 logp = torch.log_softmax(logits[row, start - 1 : end - 1].float(), dim=-1)  # (T, V)
                 targets = batch.input_ids[row, start:end]  # (T,)
+                p = logp.exp()
+                zero = p.new_zeros(())
+                mu = torch.where(p > 0, p * logp, zero).sum(-1)  # 0·log 0 = 0
+                second = torch.where(p > 0, p * logp.square(), zero).sum(-1)
+                sigma2 = (second - mu.square()).clamp_min(0.0)
                 out[i] = ContinuationScores(
                     token_ids=targets.cpu(),
                     logprobs=logp.gather(-1, targets[:, None]).squeeze(-1).cpu(),
                     argmax_ids=logp.argmax(-1).cpu(),
                     offsets=e.offsets,
                     dist=logp.cpu() if distributions else None,
+                    moments=(mu.cpu(), sigma2.cpu()),
                 )
 
     # -- generation ----------------------------------------------------------------------------

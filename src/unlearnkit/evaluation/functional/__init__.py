@@ -1,0 +1,1 @@
+"""Pure metric functions: numbers in, numbers out; each pinned by a golden test."""

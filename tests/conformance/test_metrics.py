@@ -1,0 +1,218 @@
+"""Conformance suite generated from the metric and attack registries: every registered metric
+and membership-inference attack must pass, on the real tiny counting model."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+
+from tests.conftest import COUNTING
+from unlearnkit.core.errors import ConfigError
+from unlearnkit.evaluation import METRICS, MIA_ATTACKS, EvalContext, Split
+from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
+
+METRIC_NAMES = METRICS.names()
+ATTACK_NAMES = MIA_ATTACKS.names()
+RUN_METRICS = [n for n in METRIC_NAMES if not METRICS.entry(n).meta.get("composite")]
+
+
+def test_the_core_set_is_registered():
+    assert {
+        "probability",
+        "normalised_probability",
+        "truth_ratio",
+        "forget_quality",
+        "rouge_l",
+        "model_utility",
+        "exact_memorisation",
+        "extraction_strength",
+        "verbmem",
+        "knowmem",
+    } <= set(METRIC_NAMES)
+    assert {"loss", "zlib", "min_k", "min_k_pp", "reference", "gradnorm"} <= set(ATTACK_NAMES)
+
+
+# ------------------------------------------------------------------------------ data
+def _trained_qa() -> list[dict]:
+    """The counting questions the tiny model was trained on (members)."""
+    out = []
+    for i, (a, b) in enumerate(itertools.pairwise(COUNTING)):
+        wrong = [COUNTING[(i + 4) % 10], COUNTING[(i + 7) % 10]]
+        out.append(
+            {
+                "question": f"What comes after {a}?",
+                "answer": f"After {a} comes {b}.",
+                "paraphrased_answer": f"{b.capitalize()} comes after {a}.",
+                "perturbed_answer": [f"After {a} comes {w}." for w in wrong],
+            }
+        )
+    return out
+
+
+UNSEEN_QA = [
+    {"question": "Which colour is the sky?", "answer": "The sky is blue."},
+    {"question": "Who wrote the letter?", "answer": "A tall gardener wrote it."},
+    {"question": "Where is the red barn?", "answer": "Behind the quiet mill."},
+    {"question": "How many legs has a spider?", "answer": "A spider has eight legs."},
+]
+
+PASSAGES = [
+    {"prompt": "Count:", "gt": " one, two, three, four, five, six, seven, eight."},
+    {"prompt": "Question: What comes after two?\nAnswer:", "gt": " After two comes three."},
+    {"prompt": "Count: one, two,", "gt": " three, four, five, six, seven, eight."},
+]
+
+
+def _split_for(name: str) -> Split:
+    if name == "verbmem":
+        return Split("forget", PASSAGES)
+    qa = _trained_qa()
+    if name == "knowmem":
+        return Split("forget_qa", qa[1:4], context=qa[:1])
+    return Split("forget", qa[:4])
+
+
+MEMBERS = Split("forget", _trained_qa())
+NONMEMBERS = Split("holdout", UNSEEN_QA)
+
+
+# ------------------------------------------------------------------------------ contexts
+@pytest.fixture(scope="module")
+def ctx(tiny_lm) -> EvalContext:
+    """One context for the module: scores and generations are shared between tests."""
+    return EvalContext(CausalLMAdapter.from_pretrained(tiny_lm.path))
+
+
+@pytest.fixture(scope="module")
+def untrained_reference(tiny_lm) -> EvalContext:
+    """A model of the same shape and tokenizer that never saw the counting data."""
+    from unlearnkit.models.tiny import TinyLMConfig, build_tiny_lm
+
+    cfg = TinyLMConfig(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128)
+    model = build_tiny_lm(cfg, tiny_lm.tokenizer, seed=1)
+    return EvalContext(CausalLMAdapter(model, tiny_lm.tokenizer), name="reference")
+
+
+# ------------------------------------------------------------------------------ configs
+@pytest.mark.parametrize(
+    ("registry", "name"),
+    [(METRICS, n) for n in METRIC_NAMES] + [(MIA_ATTACKS, n) for n in ATTACK_NAMES],
+    ids=[f"metric-{n}" for n in METRIC_NAMES] + [f"attack-{n}" for n in ATTACK_NAMES],
+)
+def test_config_defaults_and_round_trips(registry, name, tmp_path):
+    entry = registry.entry(name)
+    assert entry.description, f"{name} needs a description (its docstring's first line)"
+    assert entry.meta.get("paper"), f"{name} must cite its paper"
+    assert entry.obj.__doc__
+    unit = entry.obj()
+    cfg = unit.config
+    assert isinstance(cfg, entry.obj.config_class)
+    assert cfg == entry.obj.config_class()
+    assert unit.name == name
+    path = tmp_path / f"{name}.yaml"
+    cfg.to_yaml(path)
+    assert type(cfg).from_yaml(path) == cfg
+    assert type(cfg).from_dict(cfg.to_dict()) == cfg
+    assert entry.obj(cfg.to_dict()).config == cfg  # a mapping builds the same config
+    assert entry.obj(seed=7).config.seed == 7
+    with pytest.raises(ConfigError, match="no_such_field"):
+        entry.obj(no_such_field=1)
+    with pytest.raises(ConfigError):
+        type(cfg).from_dict({"no_such_field": 1})
+
+
+# ------------------------------------------------------------------------------ running
+def _check_values(res, n: int) -> None:
+    assert len(res.values) == n
+    assert len(res.ids) == n and len(set(res.ids)) == n
+    assert all(math.isfinite(v) or math.isnan(v) for v in res.values), res.values
+    assert isinstance(res.higher_is_better, bool)
+    assert res.ci is not None
+    low, high = res.ci
+    assert low <= res.aggregate <= high or math.isclose(low, high)
+
+
+@pytest.mark.parametrize("name", RUN_METRICS)
+def test_metric_runs_on_the_tiny_model(name, ctx):
+    overrides = {"bootstrap": 50}
+    if "max_new_tokens" in {f for f in METRICS.get(name).config_class.__dataclass_fields__}:
+        overrides["max_new_tokens"] = 16
+    metric = METRICS.get(name)(**overrides)
+    split = _split_for(name)
+    oracle = ctx if metric.needs_oracle else None
+    res = metric.compute(ctx, split, oracle=oracle)
+    _check_values(res, len(split.records))
+    assert res.name == f"{split.name}/{name}"
+    assert math.isfinite(res.aggregate)
+    if name == "forget_quality":
+        assert res.aggregate == pytest.approx(1.0)  # the model is its own oracle
+
+
+@pytest.mark.parametrize("name", ATTACK_NAMES)
+def test_attack_runs_on_the_tiny_model(name, ctx):
+    attack = MIA_ATTACKS.get(name)(bootstrap=50)
+    reference = ctx if attack.uses_reference else None
+    res = attack.evaluate(ctx, MEMBERS, NONMEMBERS, reference=reference)
+    _check_values(res, len(MEMBERS.records) + len(NONMEMBERS.records))
+    assert res.name == f"forget_vs_holdout/mia_{name}"
+    assert 0.0 <= res.aggregate <= 1.0
+    if name == "reference":
+        # the model is its own reference: every score is -(a - a) = 0, all tie
+        assert set(res.values) == {0.0}
+        assert res.aggregate == 0.5
+
+
+@pytest.mark.parametrize("name", ATTACK_NAMES)
+def test_attack_orientation_members_score_higher(name, ctx, untrained_reference):
+    """Higher = more member-like: trained counting QA against unseen QA gives AUC > 0.5
+    (measured: 1.0 for every attack on this fixture)."""
+    attack = MIA_ATTACKS.get(name)(bootstrap=0)
+    reference = untrained_reference if attack.uses_reference else None
+    res = attack.evaluate(ctx, MEMBERS, NONMEMBERS, reference=reference)
+    assert res.aggregate > 0.5, f"{name}: AUC {res.aggregate:.3f}"
+
+
+def test_attack_against_its_own_oracle_has_zero_privleak(ctx):
+    res = MIA_ATTACKS.get("min_k")(bootstrap=0).evaluate(ctx, MEMBERS, NONMEMBERS, oracle=ctx)
+    assert res.extra["auc_oracle"] == res.aggregate
+    assert res.extra["privleak"] == 0.0
+
+
+# ------------------------------------------------------------------------------ sharing
+def test_metrics_on_the_same_pairs_share_one_teacher_forced_pass(tiny_lm):
+    ctx = EvalContext(CausalLMAdapter.from_pretrained(tiny_lm.path))
+    split = Split("forget", _trained_qa()[:4])
+    n = len(split.records)
+
+    METRICS.get("probability")(bootstrap=0).compute(ctx, split)
+    assert ctx.counts.scored == n and ctx.counts.score_hits == 0
+    forward = ctx.counts.forward_calls
+    for name in ("exact_memorisation", "extraction_strength"):
+        METRICS.get(name)(bootstrap=0).compute(ctx, split)
+    MIA_ATTACKS.get("loss")(bootstrap=0).scores(ctx, split)
+    assert ctx.counts.scored == n  # nothing new scored
+    assert ctx.counts.score_hits == 3 * n
+    assert ctx.counts.forward_calls == forward
+
+    # truth ratio, then forget quality on the same pairs (its oracle is the same context)
+    METRICS.get("truth_ratio")(bootstrap=0).compute(ctx, split)
+    scored = ctx.counts.scored
+    assert scored == n + 3 * n  # paraphrased + two perturbed answers per record
+    hits = ctx.counts.score_hits
+    METRICS.get("forget_quality")(bootstrap=0).compute(ctx, split, oracle=ctx)
+    assert ctx.counts.scored == scored
+    assert ctx.counts.score_hits == hits + 2 * 3 * n  # the model's ratios and the oracle's
+
+
+def test_rouge_metrics_on_the_same_prompts_share_generations(tiny_lm):
+    ctx = EvalContext(CausalLMAdapter.from_pretrained(tiny_lm.path))
+    split = Split("forget", _trained_qa()[:3])
+    recall = METRICS.get("rouge_l")(bootstrap=0, max_new_tokens=16).compute(ctx, split)
+    assert ctx.counts.generated == 3 and ctx.counts.generate_hits == 0
+    f1 = METRICS.get("rouge_l")(bootstrap=0, max_new_tokens=16, measure="f1").compute(ctx, split)
+    assert ctx.counts.generated == 3 and ctx.counts.generate_hits == 3
+    assert f1.extra["generations"] == recall.extra["generations"]
+    # the trained model answers its counting questions verbatim
+    assert recall.values == (1.0, 1.0, 1.0)
