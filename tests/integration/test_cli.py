@@ -82,3 +82,57 @@ def test_unlearn_command_writes_a_model_and_its_record(tmp_path, test_preset_cac
     assert (out / "model" / "model.safetensors").is_file()
     bad = runner.invoke(app, [*args[:-2], "lr=-1"])
     assert bad.exit_code == 2 and "lr" in bad.output
+
+
+def test_eval_command_writes_a_versioned_report(tmp_path, test_preset_cache, monkeypatch):
+    built, _ = test_preset_cache
+    monkeypatch.setenv("UNLEARNKIT_CACHE", str(tmp_path / "cache"))  # oracle values go here
+    run = tmp_path / "run"
+    unlearn_args = ["unlearn", "--model", str(built.target_dir), "--data", str(built.world_dir)]
+    res = runner.invoke(app, [*unlearn_args, "--out", str(run), "max_steps=2", "batch_size=4"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "eval.json"
+    args = [
+        "eval",
+        "--model",
+        str(run / "model"),
+        "--data",
+        str(built.world_dir),
+        "--oracle",
+        str(built.oracle_dir),
+        "--suite",
+        "tofu,mia",
+        "--record",
+        str(run / "record.json"),
+        "--out",
+        str(out),
+        "bootstrap=50",
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "forget/forget_quality" in res.output and "95% CI" in res.output
+    assert "of retraining" in res.output and "forward calls" in res.output
+    data = json.loads(out.read_text())
+    assert data["kind"] == "unlearnkit.eval" and data["version"] == 1
+    assert set(data["results"]) == {"tofu", "mia"}
+    assert data["config"]["bootstrap"] == 50
+    assert data["efficiency"]["steps"] == 2
+    assert data["data"]["source"] == str(built.world_dir)
+    fq = data["results"]["tofu"]["forget/forget_quality"]
+    assert 0.0 <= fq["aggregate"] <= 1.0 and len(fq["ci"]) == 2
+    bad = runner.invoke(app, [*args[:-1], "bootstrap=-1"])
+    assert bad.exit_code == 2 and "bootstrap" in bad.output
+    bad = runner.invoke(app, [*args[:7], "--suite", "tofo", "--out", str(out)])
+    assert bad.exit_code == 2 and "unknown suite 'tofo'" in bad.output
+
+
+def test_list_metrics_attacks_and_suites():
+    for what, names in (
+        ("metrics", ["forget_quality", "truth_ratio", "verbmem"]),
+        ("attacks", ["min_k_pp", "gradnorm"]),
+        ("suites", ["tofu", "muse", "mia"]),
+    ):
+        res = runner.invoke(app, ["list", what])
+        assert res.exit_code == 0, res.output
+        for n in names:
+            assert n in res.output, (what, n)

@@ -227,3 +227,17 @@ def test_privleak_golden() -> None:
     assert math.isnan(privleak(math.nan, 0.5))
     with pytest.raises(ValueError, match="auc_oracle"):
         privleak(0.5, 0.0)
+
+
+def test_auc_equals_sklearn_roc_auc_on_random_scores_with_ties():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from unlearnkit.evaluation.functional.mia import auc
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = rng.integers(0, 6, size=int(rng.integers(1, 30))).astype(float)  # many ties
+        n = rng.integers(0, 6, size=int(rng.integers(1, 30))).astype(float)
+        labels = np.r_[np.ones(m.size), np.zeros(n.size)]
+        assert auc(m, n) == pytest.approx(roc_auc_score(labels, np.r_[m, n]), abs=1e-12)

@@ -18,8 +18,8 @@ from unlearnkit.methods.losses import ascent_loss
 class GradDiffConfig(RetainConfig):
     """alpha: weight of the retain NLL."""
 
-    lr: float = param(5e-4, gt=0)
-    epochs: int = param(8, ge=1)
+    lr: float = param(8e-4, gt=0)
+    epochs: int = param(12, ge=1)
     alpha: float = param(3.0, ge=0)
 
 

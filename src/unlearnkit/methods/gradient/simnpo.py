@@ -16,8 +16,8 @@ class SimNPOConfig(RetainConfig):
     """beta: inverse temperature; gamma: reward margin; alpha: retain NLL weight."""
 
     lr: float = param(1e-3, gt=0)
-    epochs: int = param(20, ge=1)
-    beta: float = param(0.2, gt=0)  # the paper's 4.5 saturates early on the demo world
+    epochs: int = param(30, ge=1)
+    beta: float = param(0.1, gt=0)  # the paper's 4.5 saturates early on the demo world
     gamma: float = param(0.0, ge=0)
     alpha: float = param(1.0, ge=0)
 
