@@ -225,3 +225,12 @@ def test_without_an_oracle_the_oracle_metrics_are_skipped_with_the_reason(built)
     assert "oracle" in rep.skipped["tofu"]["forget/forget_quality"]
     assert "reference" in rep.skipped["mia"]["mia_reference"]
     assert "auc_oracle" not in rep.results["mia"]["mia_loss"].extra
+
+
+def test_a_written_world_reads_the_same_as_the_world_in_memory(built):
+    from_dir, in_memory = eval_data(built.world_dir), eval_data(built.world)
+    for role in ("forget", "retain", "holdout", "world_facts", "neighbours", "verbmem_forget"):
+        a, b = from_dir.split(role), in_memory.split(role)
+        assert a is not None and b is not None, role
+        assert [dict(r) for r in a.records] == [dict(r) for r in b.records], role
+    assert from_dir.split("real_authors") is None
