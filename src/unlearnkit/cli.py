@@ -109,6 +109,50 @@ def demo(
         console.print(f"results written to {json_out}")
 
 
+@app.command()
+def run(
+    spec: Annotated[
+        str | None,
+        typer.Argument(help="experiment spec: a YAML file or a recipe name (default: demo)"),
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs", help="where runs are written")] = Path("runs"),
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache", help="cache directory (default: ~/.cache/unlearnkit)")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            "-s",
+            help="key=value override of the spec, e.g. -s seeds=[0,1] -s bootstrap=200 "
+            "-s build.train.epochs=8",
+        ),
+    ] = None,
+) -> None:
+    """Run an experiment: build or reuse the models, unlearn, evaluate, print the leaderboard.
+
+    Everything is cached; an interrupted run resumes where it stopped, and a changed
+    evaluation setting reuses every model.
+    """
+    from unlearnkit.core.cache import Cache
+    from unlearnkit.runner.leaderboard import leaderboard_table
+    from unlearnkit.runner.run import load_results, run_experiment
+    from unlearnkit.runner.spec import load_spec
+
+    _quiet_libraries()
+    try:
+        experiment = load_spec(spec, overrides or [])
+        result = run_experiment(
+            experiment, cache=Cache(cache_dir), runs_dir=runs_dir, log=lambda m: console.print(m)
+        )
+    except UnlearnkitError as exc:
+        _fail(exc)
+    reused = [k for k, fresh in result.built.items() if not fresh]
+    console.print(f"reused from the cache: {len(reused)} of {len(result.built)} artefacts")
+    console.print(leaderboard_table(load_results(result.run_dir)))
+    console.print(f"run finished in {result.wall_time_s:.1f}s; results: {result.run_dir}")
+
+
 @app.command("list")
 def list_(
     what: Annotated[

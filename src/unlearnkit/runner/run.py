@@ -1,0 +1,358 @@
+"""``unlearnkit run``: build or reuse everything an experiment needs, run what is missing.
+
+Every expensive artefact is a cache entry keyed by a content hash of what determines it:
+the world, tokenizer, target and oracle (:mod:`unlearnkit.runner.build`), each unlearned
+model (target weights + forget/retain data + method config + seed), and each evaluation
+report (model weights + data + evaluation settings + oracle weights). A cache entry is
+written in a temporary directory and renamed into place when complete, so an interrupted
+run (Ctrl-C, kill) leaves nothing half-written, and the next invocation redoes only what
+is missing. Changing an evaluation setting reuses every model.
+
+A run writes ``RUNS/<name>/<run id>/``: ``spec.yaml``, ``results.json`` (one row per model:
+target, oracle, method × seed, with the headline metrics, the efficiency figures and the
+path of its full evaluation report) and ``reports/``. ``RUNS/index.json`` lists every run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from unlearnkit.core.cache import Cache, content_hash
+from unlearnkit.core.errors import UnlearnkitError
+from unlearnkit.core.io import atomic_write_json, atomic_write_text
+from unlearnkit.evaluation.api import EvalConfig, EvalReport, evaluate, library_versions
+from unlearnkit.evaluation.context import EvalContext, records_hash
+from unlearnkit.evaluation.data import EvalData, eval_data
+from unlearnkit.evaluation.efficiency import oracle_training_cost
+from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
+from unlearnkit.runner.spec import ExperimentSpec
+
+RESULTS_KIND = "unlearnkit.run"
+RESULTS_VERSION = 1
+
+#: the leaderboard's columns: (label, report key, format)
+HEADLINE: tuple[tuple[str, str], ...] = (
+    ("forget quality", "tofu/forget/forget_quality"),
+    ("model utility", "tofu/model_utility"),
+    ("forget ROUGE-L", "tofu/forget/rouge_l"),
+    ("PrivLeak", "muse/privleak"),
+    ("MIA AUC (Min-K%)", "mia/mia_min_k"),
+)
+
+
+@dataclass
+class Row:
+    """One model of a run: the target, the oracle, or a method with a seed."""
+
+    label: str
+    kind: str  # "target" | "oracle" | "method"
+    method: str | None
+    seed: int | None
+    metrics: dict[str, float]
+    ci: dict[str, list[float] | None]
+    report: str
+    model_dir: str
+    efficiency: dict[str, Any] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    paper: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "method": self.method,
+            "seed": self.seed,
+            "metrics": {k: _jf(v) for k, v in self.metrics.items()},
+            "ci": {k: [_jf(x) for x in v] if v else None for k, v in self.ci.items()},
+            "report": self.report,
+            "model_dir": self.model_dir,
+            "efficiency": self.efficiency,
+            "config": self.config,
+            "paper": self.paper,
+        }
+
+
+def _jf(v: float) -> float | str:
+    return v if math.isfinite(v) else str(v)
+
+
+@dataclass
+class RunResult:
+    """What a run produced, and what it reused."""
+
+    spec: ExperimentSpec
+    run_dir: Path
+    rows: list[Row]
+    built: dict[str, bool]  # artefact -> built now (False: reused)
+    seconds: dict[str, float]
+    wall_time_s: float
+    oracle_cost: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": RESULTS_KIND,
+            "version": RESULTS_VERSION,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "versions": library_versions(),
+            "spec": self.spec.to_dict(),
+            "run_dir": str(self.run_dir),
+            "wall_time_s": self.wall_time_s,
+            "built": self.built,
+            "seconds": self.seconds,
+            "oracle_cost": self.oracle_cost,
+            "headline": [{"label": a, "key": k} for a, k in HEADLINE],
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+def run_id(spec: ExperimentSpec) -> str:
+    """A run's id: a content hash of its spec (the same spec re-run lands in the same place)."""
+    return content_hash(spec.to_dict(), length=10)
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    *,
+    cache: Cache | None = None,
+    runs_dir: str | Path = "runs",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> RunResult:
+    """Run ``spec``: build or reuse the models, unlearn, evaluate, write the results."""
+    t0 = time.perf_counter()
+    cache = cache or Cache()
+    built: dict[str, bool] = {}
+    seconds: dict[str, float] = {}
+    target_dir, oracle_dir, data, oracle_cost = _inputs(spec, cache, built, seconds, log)
+    run_dir = Path(runs_dir) / spec.name / run_id(spec)
+    (run_dir / "reports").mkdir(parents=True, exist_ok=True)
+    spec.to_yaml(run_dir / "spec.yaml")
+
+    target = CausalLMAdapter.from_pretrained(target_dir, batch_size=spec.batch_size)
+    oracle_ctx = (
+        EvalContext(
+            CausalLMAdapter.from_pretrained(oracle_dir, batch_size=spec.batch_size),
+            name="oracle",
+            cache_dir=cache.root / "eval_reference",
+        )
+        if oracle_dir is not None
+        else None
+    )
+    rows: list[Row] = []
+
+    def evaluated(label: str, model_dir: Path, kind: str, **info: Any) -> None:
+        t = time.perf_counter()
+        report, fresh = _evaluation(
+            spec, cache, model_dir, data, oracle_ctx, info.get("record"), oracle_cost
+        )
+        key = f"eval:{label}"
+        built[key], seconds[key] = fresh, time.perf_counter() - t if fresh else 0.0
+        if fresh:
+            log(f"evaluated {label} in {seconds[key]:.1f}s")
+        path = run_dir / "reports" / f"{_slug(label)}.json"
+        report.save(path)
+        summary = report.summary()
+        ci = {
+            f"{s}/{k}": list(r.ci) if r.ci else None
+            for s, rs in report.results.items()
+            for k, r in rs.items()
+        }
+        rows.append(
+            Row(
+                label=label,
+                kind=kind,
+                method=info.get("method"),
+                seed=info.get("seed"),
+                metrics=summary,
+                ci=ci,
+                report=str(path.relative_to(run_dir)),
+                model_dir=str(model_dir),
+                efficiency=report.efficiency,
+                config=info.get("config", {}),
+                paper=info.get("paper"),
+            )
+        )
+
+    evaluated("target", target_dir, "target")
+    if oracle_dir is not None:
+        evaluated("oracle", oracle_dir, "oracle")
+    from unlearnkit.methods import METHODS
+
+    for m in spec.methods:
+        for seed in spec.seeds:
+            label = m.display if len(spec.seeds) == 1 else f"{m.display} (seed {seed})"
+            t = time.perf_counter()
+            out, config, fresh = _unlearned(spec, cache, target, target_dir, data, m, seed, log)
+            key = f"unlearn:{label}"
+            built[key], seconds[key] = fresh, time.perf_counter() - t if fresh else 0.0
+            evaluated(
+                label,
+                out / "model",
+                "method",
+                method=m.name,
+                seed=seed,
+                config=config,
+                paper=METHODS.entry(m.name).meta.get("paper"),
+                record=out / "record.json",
+            )
+    result = RunResult(
+        spec=spec,
+        run_dir=run_dir,
+        rows=rows,
+        built=built,
+        seconds=seconds,
+        wall_time_s=time.perf_counter() - t0,
+        oracle_cost=oracle_cost,
+    )
+    atomic_write_text(
+        run_dir / "results.json", json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
+    )
+    _update_index(Path(runs_dir), result)
+    return result
+
+
+def _inputs(spec, cache, built, seconds, log):
+    """(target dir, oracle dir or None, EvalData, oracle training cost or None)."""
+    if spec.embedded:
+        from unlearnkit.runner.build import build
+
+        b = build(spec.build, cache=cache, progress=True, log=log)
+        for art in ("world", "tokenizer", "target", "oracle"):
+            built[art], seconds[art] = b.built[art], b.seconds[art]
+        cost = (b.records.get("oracle") or {}).get("train_record")
+        return b.target_dir, b.oracle_dir, eval_data(b.world, forget=spec.forget), cost
+    oracle = Path(spec.oracle).expanduser() if spec.oracle else None
+    cost = oracle_training_cost(oracle) if oracle is not None else None
+    data = eval_data(Path(spec.data).expanduser(), forget=spec.forget)
+    return Path(spec.model).expanduser(), oracle, data, cost
+
+
+def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, log):
+    """The unlearned model directory of method ``m`` with ``seed`` (built or reused)."""
+    from unlearnkit.methods.api import method_config, unlearn
+
+    if data.tofu is None:
+        raise UnlearnkitError(
+            "unlearning needs TOFU-format forget and retain sets; the data has none"
+        )
+    config = method_config(m.name, {**m.config, "seed": seed})
+    key = {
+        "target": target.fingerprint(),
+        "forget": records_hash(data.tofu.forget),
+        "retain": records_hash(data.tofu.retain),
+        "method": m.name,
+        "config": config.to_dict(),
+        "unlearnkit": library_versions()["unlearnkit"],
+        "torch": library_versions()["torch"],
+    }
+
+    def make(tmp: Path) -> None:
+        log(f"unlearning {m.display} (seed {seed}) ...")
+        unlearn(target_dir, data.tofu.forget, data.tofu.retain, m.name, config=config, out_dir=tmp)
+        atomic_write_json(tmp / "cache_key.json", key)
+
+    path, fresh = cache.get_or_build("unlearned", key, make)
+    return path, config.to_dict(), fresh
+
+
+def _evaluation(spec, cache, model_dir: Path, data, oracle_ctx, record, oracle_cost):
+    """The evaluation report of ``model_dir`` (built or reused) and whether it was built."""
+    model = CausalLMAdapter.from_pretrained(model_dir, batch_size=spec.batch_size)
+    cfg = EvalConfig(
+        suites=spec.suites,
+        forget=spec.forget,
+        bootstrap=spec.bootstrap,
+        ci_level=spec.ci_level,
+        batch_size=spec.batch_size,
+    )
+    key = {
+        "model": model.fingerprint(),
+        "oracle": oracle_ctx.fingerprint if oracle_ctx is not None else None,
+        "data": content_hash(
+            {
+                "tofu": _split_hashes(data.tofu),
+                "muse": _split_hashes(data.muse),
+            }
+        ),
+        "eval": cfg.to_dict(),
+        "record": _record_key(record),
+        "versions": library_versions(),
+    }
+
+    def make(tmp: Path) -> None:
+        report = evaluate(
+            model,
+            data,
+            oracle=oracle_ctx,
+            record=record,
+            oracle_cost=oracle_cost if record is not None else None,
+            config=cfg,
+        )
+        report.save(tmp / "report.json")
+
+    path, fresh = cache.get_or_build("evaluations", key, make)
+    return EvalReport.load(path / "report.json"), fresh
+
+
+def _record_key(record: Path | None) -> str | None:
+    if record is None or not Path(record).is_file():
+        return None
+    return content_hash(json.loads(Path(record).read_text()))
+
+
+def _split_hashes(obj: Any) -> dict[str, str] | None:
+    if obj is None:
+        return None
+    out = {}
+    for name, value in vars(obj).items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            out[name] = records_hash(value)
+    return out
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_+" else "_" for c in label)
+
+
+def _update_index(runs_dir: Path, result: RunResult) -> None:
+    """``RUNS/index.json``: one entry per run directory (latest invocation wins)."""
+    index_path = runs_dir / "index.json"
+    try:
+        index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    except json.JSONDecodeError:
+        index = {}
+    runs = {r["run_dir"]: r for r in index.get("runs", [])}
+    runs[str(result.run_dir)] = {
+        "run_dir": str(result.run_dir),
+        "name": result.spec.name,
+        "id": result.run_dir.name,
+        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "methods": [r.label for r in result.rows if r.kind == "method"],
+        "headline": {
+            r.label: {k: _jf(r.metrics.get(k, math.nan)) for _, k in HEADLINE} for r in result.rows
+        },
+    }
+    atomic_write_json(index_path, {"kind": "unlearnkit.runs", "runs": list(runs.values())})
+
+
+def load_results(run_dir: str | Path) -> dict[str, Any]:
+    """A run's ``results.json``, checked for its kind and version."""
+    path = Path(run_dir) / "results.json"
+    if not path.is_file():
+        raise UnlearnkitError(f"no results.json in {str(run_dir)!r}: is it a run directory?")
+    data = json.loads(path.read_text())
+    if data.get("kind") != RESULTS_KIND or data.get("version") != RESULTS_VERSION:
+        raise UnlearnkitError(
+            f"{str(path)!r} is not a version-{RESULTS_VERSION} unlearnkit run result"
+        )
+    return data
+
+
+__all__ = ["HEADLINE", "Row", "RunResult", "load_results", "run_experiment", "run_id"]

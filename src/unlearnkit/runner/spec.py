@@ -1,0 +1,171 @@
+"""The experiment spec: what ``unlearnkit run`` builds, unlearns and evaluates.
+
+A spec names either the embedded synthetic benchmark (``build``: the world, its target and
+oracle, all cached) or real artefacts (``model``, ``oracle``, ``data``: a local Hugging Face
+model directory and TOFU- / MUSE-format data files), the methods to run (each with config
+overrides, full weights or LoRA), the seeds and the evaluation suites::
+
+    spec = ExperimentSpec.from_yaml("recipes/demo.yaml").with_overrides(["seeds=[0,1]"])
+
+The shipped default (:func:`default_spec`) is the embedded demo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from unlearnkit.core.config import Config, _load_yaml, _set_dotted, param, parse_overrides
+from unlearnkit.core.errors import ConfigError
+from unlearnkit.evaluation.suites import SUITES
+from unlearnkit.runner.build import BuildSpec, build_spec
+
+DEMO_METHODS = ("grad_ascent", "grad_diff", "npo", "simnpo", "idk_dpo", "rmu")
+
+
+@dataclass(frozen=True)
+class MethodSpec(Config):
+    """One method of an experiment. name: the registry name (``unlearnkit list methods``).
+    label: how tables call it (default: the name, with ``+lora`` under LoRA). config:
+    overrides of the method's defaults (``lr``, ``epochs``, ``lora``...)."""
+
+    name: str
+    label: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        return f"{self.name}+lora" if self.config.get("lora") else self.name
+
+    def validate(self) -> None:
+        from unlearnkit.methods import METHODS
+        from unlearnkit.methods.api import method_config, register_builtin_methods
+
+        register_builtin_methods()
+        if self.name not in METHODS.names():
+            self.fail("name", self.name, f"one of {METHODS.names()}")
+        try:
+            method_config(self.name, dict(self.config))
+        except ConfigError as exc:
+            self.fail("config", self.config, f"valid {self.name} settings ({exc})")
+
+
+@dataclass(frozen=True)
+class ExperimentSpec(Config):
+    """An experiment: data + target + oracle, methods × seeds, evaluation suites.
+
+    name: names the run directory. build: the embedded benchmark preset and its settings
+    (used unless ``model`` is given). model / oracle / data: a real target model directory,
+    its retrain oracle's directory (optional: forget quality and PrivLeak need it) and a
+    data directory in the TOFU (and/or MUSE) layout. forget: the forget request. methods,
+    seeds: every method runs once per seed (the seed of its batch order). suites,
+    bootstrap, ci_level: the evaluation. batch_size: sequences per forward pass.
+    """
+
+    name: str = "demo"
+    build: BuildSpec = field(default_factory=lambda: build_spec("demo"))
+    model: str | None = None
+    oracle: str | None = None
+    data: str | None = None
+    forget: str = "forget10"
+    methods: tuple[MethodSpec, ...] = tuple(MethodSpec(m) for m in DEMO_METHODS)
+    seeds: tuple[int, ...] = (0,)
+    suites: tuple[str, ...] = ("tofu", "muse", "mia")
+    bootstrap: int = param(1000, ge=0)
+    ci_level: float = param(0.95, gt=0, lt=1)
+    batch_size: int = param(64, ge=1)
+
+    @property
+    def embedded(self) -> bool:
+        """True when the world, target and oracle come from the embedded build."""
+        return self.model is None
+
+    def validate(self) -> None:
+        if not self.name or "/" in self.name:
+            self.fail("name", self.name, "a non-empty name without '/'")
+        if not self.methods:
+            self.fail("methods", self.methods, "give at least one method")
+        labels = [m.display for m in self.methods]
+        dup = next((x for x in labels if labels.count(x) > 1), None)
+        if dup is not None:
+            self.fail("methods", labels, f"distinct labels ({dup!r} twice: set label=...)")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            self.fail("seeds", self.seeds, "at least one seed, each once")
+        for s in self.suites:
+            if s not in SUITES.names():
+                self.fail("suites", self.suites, f"suites among {SUITES.names()}")
+        if not self.suites:
+            self.fail("suites", self.suites, "at least one suite")
+        if self.model is not None and self.data is None:
+            self.fail("data", self.data, "a data directory when a real model is given")
+        if self.model is None and (self.oracle is not None or self.data is not None):
+            self.fail(
+                "model",
+                self.model,
+                "a model directory too: oracle= and data= are for real models (the "
+                "embedded build makes its own)",
+            )
+        for key in ("model", "oracle", "data"):
+            value = getattr(self, key)
+            if value is not None and not Path(value).expanduser().exists():
+                self.fail(key, value, "an existing local directory")
+        if self.embedded and self.forget != self.build.forget:
+            self.fail(
+                "forget",
+                self.forget,
+                f"the embedded oracle's forget split ({self.build.forget}); set "
+                f"build.forget={self.forget} too",
+            )
+
+
+def default_spec() -> ExperimentSpec:
+    """The shipped default: the embedded demo (``recipes/demo.yaml``)."""
+    return ExperimentSpec()
+
+
+def recipe_path(name: str) -> Path:
+    """The path of a shipped recipe (``demo``, ``local_hf_model``)."""
+    ref = resources.files("unlearnkit.runner") / "recipes" / f"{name}.yaml"
+    return Path(str(ref))
+
+
+def load_spec(
+    source: str | Path | None = None, overrides: list[str] | None = None
+) -> ExperimentSpec:
+    """A spec from a YAML file or a shipped recipe name (default: the demo), with overrides.
+
+    The YAML may be partial: it is laid over the default spec (nested mappings merge, so
+    ``build: {train: {epochs: 20}}`` changes one setting), then the ``key=value`` overrides
+    are applied, and the result is validated once (so an override can fix a placeholder
+    path of a recipe).
+    """
+    data = default_spec().to_dict()
+    if source is not None:
+        path = Path(source)
+        if not path.is_file() and recipe_path(str(source)).is_file():
+            path = recipe_path(str(source))
+        if not path.is_file():
+            raise ConfigError(
+                "ExperimentSpec", "source", str(source), "a YAML file or a recipe name (demo)"
+            )
+        loaded = _load_yaml(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError("ExperimentSpec", "<file>", str(path), "a YAML mapping")
+        data = _merge(data, loaded)
+    for dotted, value in parse_overrides(overrides or []).items():
+        _set_dotted(ExperimentSpec, data, dotted, value)
+    return ExperimentSpec.from_dict(data)
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
