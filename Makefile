@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/unlearnkit demo $(ARGS)
+	$(BIN)/unlearnkit run $(ARGS)
 
 test: $(STAMP)
+	@sh scripts/ensure-chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -28,6 +28,11 @@ Overrides = Annotated[
 ]
 
 
+def _wide() -> bool:
+    """Whether the terminal has room for the bootstrap intervals in the tables."""
+    return console.width >= 150
+
+
 def _fail(exc: Exception) -> None:
     err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
     raise typer.Exit(code=2)
@@ -128,6 +133,9 @@ def run(
             "-s build.train.epochs=8",
         ),
     ] = None,
+    report: Annotated[
+        bool, typer.Option(help="write the HTML report (RUN_DIR/report/index.html)")
+    ] = True,
 ) -> None:
     """Run an experiment: build or reuse the models, unlearn, evaluate, print the leaderboard.
 
@@ -135,7 +143,7 @@ def run(
     evaluation setting reuses every model.
     """
     from unlearnkit.core.cache import Cache
-    from unlearnkit.runner.leaderboard import leaderboard_table
+    from unlearnkit.report.tables import leaderboard_table
     from unlearnkit.runner.run import load_results, run_experiment
     from unlearnkit.runner.spec import load_spec
 
@@ -149,8 +157,64 @@ def run(
         _fail(exc)
     reused = [k for k, fresh in result.built.items() if not fresh]
     console.print(f"reused from the cache: {len(reused)} of {len(result.built)} artefacts")
-    console.print(leaderboard_table(load_results(result.run_dir)))
+    console.print(leaderboard_table(load_results(result.run_dir), _wide()))
     console.print(f"run finished in {result.wall_time_s:.1f}s; results: {result.run_dir}")
+    if report:
+        from unlearnkit.report import write_report
+
+        page = write_report(result.run_dir)
+        console.print(f"report: {page}")
+
+
+@app.command("report")
+def report_(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory (holds results.json)")],
+    out: Annotated[
+        Path | None, typer.Option(help="where to write (default: RUN_DIR/report)")
+    ] = None,
+) -> None:
+    """Write a run's HTML report (self-contained), its PNG plots and CSV/Markdown tables."""
+    from unlearnkit.report import write_report
+
+    try:
+        page = write_report(run_dir, out)
+    except UnlearnkitError as exc:
+        _fail(exc)
+    console.print(f"report: {page}")
+    console.print(f"plots and tables: {page.parent}")
+
+
+@app.command()
+def compare(
+    runs_dir: Annotated[Path, typer.Option("--runs", help="the runs directory")] = Path("runs"),
+    name: Annotated[str | None, typer.Option(help="only runs of this experiment")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="also write CSV here")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="also write Markdown here")
+    ] = None,
+) -> None:
+    """Compare the runs listed in RUNS/index.json: one line per run × model."""
+    from unlearnkit.core.io import atomic_write_text
+    from unlearnkit.report.tables import compare_runs, comparison_table, to_csv, to_markdown
+
+    try:
+        lines = compare_runs(runs_dir, name)
+    except UnlearnkitError as exc:
+        _fail(exc)
+    if not lines:
+        _fail(
+            UnlearnkitError(
+                f"no finished runs in {str(runs_dir)!r}" + (f" named {name!r}" if name else "")
+            )
+        )
+    console.print(comparison_table(lines, _wide()))
+    tagged = [{**ln, "label": f"{ln['run']}/{ln['run_id']}: {ln['label']}"} for ln in lines]
+    if csv_out is not None:
+        atomic_write_text(csv_out, to_csv(tagged))
+        console.print(f"wrote {csv_out}")
+    if markdown is not None:
+        atomic_write_text(markdown, to_markdown(tagged))
+        console.print(f"wrote {markdown}")
 
 
 @app.command("list")

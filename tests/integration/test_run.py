@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from unlearnkit.cli import app
 from unlearnkit.core.cache import Cache
 from unlearnkit.core.errors import ConfigError
+from unlearnkit.report.tables import TIME_COLUMN, leaderboard
 from unlearnkit.runner import run as run_module
 from unlearnkit.runner.build import build_spec
-from unlearnkit.runner.leaderboard import TIME_COLUMN, leaderboard
 from unlearnkit.runner.run import load_results, run_experiment
 from unlearnkit.runner.spec import ExperimentSpec, MethodSpec, load_spec, recipe_path
 

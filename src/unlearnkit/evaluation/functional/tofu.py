@@ -145,15 +145,20 @@ def forget_quality(
     p-value; a test pins this.
 
     NaN values are dropped on each side first; if either side is then empty the result is
-    NaN.
+    NaN. Where scipy's exact computation does not converge it falls back to the asymptotic
+    distribution, as the TOFU code does; its warning about that is silenced.
     """
+    import warnings
+
     from scipy.stats import ks_2samp  # lazy: scipy is slow to import
 
     model = [float(v) for v in model_truth_ratios if not math.isnan(float(v))]
     oracle = [float(v) for v in oracle_truth_ratios if not math.isnan(float(v))]
     if not model or not oracle:
         return math.nan
-    return float(ks_2samp(model, oracle).pvalue)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="ks_2samp: Exact calculation unsuccessful")
+        return float(ks_2samp(model, oracle).pvalue)
 
 
 def harmonic_mean(values: Sequence[float]) -> float:

@@ -1,0 +1,246 @@
+"""The plots of a run report (matplotlib, drawn off-screen).
+
+Each function returns a :class:`matplotlib.figure.Figure`; :func:`png` renders one to PNG
+bytes. The inputs are the leaderboard lines (:func:`unlearnkit.report.tables.leaderboard`)
+and, for the ROC curves, the per-example attack scores kept in each model's report.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from unlearnkit.report.tables import TIME_COLUMN
+from unlearnkit.runner.run import HEADLINE
+
+TARGET_STYLE = {"marker": "X", "color": "black", "s": 90}
+ORACLE_STYLE = {"marker": "*", "color": "tab:green", "s": 160}
+
+#: the attacks drawn as ROC curves (report key in the ``mia`` suite -> title)
+ROC_ATTACKS: tuple[tuple[str, str], ...] = (
+    ("mia_loss", "LOSS"),
+    ("mia_zlib", "zlib"),
+    ("mia_min_k", "Min-K%"),
+    ("mia_min_k_pp", "Min-K%++"),
+)
+
+
+def png(fig: Figure, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes (and the figure closed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _value(line: Mapping[str, Any], column: str) -> float:
+    cell = line.get(column)
+    return math.nan if cell is None else float(cell["value"])
+
+
+def _colors(lines: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    # tab10 without its green (the oracle's) and grey; tab20's light shades after that
+    palette = [plt.get_cmap("tab10")(i) for i in (0, 1, 3, 4, 5, 6, 8, 9)]
+    palette += [plt.get_cmap("tab20")(i) for i in range(1, 20, 2) if i not in (5, 15)]
+    methods = [ln["label"] for ln in lines if ln["kind"] == "method"]
+    colors: dict[str, Any] = {m: palette[i % len(palette)] for i, m in enumerate(methods)}
+    colors.update(target="black", oracle="tab:green")
+    for ln in lines:
+        if ln["kind"] != "method":
+            colors[ln["label"]] = "black" if ln["kind"] == "target" else "tab:green"
+    return colors
+
+
+def fq_vs_mu(lines: Sequence[Mapping[str, Any]]) -> Figure:
+    """Forget quality (log scale; higher = closer to the oracle) against model utility."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    colors = _colors(lines)
+    fq_label, mu_label = HEADLINE[0][0], HEADLINE[1][0]
+    floor = 1e-300
+    for ln in lines:
+        fq, mu = _value(ln, fq_label), _value(ln, mu_label)
+        if math.isnan(fq) or math.isnan(mu):
+            continue
+        style = {"target": TARGET_STYLE, "oracle": ORACLE_STYLE}.get(
+            ln["kind"], {"marker": "o", "color": colors[ln["label"]], "s": 60}
+        )
+        ax.scatter([mu], [max(fq, floor)], label=ln["label"], zorder=3, **style)
+        spread = ln[mu_label].get("spread")
+        if spread:
+            ax.errorbar([mu], [max(fq, floor)], xerr=[spread], color=style["color"], alpha=0.6)
+    ax.set_yscale("log")
+    ax.set_xlabel("model utility (higher is better)")
+    ax.set_ylabel("forget quality (KS p-value vs the oracle; log)")
+    ax.axhline(0.05, color="grey", lw=0.8, ls="--")
+    ax.text(ax.get_xlim()[0], 0.05, " p = 0.05", va="bottom", fontsize=8, color="grey")
+    ax.set_title("Forget quality vs model utility (the oracle is the goal)")
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def metric_bars(lines: Sequence[Mapping[str, Any]]) -> Figure:
+    """One panel per headline metric: a bar per model, with its confidence interval (single
+    runs) or ± one standard deviation over seeds."""
+    n = len(HEADLINE)
+    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.8), squeeze=False)
+    colors = _colors(lines)
+    labels = [ln["label"] for ln in lines]
+    for ax, (label, _) in zip(axes[0], HEADLINE, strict=True):
+        values, lows, highs = [], [], []
+        for ln in lines:
+            cell = ln.get(label) or {"value": math.nan}
+            v = float(cell["value"])
+            if cell.get("spread") is not None:
+                lo, hi = v - cell["spread"], v + cell["spread"]
+            elif cell.get("ci"):
+                lo, hi = cell["ci"]
+            else:
+                lo = hi = v
+            values.append(v)
+            lows.append(0.0 if math.isnan(v) else max(v - lo, 0.0))
+            highs.append(0.0 if math.isnan(v) else max(hi - v, 0.0))
+        shown = [0.0 if math.isnan(v) else v for v in values]
+        ax.bar(
+            range(len(lines)),
+            shown,
+            yerr=[lows, highs],
+            color=[colors[lb] for lb in labels],
+            capsize=3,
+        )
+        for i, v in enumerate(values):
+            if math.isnan(v):
+                ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7)
+        if label == HEADLINE[0][0]:
+            ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_title(label, fontsize=10)
+        ax.set_xticks(range(len(lines)), labels, rotation=60, ha="right", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def roc_points(values: Sequence[float], ids: Sequence[str]) -> tuple[list[float], list[float]]:
+    """(false-positive rates, true-positive rates) of an attack's per-example scores, with
+    ``member:`` ids the positives and ``nonmember:`` ids the negatives (higher score = more
+    member-like). Ties move both rates at once; NaN scores are left out."""
+    pairs = [
+        (float(v), i.startswith("member:"))
+        for v, i in zip(values, ids, strict=True)
+        if not math.isnan(float(v))
+    ]
+    n_pos = sum(p for _, p in pairs)
+    n_neg = len(pairs) - n_pos
+    if not n_pos or not n_neg:
+        return [0.0, 1.0], [0.0, 1.0]
+    pairs.sort(key=lambda t: -t[0])
+    fpr, tpr = [0.0], [0.0]
+    tp = fp = 0
+    for k, (score, positive) in enumerate(pairs):
+        tp += positive
+        fp += not positive
+        if k + 1 == len(pairs) or pairs[k + 1][0] != score:
+            fpr.append(fp / n_neg)
+            tpr.append(tp / n_pos)
+    return fpr, tpr
+
+
+def mia_roc(
+    results: Mapping[str, Any], run_dir: str | Path, lines: Sequence[Mapping[str, Any]]
+) -> Figure | None:
+    """ROC curves of the membership attacks (forget = members, holdout = non-members), one
+    panel per attack, one curve per model (the first seed of a method). None when the run
+    has no ``mia`` suite."""
+    colors = _colors(lines)
+    curves: dict[str, list[tuple[str, str, list[float], list[float], Any]]] = {}
+    seen: set[str] = set()
+    for row in results["rows"]:
+        name = row["label"].split(" (seed ")[0]
+        if name in seen:
+            continue
+        seen.add(name)
+        report = _load_report(Path(run_dir) / row["report"])
+        mia = (report.get("results") or {}).get("mia") or {}
+        for key, _ in ROC_ATTACKS:
+            res = mia.get(key)
+            if not res or not res.get("ids"):
+                continue
+            fpr, tpr = roc_points([float(v) for v in res["values"]], res["ids"])
+            curves.setdefault(key, []).append((row["kind"], name, fpr, tpr, res["aggregate"]))
+    if not curves:
+        return None
+    panels = [(k, t) for k, t in ROC_ATTACKS if k in curves]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.8), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels, strict=True):
+        for kind, name, fpr, tpr, auc in curves[key]:
+            style = {"oracle": {"lw": 2.4, "ls": "--"}, "target": {"lw": 2.0, "ls": ":"}}
+            ax.plot(
+                fpr,
+                tpr,
+                color=colors.get(name, "grey"),
+                label=f"{name} ({float(auc):.2f})",
+                **style.get(kind, {"lw": 1.3}),
+            )
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+        ax.set_title(f"{title} attack: ROC", fontsize=10)
+        ax.set_xlabel("false-positive rate (holdout)")
+        ax.set_ylabel("true-positive rate (forget)")
+        ax.set_aspect("equal")
+        ax.legend(fontsize=6, loc="lower right", title="model (AUC)", title_fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def _load_report(path: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def cost_vs_retraining(
+    lines: Sequence[Mapping[str, Any]], oracle_cost: Mapping[str, Any] | None
+) -> Figure | None:
+    """Unlearning wall time per method as a percentage of the oracle's (re)training time
+    (100% = retraining would have cost as much). None without the oracle's training cost."""
+    methods = [ln for ln in lines if ln["kind"] == "method" and ln.get(TIME_COLUMN)]
+    methods = [ln for ln in methods if not math.isnan(_value(ln, TIME_COLUMN))]
+    if not methods:
+        return None
+    colors = _colors(lines)
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(methods) + 1.6))
+    names = [ln["label"] for ln in methods]
+    values = [_value(ln, TIME_COLUMN) for ln in methods]
+    spreads = [(ln[TIME_COLUMN].get("spread") or 0.0) for ln in methods]
+    xerr = spreads if any(spreads) else None
+    ax.barh(names, values, xerr=xerr, color=[colors[n] for n in names], capsize=3)
+    ax.axvline(100, color="tab:green", ls="--", lw=1)
+    seconds = (oracle_cost or {}).get("wall_time_s")
+    ref = f"retraining ({seconds:.0f} s)" if seconds else "retraining"
+    ax.text(100, -0.6, " " + ref, color="tab:green", fontsize=8, va="center")
+    ax.set_xscale("log")
+    ax.set_xlabel("unlearning time, % of retraining the oracle (log)")
+    ax.set_title("Cost vs retraining")
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = [
+    "ROC_ATTACKS",
+    "cost_vs_retraining",
+    "fq_vs_mu",
+    "metric_bars",
+    "mia_roc",
+    "png",
+    "roc_points",
+]

@@ -1,0 +1,227 @@
+"""Tables of a run and across runs.
+
+The leaderboard has one line per model (target, oracle, each method) and the headline
+metrics. Methods run with several seeds get one line with the mean across seeds (and the
+standard deviation next to it); a single run shows its bootstrap interval instead. The
+target and the oracle are the reference lines: a method should sit near the oracle.
+The same lines are written as CSV and Markdown (:func:`to_csv`, :func:`to_markdown`), and
+:func:`compare_runs` lines up the leaderboards of every run in a runs directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from unlearnkit.core.errors import UnlearnkitError
+from unlearnkit.runner.run import HEADLINE, load_results
+
+TIME_COLUMN = "time (% of oracle training)"
+
+
+def _f(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def leaderboard(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Lines of the leaderboard from a run's ``results.json`` dict.
+
+    Each line: label, kind, n (seeds), paper, and per headline column ``value``, ``spread``
+    (std over seeds, or None) and ``ci`` (the interval of a single run, or None).
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    order: list[str] = []
+    for row in results["rows"]:
+        name = row["label"] if row["kind"] != "method" else _method_label(row)
+        if name not in groups:
+            groups[name] = []
+            order.append(name)
+        groups[name].append(row)
+    lines = []
+    for name in order:
+        rows = groups[name]
+        line: dict[str, Any] = {
+            "label": name,
+            "kind": rows[0]["kind"],
+            "n": len(rows),
+            "paper": rows[0].get("paper"),
+            "method": rows[0].get("method"),
+            "config": rows[0].get("config") or {},
+        }
+        for label, key in HEADLINE:
+            vals = [_f(r["metrics"].get(key)) for r in rows]
+            line[label] = _cell(vals, rows[0]["ci"].get(key) if len(rows) == 1 else None)
+        times = []
+        for r in rows:
+            e = r.get("efficiency") or {}
+            times.append(100 * _f(e.get("time_fraction_of_retraining")))
+        line[TIME_COLUMN] = _cell(times, None) if rows[0]["kind"] == "method" else None
+        lines.append(line)
+    return lines
+
+
+def _method_label(row: Mapping[str, Any]) -> str:
+    label = str(row["label"])
+    return label.split(" (seed ")[0]
+
+
+def _cell(vals: list[float], ci: Any) -> dict[str, Any]:
+    present = [v for v in vals if not math.isnan(v)]
+    value = statistics.fmean(present) if present else math.nan
+    spread = statistics.stdev(present) if len(present) > 1 else None
+    interval = [_f(x) for x in ci] if ci else None
+    return {"value": value, "spread": spread, "ci": interval}
+
+
+def format_cell(cell: Mapping[str, Any] | None, digits: int = 3, intervals: bool = True) -> str:
+    """A cell as text: the value, then ``± sd`` (several seeds) or ``[low, high]`` (one run's
+    interval; only with ``intervals``)."""
+    if cell is None:
+        return "-"
+    v = cell["value"]
+    if math.isnan(v):
+        return "n/a"
+    text = f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
+    if cell.get("spread") is not None:
+        text += f" ± {cell['spread']:.{digits}f}" if intervals else f"±{cell['spread']:.2g}"
+    elif cell.get("ci") and intervals:
+        lo, hi = cell["ci"]
+        text += f" [{lo:.2g}, {hi:.2g}]"
+    return text
+
+
+def _caption(intervals: bool) -> str:
+    if intervals:
+        return "one seed: [bootstrap interval]; several seeds: mean ± sd"
+    return "several seeds: mean ±sd; intervals: unlearnkit report RUN_DIR (or a wider terminal)"
+
+
+def leaderboard_table(results: Mapping[str, Any], intervals: bool = True) -> Table:
+    """A rich table of :func:`leaderboard` (what ``unlearnkit run`` prints at the end);
+    ``intervals=False`` leaves the bootstrap intervals out (narrow terminals)."""
+    spec = results["spec"]
+    title = f"Leaderboard: {spec['name']} ({spec['forget']}; seeds {spec['seeds']})"
+    table = Table(title=title, caption=_caption(intervals))
+    table.add_column("model", no_wrap=True)
+    for label, _ in HEADLINE:
+        table.add_column(label, justify="right")
+    table.add_column("time (% of retraining)", justify="right")
+    for line in leaderboard(results):
+        style = "dim" if line["kind"] != "method" else None
+        table.add_row(
+            line["label"],
+            *(format_cell(line[label], intervals=intervals) for label, _ in HEADLINE),
+            format_cell(line[TIME_COLUMN], 2, intervals),
+            style=style,
+        )
+    return table
+
+
+def paper_url(paper: str | None) -> str | None:
+    """The arXiv page of the first ``arXiv:ID`` a method's paper note cites (or None)."""
+    match = re.search(r"arXiv:(\d{4}\.\d{4,5})", paper or "")
+    return f"https://arxiv.org/abs/{match.group(1)}" if match else None
+
+
+def _columns() -> list[str]:
+    return [label for label, _ in HEADLINE] + [TIME_COLUMN]
+
+
+def to_csv(lines: Sequence[Mapping[str, Any]]) -> str:
+    """The leaderboard as CSV: per headline column its value, spread (sd over seeds) and
+    interval bounds; empty cells where a value does not apply."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    header = ["model", "kind", "seeds"]
+    for col in _columns():
+        header += [col, f"{col} sd", f"{col} ci low", f"{col} ci high"]
+    writer.writerow([*header, "paper"])
+    for line in lines:
+        row: list[Any] = [line["label"], line["kind"], line["n"]]
+        for col in _columns():
+            cell = line.get(col)
+            if cell is None:
+                row += ["", "", "", ""]
+                continue
+            ci = cell.get("ci") or ["", ""]
+            spread = cell.get("spread")
+            row += [_num(cell["value"]), "" if spread is None else _num(spread), *map(_num, ci)]
+        writer.writerow([*row, paper_url(line.get("paper")) or ""])
+    return buf.getvalue()
+
+
+def _num(v: Any) -> str:
+    if v == "" or v is None:
+        return ""
+    v = float(v)
+    return "nan" if math.isnan(v) else repr(v)
+
+
+def to_markdown(lines: Sequence[Mapping[str, Any]]) -> str:
+    """The leaderboard as a Markdown table (methods link to their papers)."""
+    cols = _columns()
+    out = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for line in lines:
+        url = paper_url(line.get("paper"))
+        name = f"[{line['label']}]({url})" if url else line["label"]
+        cells = [format_cell(line.get(c), 2 if c == TIME_COLUMN else 3) for c in cols]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def compare_runs(runs_dir: str | Path, name: str | None = None) -> list[dict[str, Any]]:
+    """The leaderboard lines of every run listed in ``RUNS/index.json`` (optionally only
+    the runs of experiment ``name``), each line tagged with its run's name, id and date.
+    Runs whose directory has gone are left out."""
+    index_path = Path(runs_dir) / "index.json"
+    if not index_path.is_file():
+        raise UnlearnkitError(
+            f"no runs index at {str(index_path)!r}: run `unlearnkit run` first, or pass --runs"
+        )
+    index = json.loads(index_path.read_text())
+    out = []
+    for entry in sorted(index.get("runs", []), key=lambda e: e.get("updated", "")):
+        if name is not None and entry.get("name") != name:
+            continue
+        if not (Path(entry["run_dir"]) / "results.json").is_file():
+            continue
+        results = load_results(entry["run_dir"])
+        for line in leaderboard(results):
+            out.append({**line, "run": entry["name"], "run_id": entry["id"], **_spec_tag(results)})
+    return out
+
+
+def _spec_tag(results: Mapping[str, Any]) -> dict[str, Any]:
+    spec = results["spec"]
+    return {"updated": results.get("created", ""), "seeds": spec.get("seeds")}
+
+
+def comparison_table(lines: Sequence[Mapping[str, Any]], intervals: bool = True) -> Table:
+    """A rich table of :func:`compare_runs`: one line per run × model."""
+    table = Table(title="Runs compared", caption=_caption(intervals))
+    table.add_column("run", no_wrap=True)
+    table.add_column("model")
+    for label, _ in HEADLINE:
+        table.add_column(label, justify="right")
+    table.add_column("time (% of retraining)", justify="right")
+    for line in lines:
+        table.add_row(
+            f"{line['run']}/{line['run_id']}",
+            line["label"],
+            *(format_cell(line[label], intervals=intervals) for label, _ in HEADLINE),
+            format_cell(line[TIME_COLUMN], 2, intervals),
+            style="dim" if line["kind"] != "method" else None,
+        )
+    return table
