@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["bootstrap_ci"]
+__all__ = ["auc_of_resamples", "bootstrap_ci", "percentile_interval", "resample_counts"]
 
 # Resamples are drawn in chunks of at most this many index entries (int64), to bound memory
 # (~64 MB for indices and values) while keeping the default mean fully vectorised.
@@ -91,6 +91,17 @@ def bootstrap_ci(
         )
     if min(lengths) == 0:
         return (math.nan, math.nan)
+    from unlearnkit.evaluation.functional.mia import auc
+
+    if statistic is auc and len(arrays) == 2 and not paired:
+        # the AUC of every resample at once, from the same draws as the general path
+        stats = np.concatenate(
+            [
+                auc_of_resamples(arrays[0], arrays[1], cm, cn)
+                for cm, cn in resample_counts(lengths, n_resamples, seed)
+            ]
+        )
+        return percentile_interval(stats, level)
 
     rng = np.random.default_rng(seed)
     rows_per_chunk = max(1, _CHUNK_ELEMENTS // sum(lengths))
@@ -117,10 +128,53 @@ def bootstrap_ci(
             )
         done += rows
 
-    stats = np.concatenate(values)
+    return percentile_interval(np.concatenate(values), level)
+
+
+def percentile_interval(stats: np.ndarray, level: float) -> tuple[float, float]:
+    """The ``(1 - level)/2`` and ``(1 + level)/2`` percentiles of the non-NaN ``stats``
+    (``(nan, nan)`` when none is left)."""
+    stats = np.asarray(stats, dtype=np.float64)
     stats = stats[~np.isnan(stats)]
     if stats.size == 0:
         return (math.nan, math.nan)
     alpha = (1.0 - level) / 2.0
     low, high = np.percentile(stats, [100.0 * alpha, 100.0 * (1.0 - alpha)])
     return (float(low), float(high))
+
+
+def resample_counts(lengths: Sequence[int], n_resamples: int, seed: int):
+    """Independent (stratified) bootstrap resamples as multiplicity matrices: yields, chunk
+    by chunk, one ``(rows, n_j)`` array per sample whose entry ``[b, i]`` counts how often
+    item ``i`` was drawn in resample ``b``. The draws are exactly those of
+    :func:`bootstrap_ci` with ``paired=False`` and the same seed."""
+    rng = np.random.default_rng(seed)
+    rows_per_chunk = max(1, _CHUNK_ELEMENTS // sum(lengths))
+    done = 0
+    while done < n_resamples:
+        rows = min(rows_per_chunk, n_resamples - done)
+        out = []
+        for n in lengths:
+            idx = rng.integers(0, n, size=(rows, n))
+            flat = (idx + n * np.arange(rows)[:, None]).ravel()
+            out.append(np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(np.float64))
+        yield out
+        done += rows
+
+
+def auc_of_resamples(
+    members: np.ndarray, nonmembers: np.ndarray, member_counts: np.ndarray, nonmember_counts
+) -> np.ndarray:
+    """The AUC (members positive, ties one half, NaN scores dropped) of each resample given
+    by multiplicity matrices (:func:`resample_counts`), in one matrix product: the AUC of
+    resample b is ``Σ_ij cm[b,i] C[i,j] cn[b,j] / (Σ cm[b] · Σ cn[b])`` with
+    ``C[i,j] = 1[m_i > n_j] + ½·1[m_i = n_j]`` over the non-NaN items."""
+    m = np.asarray(members, dtype=np.float64)
+    n = np.asarray(nonmembers, dtype=np.float64)
+    keep_m, keep_n = ~np.isnan(m), ~np.isnan(n)
+    wins = (m[keep_m, None] > n[None, keep_n]).astype(np.float64)
+    wins += 0.5 * (m[keep_m, None] == n[None, keep_n])
+    cm, cn = member_counts[:, keep_m], nonmember_counts[:, keep_n]
+    total = cm.sum(axis=1) * cn.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, ((cm @ wins) * cn).sum(axis=1) / total, np.nan)

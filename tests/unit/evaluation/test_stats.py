@@ -124,3 +124,40 @@ def test_other_validation() -> None:
         bootstrap_ci([1.0, 2.0], [1.0], statistic=lambda a, b: 0.0, paired=True)
     with pytest.raises(ValueError, match="seed"):
         bootstrap_ci([1.0], seed=None)  # type: ignore[arg-type]
+
+
+# -- the vectorised AUC bootstrap equals the per-resample definition ---------------------------
+def _scores(rng, n, nan_at=()):
+    x = np.round(rng.normal(size=n), 1)  # rounding makes ties
+    x[list(nan_at)] = np.nan
+    return x
+
+
+def test_auc_bootstrap_fast_path_equals_calling_auc_per_resample():
+    from unlearnkit.evaluation.functional.mia import auc
+
+    rng = np.random.default_rng(3)
+    members, nonmembers = _scores(rng, 37, nan_at=(2, 5)) + 0.4, _scores(rng, 23, nan_at=(0,))
+    members[7] = np.inf
+    fast = bootstrap_ci(members, nonmembers, statistic=auc, n_resamples=300, seed=11)
+    slow = bootstrap_ci(
+        members, nonmembers, statistic=lambda a, b: auc(a, b), n_resamples=300, seed=11
+    )
+    assert fast == pytest.approx(slow, abs=1e-12)
+
+
+def test_privleak_interval_equals_the_per_resample_loop():
+    from unlearnkit.evaluation.functional.mia import auc, privleak
+    from unlearnkit.evaluation.mia.base import _paired_privleak_ci
+
+    rng = np.random.default_rng(4)
+    m, n = _scores(rng, 30) + 0.5, _scores(rng, 25)
+    om, on = _scores(rng, 30) + 0.1, _scores(rng, 25)
+
+    def stat(mi, ni):
+        mi, ni = np.asarray(mi, int), np.asarray(ni, int)
+        a_oracle = auc(om[mi], on[ni])
+        return privleak(auc(m[mi], n[ni]), a_oracle) if a_oracle > 0 else float("nan")
+
+    slow = bootstrap_ci(range(30), range(25), statistic=stat, n_resamples=200, seed=5)
+    assert _paired_privleak_ci(m, n, om, on, 200, 0.95, 5) == pytest.approx(slow, abs=1e-9)

@@ -28,7 +28,12 @@ from unlearnkit.core.results import Result
 from unlearnkit.evaluation.context import records_hash
 from unlearnkit.evaluation.functional.mia import auc, privleak
 from unlearnkit.evaluation.metrics.base import MetricConfig, MetricError, Split
-from unlearnkit.evaluation.stats import bootstrap_ci
+from unlearnkit.evaluation.stats import (
+    auc_of_resamples,
+    bootstrap_ci,
+    percentile_interval,
+    resample_counts,
+)
 
 if TYPE_CHECKING:
     from unlearnkit.evaluation.context import EvalContext
@@ -180,24 +185,18 @@ class MIAAttack(ABC):
 
 def _paired_privleak_ci(m, n, om, on, resamples: int, level: float, seed: int):
     """Bootstrap interval of PrivLeak that resamples members and non-members (each item's
-    model and oracle scores together)."""
+    model and oracle scores together); every resample's two AUCs in one matrix product."""
     m, n, om, on = (np.asarray(x, dtype=float) for x in (m, n, om, on))
-
-    def stat(mi, ni) -> float:
-        mi, ni = np.asarray(mi, int), np.asarray(ni, int)
-        a_oracle = auc(om[mi], on[ni])
-        if not a_oracle > 0:
-            return math.nan
-        return privleak(auc(m[mi], n[ni]), a_oracle)
-
-    return bootstrap_ci(
-        list(range(len(m))),
-        list(range(len(n))),
-        statistic=stat,
-        n_resamples=resamples,
-        level=level,
-        seed=seed,
-    )
+    if not len(m) or not len(n):
+        return (math.nan, math.nan)
+    values = []
+    for cm, cn in resample_counts([len(m), len(n)], resamples, seed):
+        a_model = auc_of_resamples(m, n, cm, cn)
+        a_oracle = auc_of_resamples(om, on, cm, cn)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            leak = (a_model - a_oracle) / a_oracle * 100.0
+        values.append(np.where(a_oracle > 0, leak, np.nan))
+    return percentile_interval(np.concatenate(values), level)
 
 
 def _head(ctx: EvalContext, text: str, limit: int | None) -> str:
