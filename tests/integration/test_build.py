@@ -116,8 +116,21 @@ def test_bad_specs_fail_clearly():
         build_spec("test", ["train.epoch=3"])
 
 
-def test_threads_are_pinned(built):
-    assert torch.get_num_threads() == built[0].spec.threads
+def test_side_by_side_training_gives_the_same_weights_as_one_by_one(tmp_path):
+    """Target and oracle train in two worker processes when both are missing; each pins
+    spec.threads, so the weights are bit-identical to training them one after the other."""
+    from safetensors.torch import load_file
+
+    spec = build_spec("test", ["train.epochs=2"])
+    threads = torch.get_num_threads()
+    quiet = {"progress": False, "log": lambda m: None}
+    one = build(spec, cache=Cache(tmp_path / "one"), workers=1, **quiet)
+    two = build(spec, cache=Cache(tmp_path / "two"), workers=2, **quiet)
+    assert torch.get_num_threads() == threads  # pinned while training, restored after
+    for a, b in ((one.target_dir, two.target_dir), (one.oracle_dir, two.oracle_dir)):
+        wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+        assert wa.keys() == wb.keys()
+        assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_evaluation_only_world_settings_reuse_the_models(built):

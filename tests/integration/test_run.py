@@ -108,7 +108,9 @@ def test_the_local_model_recipe_runs_on_real_directories(test_preset_cache, tmp_
 def first_run(test_preset_cache, tmp_path_factory):
     _, cache = test_preset_cache
     runs = tmp_path_factory.mktemp("runs")
-    return run_experiment(small_spec(), cache=cache, runs_dir=runs, progress=False, log=print)
+    return run_experiment(
+        small_spec(), cache=cache, runs_dir=runs, progress=False, log=print, workers=2
+    )
 
 
 def test_a_run_writes_results_that_validate_against_the_schema(first_run):
@@ -185,10 +187,13 @@ def test_an_interrupted_run_resumes_to_the_same_results(first_run, tmp_path, mon
 
     monkeypatch.setattr(run_module, "_evaluation", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(small_spec(), cache=cache, runs_dir=tmp_path / "runs", log=print)
+        run_experiment(small_spec(), cache=cache, runs_dir=tmp_path / "runs", log=print, workers=1)
     assert not (tmp_path / "runs" / "small" / first_run.run_dir.name / "results.json").exists()
     monkeypatch.setattr(run_module, "_evaluation", original)
-    resumed = run_experiment(small_spec(), cache=cache, runs_dir=tmp_path / "runs", log=print)
+    # (the first run ran its jobs in two worker processes; this one runs them in this one)
+    resumed = run_experiment(
+        small_spec(), cache=cache, runs_dir=tmp_path / "runs", log=print, workers=1
+    )
     # what finished before the interruption is reused; the rest is run now
     assert resumed.built["eval:target"] is False and resumed.built["eval:npo (seed 0)"] is False
     assert resumed.built["unlearn:npo (seed 1)"] is False  # unlearned before the Ctrl-C

@@ -32,6 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearnkit.core.errors import UnlearnkitError
 from unlearnkit.core.io import atomic_write_json
+from unlearnkit.core.progress import bar_kwargs
 from unlearnkit.core.seeding import derive_seed, make_generator
 from unlearnkit.data.formatting import PromptFormat
 from unlearnkit.methods.base import Method, UnlearnContext
@@ -265,6 +266,7 @@ def run_unlearning(
         desc=f"unlearn {name}",
         unit="step",
         disable=not progress or not accelerator.is_main_process,
+        **bar_kwargs(),
         dynamic_ncols=True,
     )
 

@@ -27,6 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.errors import UnlearnkitError
+from unlearnkit.core.progress import bar_kwargs
 from unlearnkit.core.seeding import derive_seed
 from unlearnkit.models.encoding import Encoded, collate, encode_pair, pad_token_id
 
@@ -189,6 +190,7 @@ def train_causal_lm(
         total=total,
         desc=desc,
         disable=not progress or not accelerator.is_main_process,
+        **bar_kwargs(),
         unit="step",
         dynamic_ncols=True,
     )

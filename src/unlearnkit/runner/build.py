@@ -8,7 +8,8 @@ build with the same spec reuses the cache and a changed spec rebuilds only what 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +40,8 @@ class BuildSpec(Config):
     """Everything that determines the world, the target and the oracle.
 
     forget: which forget split the oracle never sees. model_seed: weight initialisation.
-    threads: torch threads while training (pinned: the count changes the bits).
+    threads: torch threads while training (pinned: the count changes the bits). One thread
+    per model lets the target and the oracle train side by side, one per CPU.
     """
 
     world: WorldSpec = field(default_factory=lambda: world_preset("demo"))
@@ -49,7 +51,7 @@ class BuildSpec(Config):
     prompt_format: PromptFormat = field(default_factory=PromptFormat)
     forget: Literal["forget01", "forget05", "forget10"] = "forget10"
     model_seed: int = 0
-    threads: int = param(2, ge=1)
+    threads: int = param(1, ge=1)
 
 
 BUILD_PRESETS: dict[str, Callable[[], BuildSpec]] = {
@@ -154,11 +156,17 @@ def build(
     cache: Cache | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    workers: int | None = None,
 ) -> Built:
-    """Build (or reuse from ``cache``) the world, tokenizer, target and oracle of ``spec``."""
+    """Build (or reuse from ``cache``) the world, tokenizer, target and oracle of ``spec``.
+
+    When both the target and the oracle are missing they train side by side in
+    ``workers`` processes (default: two where there are at least two CPUs per
+    ``spec.threads``); each pins ``spec.threads`` torch threads, so the weights are the
+    same whichever way they were trained.
+    """
     spec = spec or build_spec("demo")
     cache = cache or Cache()
-    set_threads(spec.threads)
     built: dict[str, bool] = {}
     seconds: dict[str, float] = {}
 
@@ -178,22 +186,71 @@ def build(
     tok_dir, built["tokenizer"] = cache.get_or_build("tokenizer", keys["tokenizer"], make_tokenizer)
     seconds["tokenizer"] = time.perf_counter() - t0 if built["tokenizer"] else 0.0
 
+    roles = ("target", "oracle")
+    missing = [r for r in roles if not cache.has(r, keys[r])]
+    if workers is None:
+        from unlearnkit.runner.workers import default_workers
+
+        workers = default_workers(spec.threads, limit=len(missing))
+    dirs: dict[str, Path] = {}
+    if len(missing) > 1 and workers > 1:
+        from unlearnkit.runner.workers import WorkerPool
+
+        log(f"training {' and '.join(missing)} side by side ({spec.threads} thread(s) each)")
+        with WorkerPool(min(workers, len(missing)), threads=spec.threads) as pool:
+            futures = {
+                r: pool.submit(_build_role_job, spec.to_dict(), str(cache.root), r, progress)
+                for r in missing
+            }
+            for role, future in futures.items():
+                path, built[role], seconds[role] = future.result()
+                dirs[role] = Path(path)
+                log(f"trained {role} in {seconds[role]:.1f}s")
+    for role in roles:
+        if role not in dirs:
+            path, built[role], seconds[role] = _build_role(
+                spec, world, tok_dir, cache, keys, role, progress, log
+            )
+            dirs[role] = Path(path)
+    records = {role: _read_json(dirs[role] / "build.json") for role in roles}
+    return Built(
+        spec=spec,
+        world=world,
+        world_dir=world_dir,
+        tokenizer_dir=tok_dir,
+        target_dir=dirs["target"] / "model",
+        oracle_dir=dirs["oracle"] / "model",
+        built=built,
+        seconds=seconds,
+        records=records,
+    )
+
+
+def _build_role(
+    spec: BuildSpec,
+    world: World,
+    tok_dir: Path,
+    cache: Cache,
+    keys: dict[str, dict[str, Any]],
+    role: str,
+    progress: bool,
+    log: Callable[[str], None],
+) -> tuple[Path, bool, float]:
+    """Train (or reuse) the target or the oracle: (cache entry, built now, seconds)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tok_dir)
-    records: dict[str, dict[str, Any]] = {}
-    dirs: dict[str, Path] = {}
-    for role in ("target", "oracle"):
-        exclude = None if role == "target" else spec.forget
+    exclude = None if role == "target" else spec.forget
 
-        def make_model(tmp: Path, role: str = role, exclude: str | None = exclude) -> None:
-            examples = training_examples(world, spec.prompt_format, exclude)
-            model = build_tiny_lm(spec.model, tokenizer, seed=spec.model_seed)
-            what = "all trained data" if exclude is None else f"everything but {exclude}"
-            log(
-                f"training {role} ({count_parameters(model) / 1e6:.2f} M parameters) on "
-                f"{len(examples)} examples ({what}), {spec.train.epochs} epochs"
-            )
+    def make_model(tmp: Path) -> None:
+        tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+        examples = training_examples(world, spec.prompt_format, exclude)
+        model = build_tiny_lm(spec.model, tokenizer, seed=spec.model_seed)
+        what = "all trained data" if exclude is None else f"everything but {exclude}"
+        log(
+            f"training {role} ({count_parameters(model) / 1e6:.2f} M parameters) on "
+            f"{len(examples)} examples ({what}), {spec.train.epochs} epochs"
+        )
+        with pinned_threads(spec.threads):
             record = train_causal_lm(
                 model,
                 tokenizer,
@@ -203,35 +260,47 @@ def build(
                 desc=role,
                 log_path=tmp / "train_log.jsonl",
             )
-            info = {
-                "role": role,
-                "trained_on": what,
-                "exclude": exclude,
-                "train_record": record.to_dict(),
-                "parameters": count_parameters(model),
-                "unlearnkit_version": __version__,
-            }
-            save_causal_lm(
-                model, tokenizer, tmp / "model", prompt_format=spec.prompt_format, extra=info
-            )
-            atomic_write_json(tmp / "build.json", info)
+        info = {
+            "role": role,
+            "trained_on": what,
+            "exclude": exclude,
+            "train_record": record.to_dict(),
+            "parameters": count_parameters(model),
+            "unlearnkit_version": __version__,
+        }
+        save_causal_lm(
+            model, tokenizer, tmp / "model", prompt_format=spec.prompt_format, extra=info
+        )
+        atomic_write_json(tmp / "build.json", info)
 
-        t0 = time.perf_counter()
-        path, built[role] = cache.get_or_build(role, keys[role], make_model)
-        seconds[role] = time.perf_counter() - t0 if built[role] else 0.0
-        dirs[role] = path / "model"
-        records[role] = _read_json(path / "build.json")
-    return Built(
-        spec=spec,
-        world=world,
-        world_dir=world_dir,
-        tokenizer_dir=tok_dir,
-        target_dir=dirs["target"],
-        oracle_dir=dirs["oracle"],
-        built=built,
-        seconds=seconds,
-        records=records,
-    )
+    t0 = time.perf_counter()
+    path, fresh = cache.get_or_build(role, keys[role], make_model)
+    return path, fresh, time.perf_counter() - t0 if fresh else 0.0
+
+
+def _build_role_job(
+    spec_dict: dict[str, Any], cache_root: str, role: str, progress: bool
+) -> tuple[str, bool, float]:
+    """:func:`_build_role` in a worker process (plain arguments, plain results)."""
+    spec = BuildSpec.from_dict(spec_dict)
+    cache = Cache(cache_root)
+    world = generate_world(spec.world)
+    keys = _keys(spec, world)
+    tok_dir = cache.path("tokenizer", keys["tokenizer"])
+    path, fresh, seconds = _build_role(spec, world, tok_dir, cache, keys, role, progress, print)
+    return str(path), fresh, seconds
+
+
+@contextmanager
+def pinned_threads(n: int) -> Iterator[None]:
+    """Torch uses ``n`` threads inside the block (the count changes floating-point results,
+    so training pins it), and its previous count after."""
+    before = torch.get_num_threads()
+    set_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def load_built_model(path: Path, device: str = "cpu"):

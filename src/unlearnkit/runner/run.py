@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from unlearnkit.core.cache import Cache, content_hash
 from unlearnkit.core.errors import UnlearnkitError
@@ -124,84 +127,76 @@ def run_experiment(
     runs_dir: str | Path = "runs",
     progress: bool = True,
     log: Callable[[str], None] = print,
+    workers: int | None = None,
 ) -> RunResult:
-    """Run ``spec``: build or reuse the models, unlearn, evaluate, write the results."""
+    """Run ``spec``: build or reuse the models, unlearn, evaluate, write the results.
+
+    ``workers``: processes for the independent jobs (default: one per CPU, at most four,
+    for the embedded benchmark; one for real models, whose jobs each hold a full model, and
+    on a GPU). The results do not depend on it.
+    """
     t0 = time.perf_counter()
     cache = cache or Cache()
+    if workers is None:
+        from unlearnkit.runner.workers import default_workers
+
+        workers = default_workers() if spec.embedded else 1
     built: dict[str, bool] = {}
     seconds: dict[str, float] = {}
-    target_dir, oracle_dir, data, oracle_cost = _inputs(spec, cache, built, seconds, log)
+    target_dir, oracle_dir, data, oracle_cost = _inputs(
+        spec, cache, built, seconds, log, progress, workers
+    )
     run_dir = Path(runs_dir) / spec.name / run_id(spec)
     (run_dir / "reports").mkdir(parents=True, exist_ok=True)
     spec.to_yaml(run_dir / "spec.yaml")
-
-    target = CausalLMAdapter.from_pretrained(target_dir, batch_size=spec.batch_size)
-    oracle_ctx = (
-        EvalContext(
-            CausalLMAdapter.from_pretrained(oracle_dir, batch_size=spec.batch_size),
-            name="oracle",
-            cache_dir=cache.root / "eval_reference",
-        )
-        if oracle_dir is not None
-        else None
-    )
-    rows: list[Row] = []
-
-    def evaluated(label: str, model_dir: Path, kind: str, **info: Any) -> None:
-        t = time.perf_counter()
-        report, fresh = _evaluation(
-            spec, cache, model_dir, data, oracle_ctx, info.get("record"), oracle_cost
-        )
-        key = f"eval:{label}"
-        built[key], seconds[key] = fresh, time.perf_counter() - t if fresh else 0.0
-        if fresh:
-            log(f"evaluated {label} in {seconds[key]:.1f}s")
-        path = run_dir / "reports" / f"{_slug(label)}.json"
-        report.save(path)
-        summary = report.summary()
-        ci = {
-            f"{s}/{k}": list(r.ci) if r.ci else None
-            for s, rs in report.results.items()
-            for k, r in rs.items()
-        }
-        rows.append(
-            Row(
-                label=label,
-                kind=kind,
-                method=info.get("method"),
-                seed=info.get("seed"),
-                metrics=summary,
-                ci=ci,
-                report=str(path.relative_to(run_dir)),
-                model_dir=str(model_dir),
-                efficiency=report.efficiency,
-                config=info.get("config", {}),
-                paper=info.get("paper"),
-            )
-        )
-
-    evaluated("target", target_dir, "target")
-    if oracle_dir is not None:
-        evaluated("oracle", oracle_dir, "oracle")
     from unlearnkit.methods import METHODS
 
-    for m in spec.methods:
+    # the plan: every model to evaluate, in the order of the leaderboard
+    evals: list[dict[str, Any]] = [{"label": "target", "kind": "target", "model_dir": target_dir}]
+    if oracle_dir is not None:
+        evals.append({"label": "oracle", "kind": "oracle", "model_dir": oracle_dir})
+    unlearns: list[dict[str, Any]] = []
+    for index, m in enumerate(spec.methods):
         for seed in spec.seeds:
             label = m.display if len(spec.seeds) == 1 else f"{m.display} (seed {seed})"
-            t = time.perf_counter()
-            out, config, fresh = _unlearned(spec, cache, target, target_dir, data, m, seed, log)
-            key = f"unlearn:{label}"
-            built[key], seconds[key] = fresh, time.perf_counter() - t if fresh else 0.0
-            evaluated(
-                label,
-                out / "model",
-                "method",
-                method=m.name,
-                seed=seed,
-                config=config,
-                paper=METHODS.entry(m.name).meta.get("paper"),
-                record=out / "record.json",
+            unlearns.append({"label": label, "index": index, "method": m, "seed": seed})
+            evals.append(
+                {
+                    "label": label,
+                    "kind": "method",
+                    "method": m.name,
+                    "seed": seed,
+                    "paper": METHODS.entry(m.name).meta.get("paper"),
+                }
             )
+    by_label = {e["label"]: e for e in evals}
+
+    def unlearned(job: dict[str, Any], out: Path, config: dict, fresh: bool, secs: float) -> None:
+        key = f"unlearn:{job['label']}"
+        built[key], seconds[key] = fresh, secs
+        by_label[job["label"]].update(
+            model_dir=out / "model", config=config, record=out / "record.json"
+        )
+
+    def evaluated(label: str, report_path: Path, fresh: bool, secs: float) -> None:
+        key = f"eval:{label}"
+        built[key], seconds[key] = fresh, secs
+        if fresh:
+            log(f"evaluated {label} in {secs:.1f}s")
+        by_label[label]["report"] = EvalReport.load(report_path)
+
+    state = _State(spec, cache, target_dir, oracle_dir, data, oracle_cost)
+    if workers > 1:
+        _run_parallel(spec, cache, state, evals, unlearns, unlearned, evaluated, workers, log)
+    else:
+        for e in evals[: 2 if oracle_dir is not None else 1]:
+            evaluated(e["label"], *state.evaluate(e["model_dir"], None))
+        for job in unlearns:
+            unlearned(job, *state.unlearn(job["method"], job["seed"], log, progress))
+            e = by_label[job["label"]]
+            evaluated(job["label"], *state.evaluate(e["model_dir"], e["record"]))
+
+    rows = [_row(e, run_dir) for e in evals]
     result = RunResult(
         spec=spec,
         run_dir=run_dir,
@@ -218,12 +213,159 @@ def run_experiment(
     return result
 
 
-def _inputs(spec, cache, built, seconds, log):
+def _run_parallel(spec, cache, state, evals, unlearns, unlearned, evaluated, workers, log):
+    """The plan's jobs in a pool: evaluations of the target and the oracle and every
+    unlearning start at once; each method's evaluation starts when its model is ready."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from unlearnkit.runner.workers import WorkerPool
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    args = (spec.to_dict(), str(cache.root))
+    todo = len(evals) + len(unlearns)
+    bar = tqdm(total=todo, desc="jobs", unit="job", position=0, dynamic_ncols=True)
+    with WorkerPool(workers, threads=threads) as pool:
+        pending: dict[Any, tuple[str, dict[str, Any]]] = {}
+        reference = [e for e in evals if e["kind"] != "method"]
+        queue = [("eval", reference[0])] + [("unlearn", j) for j in unlearns[:1]]
+        queue += [("eval", e) for e in reference[1:]] + [("unlearn", j) for j in unlearns[1:]]
+        by_label = {e["label"]: e for e in evals}
+
+        def submit(kind: str, job: dict[str, Any]) -> None:
+            if kind == "eval":
+                f = pool.submit(_eval_job, *args, str(job["model_dir"]), _str(job.get("record")))
+            else:
+                log(f"unlearning {job['label']} ...")
+                f = pool.submit(_unlearn_job, *args, job["index"], job["seed"])
+            pending[f] = (kind, job)
+
+        for kind, job in queue:
+            submit(kind, job)
+        try:
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for f in done:
+                    kind, job = pending.pop(f)
+                    result = f.result()
+                    bar.update(1)
+                    if kind == "unlearn":
+                        path, config, fresh, secs = result
+                        unlearned(job, Path(path), config, fresh, secs)
+                        if fresh:
+                            log(f"unlearned {job['label']} in {secs:.1f}s")
+                        submit("eval", by_label[job["label"]])
+                    else:
+                        path, fresh, secs = result
+                        evaluated(job["label"], Path(path), fresh, secs)
+        finally:
+            bar.close()
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+class _State:
+    """What every job of a run needs (the inputs, the loaded target and oracle), loaded
+    once per process."""
+
+    def __init__(self, spec, cache, target_dir, oracle_dir, data, oracle_cost) -> None:
+        self.spec, self.cache = spec, cache
+        self.target_dir, self.oracle_dir = target_dir, oracle_dir
+        self.data, self.oracle_cost = data, oracle_cost
+        self._target: CausalLMAdapter | None = None
+        self._oracle: EvalContext | None = None
+
+    @property
+    def target(self) -> CausalLMAdapter:
+        if self._target is None:
+            self._target = CausalLMAdapter.from_pretrained(
+                self.target_dir, batch_size=self.spec.batch_size
+            )
+        return self._target
+
+    @property
+    def oracle(self) -> EvalContext | None:
+        if self._oracle is None and self.oracle_dir is not None:
+            self._oracle = EvalContext(
+                CausalLMAdapter.from_pretrained(self.oracle_dir, batch_size=self.spec.batch_size),
+                name="oracle",
+                cache_dir=self.cache.root / "eval_reference",
+            )
+        return self._oracle
+
+    def unlearn(self, m, seed: int, log, progress: bool = True):
+        t = time.perf_counter()
+        out, config, fresh = _unlearned(
+            self.spec, self.cache, self.target, self.target_dir, self.data, m, seed, log, progress
+        )
+        return out, config, fresh, time.perf_counter() - t if fresh else 0.0
+
+    def evaluate(self, model_dir: Path, record: Path | None):
+        t = time.perf_counter()
+        path, fresh = _evaluation(
+            self.spec, self.cache, model_dir, self.data, self.oracle, record, self.oracle_cost
+        )
+        return path, fresh, time.perf_counter() - t if fresh else 0.0
+
+
+_WORKER_STATE: dict[tuple[str, str], _State] = {}
+
+
+def _worker_state(spec_dict: dict[str, Any], cache_root: str) -> _State:
+    key = (json.dumps(spec_dict, sort_keys=True, default=str), cache_root)
+    if key not in _WORKER_STATE:
+        spec = ExperimentSpec.from_dict(spec_dict)
+        cache = Cache(cache_root)
+        inputs = _inputs(spec, cache, {}, {}, lambda m: None, False, 1)
+        _WORKER_STATE.clear()
+        _WORKER_STATE[key] = _State(spec, cache, *inputs)
+    return _WORKER_STATE[key]
+
+
+def _unlearn_job(spec_dict, cache_root, index: int, seed: int):
+    state = _worker_state(spec_dict, cache_root)
+    out, config, fresh, secs = state.unlearn(state.spec.methods[index], seed, lambda m: None)
+    return str(out), config, fresh, secs
+
+
+def _eval_job(spec_dict, cache_root, model_dir: str, record: str | None):
+    state = _worker_state(spec_dict, cache_root)
+    path, fresh, secs = state.evaluate(Path(model_dir), Path(record) if record else None)
+    return str(path), fresh, secs
+
+
+def _row(e: dict[str, Any], run_dir: Path) -> Row:
+    """The results row of one evaluated model; its report is copied into the run."""
+    report: EvalReport = e["report"]
+    path = run_dir / "reports" / f"{_slug(e['label'])}.json"
+    report.save(path)
+    ci = {
+        f"{s}/{k}": list(r.ci) if r.ci else None
+        for s, rs in report.results.items()
+        for k, r in rs.items()
+    }
+    return Row(
+        label=e["label"],
+        kind=e["kind"],
+        method=e.get("method"),
+        seed=e.get("seed"),
+        metrics=report.summary(),
+        ci=ci,
+        report=str(path.relative_to(run_dir)),
+        model_dir=str(e["model_dir"]),
+        efficiency=report.efficiency,
+        config=e.get("config", {}),
+        paper=e.get("paper"),
+    )
+
+
+def _inputs(spec, cache, built, seconds, log, progress=True, workers=None):
     """(target dir, oracle dir or None, EvalData, oracle training cost or None)."""
     if spec.embedded:
         from unlearnkit.runner.build import build
 
-        b = build(spec.build, cache=cache, progress=True, log=log)
+        b = build(spec.build, cache=cache, progress=progress, log=log, workers=workers)
         for art in ("world", "tokenizer", "target", "oracle"):
             built[art], seconds[art] = b.built[art], b.seconds[art]
         cost = (b.records.get("oracle") or {}).get("train_record")
@@ -234,7 +376,7 @@ def _inputs(spec, cache, built, seconds, log):
     return Path(spec.model).expanduser(), oracle, data, cost
 
 
-def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, log):
+def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, log, progress=True):
     """The unlearned model directory of method ``m`` with ``seed`` (built or reused)."""
     from unlearnkit.methods.api import method_config, unlearn
 
@@ -255,7 +397,15 @@ def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, lo
 
     def make(tmp: Path) -> None:
         log(f"unlearning {m.display} (seed {seed}) ...")
-        unlearn(target_dir, data.tofu.forget, data.tofu.retain, m.name, config=config, out_dir=tmp)
+        unlearn(
+            target_dir,
+            data.tofu.forget,
+            data.tofu.retain,
+            m.name,
+            config=config,
+            out_dir=tmp,
+            progress=progress,
+        )
         atomic_write_json(tmp / "cache_key.json", key)
 
     path, fresh = cache.get_or_build("unlearned", key, make)
@@ -298,7 +448,7 @@ def _evaluation(spec, cache, model_dir: Path, data, oracle_ctx, record, oracle_c
         report.save(tmp / "report.json")
 
     path, fresh = cache.get_or_build("evaluations", key, make)
-    return EvalReport.load(path / "report.json"), fresh
+    return path / "report.json", fresh
 
 
 def _record_key(record: Path | None) -> str | None:

@@ -1,0 +1,84 @@
+"""Run independent jobs (training the target and the oracle, unlearning, evaluating) side by
+side in worker processes.
+
+Tiny models on a CPU do not use a second core well inside one process (one thread is about
+two thirds as fast as two), so two single-threaded workers finish a run's independent jobs
+sooner than one two-threaded process. Each worker pins its torch thread count (results do
+not depend on which worker ran a job) and draws its progress bars on its own line; Ctrl-C
+stops the workers and leaves nothing half-written (every artefact is renamed into the
+cache only when complete).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+import torch
+
+
+def default_workers(threads_per_worker: int = 1, limit: int = 4) -> int:
+    """How many workers to use: one per ``threads_per_worker`` CPUs, at most ``limit``;
+    one on a GPU (its jobs share the device) or a single CPU."""
+    if torch.cuda.is_available():
+        return 1
+    return max(1, min(limit, (os.cpu_count() or 1) // max(1, threads_per_worker)))
+
+
+def _init_worker(threads: int, slots: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch.set_num_threads(threads)
+    from transformers.utils import logging as hf_logging
+
+    from unlearnkit.core.progress import set_bar_position
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    set_bar_position(slots.get())
+
+
+class WorkerPool:
+    """A pool of ``workers`` spawned processes with ``threads`` torch threads each::
+
+    with WorkerPool(2, threads=1) as pool:
+        future = pool.submit(train_role, spec_dict, "oracle")
+    """
+
+    def __init__(self, workers: int, threads: int = 1) -> None:
+        ctx = mp.get_context("spawn")  # fork is unsafe once torch has started threads
+        self._slots = ctx.Queue()
+        for i in range(workers):
+            self._slots.put(i + 1)  # line 0 is the parent's
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(threads, self._slots),
+        )
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self._pool.shutdown(wait=True)
+            return
+        # interrupted or failed: stop at once (what was finished is in the cache)
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+        for p in processes:
+            p.join(timeout=10)
+
+
+__all__ = ["WorkerPool", "default_workers"]
