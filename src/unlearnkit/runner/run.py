@@ -235,7 +235,6 @@ def _run_parallel(spec, cache, state, evals, unlearns, unlearned, evaluated, wor
             if kind == "eval":
                 f = pool.submit(_eval_job, *args, str(job["model_dir"]), _str(job.get("record")))
             else:
-                log(f"unlearning {job['label']} ...")
                 f = pool.submit(_unlearn_job, *args, job["index"], job["seed"])
             pending[f] = (kind, job)
 
