@@ -200,7 +200,8 @@ def train_causal_lm(
     try:
         for epoch in range(config.epochs):
             for batch in loader:
-                loss = answer_loss(model, batch)
+                out = model(**batch)  # HF shifts labels and averages over non -100 tokens
+                loss = out.loss
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
                     raise TrainingError(
@@ -246,38 +247,3 @@ def _as_inputs(batch: Any) -> dict[str, torch.Tensor]:
         "attention_mask": batch.attention_mask,
         "labels": batch.labels,
     }
-
-
-def answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy over the labelled (non ``-100``) tokens: the loss HF
-    computes, but with the output layer applied only where a label is predicted.
-
-    Prompt tokens carry no label, so projecting their hidden states onto the vocabulary is
-    wasted work (a third or more of a small model's step). Models whose logits are more
-    than ``lm_head(last hidden state)`` (logit soft-capping, scaling), or that are wrapped
-    (DDP, PEFT), take HF's own loss.
-    """
-    inner = getattr(model, "model", None)
-    head = getattr(model, "lm_head", None)
-    config = getattr(model, "config", None)
-    plain = (
-        type(model).__name__ in _PLAIN_HEAD_MODELS
-        and inner is not None
-        and isinstance(head, torch.nn.Linear)
-        and getattr(config, "final_logit_softcapping", None) is None
-    )
-    if not plain:
-        return model(**batch).loss
-    hidden = inner(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-    ).last_hidden_state
-    targets = batch["labels"][:, 1:]
-    where = targets != -100
-    logits = head(hidden[:, :-1][where])
-    return torch.nn.functional.cross_entropy(logits.float(), targets[where])
-
-
-#: model classes whose logits are exactly ``lm_head(model(...).last_hidden_state)``
-_PLAIN_HEAD_MODELS = frozenset(
-    {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"}
-)

@@ -104,7 +104,7 @@ def format_cell(cell: Mapping[str, Any] | None, digits: int = 3, intervals: bool
 
 def _caption(intervals: bool) -> str:
     if intervals:
-        return "one seed: [bootstrap interval]; several seeds: mean ± sd"
+        return "one seed: \\[bootstrap interval]; several seeds: mean ± sd"
     return "several seeds: mean ±sd; intervals: unlearnkit report RUN_DIR (or a wider terminal)"
 
 
