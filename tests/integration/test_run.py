@@ -170,6 +170,14 @@ def test_changing_an_evaluation_setting_reuses_every_model(first_run, test_prese
     assert changed.run_dir != first_run.run_dir
     fresh = {k for k, v in changed.built.items() if v}
     assert fresh and all(k.startswith("eval:") for k in fresh)
+    # every model's passes were kept: the new evaluations ran no forward or backward pass
+    for row in changed.rows:
+        passes = json.loads((changed.run_dir / row.report).read_text())["passes"]
+        for who in passes.values():
+            assert who["forward_calls"] == who["grad_calls"] == 0, (row.label, passes)
+    # the headline values without intervals are the same
+    for a, b in zip(changed.rows, first_run.rows, strict=True):
+        assert a.metrics == pytest.approx(b.metrics, nan_ok=True)
     index = json.loads((runs / "index.json").read_text())
     assert len(index["runs"]) == 2
 

@@ -174,3 +174,27 @@ def test_mismatched_inputs_and_empty_prompt(tiny_lm):
 
 def test_examples_fixture_shape():
     assert len(counting_examples()) == 10
+
+
+def test_scores_are_the_same_without_logits_to_keep(tiny_lm):
+    """Models whose forward lacks ``logits_to_keep`` are scored on full logits, alike."""
+
+    class NoKeep(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.config = inner, inner.config
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)
+
+    prompts = [e.prompt for e in tiny_lm.examples]
+    conts = [e.completion for e in tiny_lm.examples]
+    kept = CausalLMAdapter(tiny_lm.model, tiny_lm.tokenizer, batch_size=4).score(prompts, conts)
+    full = CausalLMAdapter(NoKeep(tiny_lm.model), tiny_lm.tokenizer, batch_size=4).score(
+        prompts, conts
+    )
+    for a, b in zip(kept, full, strict=True):
+        torch.testing.assert_close(a.logprobs, b.logprobs, atol=1e-5, rtol=1e-5)
+        assert torch.equal(a.argmax_ids, b.argmax_ids)
+        torch.testing.assert_close(a.moments[0], b.moments[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(a.moments[1], b.moments[1], atol=1e-5, rtol=1e-5)

@@ -175,6 +175,8 @@ def _context(model: Any, name: str, batch_size: int, cache_dir, progress: bool) 
 
 
 def _describe(model: Any, ctx: EvalContext) -> dict[str, Any]:
+    if isinstance(model, EvalContext):
+        model = model.adapter
     source = str(model) if isinstance(model, str | Path) else type(model).__name__
     return {"source": source, "fingerprint": ctx.fingerprint}
 

@@ -14,6 +14,12 @@ The context also counts what it did (:class:`PassCounts`): forward calls of the 
 Results of a context can be memoised (:meth:`EvalContext.memo`): in memory always, and on
 disk when the context has a cache directory. The oracle's reference values (its truth ratios,
 its MIA AUCs) are memoised on disk under its model fingerprint, so they are computed once.
+
+With a ``passes_dir`` the passes themselves are kept on disk too (:meth:`EvalContext.save`),
+under a key of the model's weights and its tokenisation: the teacher-forced scores (without
+full distributions), the generations and per-example values such as GradNorm's. A later
+context of the same model starts from them, so evaluating it again with other settings
+(intervals, metrics, suites over the same splits) runs no forward pass it ran before.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ class EvalContext:
 
     adapter: the model. name: how reports call it ("model", "oracle", "reference").
     cache_dir: where memoised results are kept on disk (``None``: in memory only).
+    passes_dir: where scores, generations and per-example values are kept on disk across
+    contexts of the same model (``None``: in memory only; see :meth:`save`).
     progress: show progress bars on long passes.
     """
 
@@ -65,6 +73,7 @@ class EvalContext:
         *,
         name: str = "model",
         cache_dir: str | Path | None = None,
+        passes_dir: str | Path | None = None,
         progress: bool = False,
     ) -> None:
         self.adapter = adapter
@@ -76,7 +85,13 @@ class EvalContext:
         self._scores: dict[tuple[str, str], ContinuationScores] = {}
         self._generations: dict[tuple[str, str], str] = {}
         self._results: dict[str, Result] = {}
+        self._values: dict[tuple[str, str, str], float] = {}
         self._hook = None
+        self._passes = PassStore(passes_dir, self.passes_key()) if passes_dir else None
+        self._saved = (0, 0, 0)
+        if self._passes is not None:
+            self._scores, self._generations, self._values = self._passes.load()
+            self._saved = (len(self._scores), len(self._generations), len(self._values))
 
     # -- counting -------------------------------------------------------------------------
     @contextmanager
@@ -139,6 +154,50 @@ class EvalContext:
             self._generations.update(zip(todo, outs, strict=True))
         return [self._generations[k] for k in keys]
 
+    # -- per-example values ---------------------------------------------------------------
+    def values(
+        self,
+        kind: str,
+        prompts: Sequence[str],
+        continuations: Sequence[str],
+        compute: Callable[[list[tuple[str, str]]], Sequence[float]],
+    ) -> list[float]:
+        """Per-example values of kind ``kind`` (e.g. ``"gradnorm"``), in input order.
+
+        ``compute(pairs)`` is called once with the pairs not seen before and must return
+        one value per pair; its values are cached (and kept with the passes).
+        """
+        pairs = list(zip(prompts, continuations, strict=True))
+        todo = list(dict.fromkeys(p for p in pairs if (kind, *p) not in self._values))
+        if todo:
+            fresh = list(compute(todo))
+            if len(fresh) != len(todo):
+                raise ValueError(f"{kind}: computed {len(fresh)} values for {len(todo)} pairs")
+            self._values.update(((kind, *p), float(v)) for p, v in zip(todo, fresh, strict=True))
+        return [self._values[(kind, *p)] for p in pairs]
+
+    # -- passes on disk -------------------------------------------------------------------
+    def passes_key(self) -> dict[str, Any]:
+        """What the passes of this model depend on: its weights and its tokenisation."""
+        tok = self.adapter.tokenizer
+        return {
+            "format": PASSES_FORMAT,
+            "fingerprint": self.fingerprint,
+            "max_length": self.adapter.max_length,
+            "tokenizer": [type(tok).__name__, len(tok), tok.bos_token_id, tok.eos_token_id],
+            "vocab": content_hash(sorted(tok.get_vocab().items())),
+        }
+
+    def save(self) -> bool:
+        """Write the passes made since they were loaded to the ``passes_dir`` (atomically);
+        returns whether there was anything new to write."""
+        sizes = (len(self._scores), len(self._generations), len(self._values))
+        if self._passes is None or sizes == self._saved:
+            return False
+        self._passes.save(self._scores, self._generations, self._values)
+        self._saved = sizes
+        return True
+
     # -- memoised results -----------------------------------------------------------------
     def memo(self, key: Mapping[str, Any], build: Callable[[], Result]) -> Result:
         """The result identified by ``key`` for this model: built once, then reused.
@@ -168,6 +227,119 @@ class EvalContext:
             )
         self._results[digest] = result
         return result
+
+
+PASSES_FORMAT = 1
+
+
+class PassStore:
+    """The passes of one model on disk, in one safetensors file: every scored pair's token
+    ids, log-probs, argmax ids, moments and offsets (concatenated), and in its metadata the
+    pairs, generations and per-example values. Written to a temporary file and renamed into
+    place; a file that cannot be read is ignored (and rewritten): it is only a cache."""
+
+    def __init__(self, root: str | Path, key: Mapping[str, Any]) -> None:
+        self.path = Path(root) / f"{content_hash(dict(key))}.safetensors"
+        self.key = dict(key)
+
+    def load(
+        self,
+    ) -> tuple[
+        dict[tuple[str, str], ContinuationScores],
+        dict[tuple[str, str], str],
+        dict[tuple[str, str, str], float],
+    ]:
+        from safetensors import safe_open
+
+        if not self.path.is_file():
+            return {}, {}, {}
+        try:
+            with safe_open(str(self.path), framework="pt") as f:
+                meta = json.loads(f.metadata()["passes"])
+                tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+        except Exception:  # unreadable or partial: start afresh
+            return {}, {}, {}
+        if meta.get("key") != self.key:
+            return {}, {}, {}
+        lengths = tensors["lengths"].tolist()
+        parts = {
+            name: tensors[name].split(lengths)
+            for name in ("token_ids", "logprobs", "argmax_ids", "mu", "sigma2", "offsets")
+        }
+        scores = {}
+        for i, ((prompt, cont), has_offsets) in enumerate(
+            zip(meta["pairs"], meta["has_offsets"], strict=True)
+        ):
+            offsets = tuple(map(tuple, parts["offsets"][i].tolist())) if has_offsets else None
+            scores[(prompt, cont)] = ContinuationScores(
+                token_ids=parts["token_ids"][i].clone(),
+                logprobs=parts["logprobs"][i].clone(),
+                argmax_ids=parts["argmax_ids"][i].clone(),
+                offsets=offsets,
+                moments=(parts["mu"][i].clone(), parts["sigma2"][i].clone()),
+            )
+        generations = {(p, tag): text for p, tag, text in meta["generations"]}
+        values = {(k, p, c): float(v) for k, p, c, v in meta["values"]}
+        return scores, generations, values
+
+    def save(
+        self,
+        scores: Mapping[tuple[str, str], ContinuationScores],
+        generations: Mapping[tuple[str, str], str],
+        values: Mapping[tuple[str, str, str], float],
+    ) -> None:
+        import os
+        import tempfile
+
+        import torch
+        from safetensors.torch import save_file
+
+        items = list(scores.items())
+        lengths = [s.n_tokens for _, s in items]
+
+        def cat(get, dtype, shape=()):
+            chunks = [get(s).reshape(-1, *shape).to(dtype) for _, s in items]
+            return torch.cat(chunks) if chunks else torch.zeros((0, *shape), dtype=dtype)
+
+        def offsets(s: ContinuationScores) -> torch.Tensor:
+            if s.offsets is None:
+                return torch.full((s.n_tokens, 2), -1, dtype=torch.long)
+            return torch.tensor(s.offsets, dtype=torch.long).reshape(-1, 2)
+
+        tensors = {
+            "lengths": torch.tensor(lengths, dtype=torch.long),
+            "token_ids": cat(lambda s: s.token_ids, torch.long),
+            "logprobs": cat(lambda s: s.logprobs, torch.float32),
+            "argmax_ids": cat(lambda s: s.argmax_ids, torch.long),
+            "mu": cat(
+                lambda s: s.moments[0] if s.moments else torch.full((s.n_tokens,), float("nan")),
+                torch.float32,
+            ),
+            "sigma2": cat(
+                lambda s: s.moments[1] if s.moments else torch.full((s.n_tokens,), float("nan")),
+                torch.float32,
+            ),
+            "offsets": cat(offsets, torch.long, (2,)),
+        }
+        meta = {
+            "key": self.key,
+            "pairs": [list(k) for k, _ in items],
+            "has_offsets": [s.offsets is not None for _, s in items],
+            "generations": [[p, tag, text] for (p, tag), text in generations.items()],
+            "values": [[k, p, c, v] for (k, p, c), v in values.items()],
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", dir=self.path.parent)
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata={"passes": json.dumps(meta)})
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; honour the umask instead
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def records_hash(records: Sequence[Mapping[str, Any]]) -> str:

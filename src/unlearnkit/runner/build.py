@@ -150,6 +150,72 @@ def training_examples(world: World, fmt: PromptFormat, exclude: str | None) -> l
     return out
 
 
+@dataclass
+class Prepared:
+    """The world and tokenizer of a spec, built or reused, and where the target and the
+    oracle live (or will live) in the cache."""
+
+    spec: BuildSpec
+    cache: Cache
+    world: World
+    world_dir: Path
+    tokenizer_dir: Path
+    keys: dict[str, dict[str, Any]]
+    built: dict[str, bool]
+    seconds: dict[str, float]
+
+    def role_dir(self, role: str) -> Path:
+        """The cache entry of ``"target"`` or ``"oracle"`` (its model is in ``model/``)."""
+        return self.cache.path(role, self.keys[role])
+
+    def missing(self) -> list[str]:
+        """The roles not in the cache yet."""
+        return [r for r in ROLES if not self.cache.has(r, self.keys[r])]
+
+    def finish(self, dirs: dict[str, Path] | None = None) -> Built:
+        """The :class:`Built` of this spec once both roles are in the cache."""
+        dirs = dirs or {r: self.role_dir(r) for r in ROLES}
+        records = {role: _read_json(dirs[role] / "build.json") for role in ROLES}
+        return Built(
+            spec=self.spec,
+            world=self.world,
+            world_dir=self.world_dir,
+            tokenizer_dir=self.tokenizer_dir,
+            target_dir=dirs["target"] / "model",
+            oracle_dir=dirs["oracle"] / "model",
+            built=self.built,
+            seconds=self.seconds,
+            records=records,
+        )
+
+
+ROLES = ("target", "oracle")
+
+
+def prepare(spec: BuildSpec | None = None, *, cache: Cache | None = None) -> Prepared:
+    """Build (or reuse) the world and the tokenizer of ``spec``; the models come after."""
+    spec = spec or build_spec("demo")
+    cache = cache or Cache()
+    built: dict[str, bool] = {}
+    seconds: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    world = generate_world(spec.world)
+    keys = _keys(spec, world)
+    world_root, built["world"] = cache.get_or_build(
+        "world", keys["world"], lambda tmp: world.write(tmp / "world")
+    )
+    seconds["world"] = time.perf_counter() - t0 if built["world"] else 0.0
+
+    def make_tokenizer(tmp: Path) -> None:
+        train_tokenizer(world.tokenizer_texts(), spec.tokenizer).save_pretrained(tmp)
+
+    t0 = time.perf_counter()
+    tok_dir, built["tokenizer"] = cache.get_or_build("tokenizer", keys["tokenizer"], make_tokenizer)
+    seconds["tokenizer"] = time.perf_counter() - t0 if built["tokenizer"] else 0.0
+    return Prepared(spec, cache, world, world_root / "world", tok_dir, keys, built, seconds)
+
+
 def build(
     spec: BuildSpec | None = None,
     *,
@@ -165,29 +231,9 @@ def build(
     ``spec.threads``); each pins ``spec.threads`` torch threads, so the weights are the
     same whichever way they were trained.
     """
-    spec = spec or build_spec("demo")
-    cache = cache or Cache()
-    built: dict[str, bool] = {}
-    seconds: dict[str, float] = {}
-
-    t0 = time.perf_counter()
-    world = generate_world(spec.world)
-    keys = _keys(spec, world)
-    world_root, built["world"] = cache.get_or_build(
-        "world", keys["world"], lambda tmp: world.write(tmp / "world")
-    )
-    world_dir = world_root / "world"
-    seconds["world"] = time.perf_counter() - t0 if built["world"] else 0.0
-
-    def make_tokenizer(tmp: Path) -> None:
-        train_tokenizer(world.tokenizer_texts(), spec.tokenizer).save_pretrained(tmp)
-
-    t0 = time.perf_counter()
-    tok_dir, built["tokenizer"] = cache.get_or_build("tokenizer", keys["tokenizer"], make_tokenizer)
-    seconds["tokenizer"] = time.perf_counter() - t0 if built["tokenizer"] else 0.0
-
-    roles = ("target", "oracle")
-    missing = [r for r in roles if not cache.has(r, keys[r])]
+    prep = prepare(spec, cache=cache)
+    spec, cache, built, seconds = prep.spec, prep.cache, prep.built, prep.seconds
+    missing = prep.missing()
     if workers is None:
         from unlearnkit.runner.workers import default_workers
 
@@ -206,24 +252,13 @@ def build(
                 path, built[role], seconds[role] = future.result()
                 dirs[role] = Path(path)
                 log(f"trained {role} in {seconds[role]:.1f}s")
-    for role in roles:
+    for role in ROLES:
         if role not in dirs:
             path, built[role], seconds[role] = _build_role(
-                spec, world, tok_dir, cache, keys, role, progress, log
+                spec, prep.world, prep.tokenizer_dir, cache, prep.keys, role, progress, log
             )
             dirs[role] = Path(path)
-    records = {role: _read_json(dirs[role] / "build.json") for role in roles}
-    return Built(
-        spec=spec,
-        world=world,
-        world_dir=world_dir,
-        tokenizer_dir=tok_dir,
-        target_dir=dirs["target"] / "model",
-        oracle_dir=dirs["oracle"] / "model",
-        built=built,
-        seconds=seconds,
-        records=records,
-    )
+    return prep.finish(dirs)
 
 
 def _build_role(

@@ -35,6 +35,7 @@ from unlearnkit.evaluation.context import EvalContext, records_hash
 from unlearnkit.evaluation.data import EvalData, eval_data
 from unlearnkit.evaluation.efficiency import oracle_training_cost
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
+from unlearnkit.runner.schedule import InlineExecutor, Job, run_jobs
 from unlearnkit.runner.spec import ExperimentSpec
 
 RESULTS_KIND = "unlearnkit.run"
@@ -143,9 +144,7 @@ def run_experiment(
         workers = default_workers() if spec.embedded else 1
     built: dict[str, bool] = {}
     seconds: dict[str, float] = {}
-    target_dir, oracle_dir, data, oracle_cost = _inputs(
-        spec, cache, built, seconds, log, progress, workers
-    )
+    target_dir, oracle_dir, missing = _locate(spec, cache, built, seconds)
     run_dir = Path(runs_dir) / spec.name / run_id(spec)
     (run_dir / "reports").mkdir(parents=True, exist_ok=True)
     spec.to_yaml(run_dir / "spec.yaml")
@@ -155,47 +154,86 @@ def run_experiment(
     evals: list[dict[str, Any]] = [{"label": "target", "kind": "target", "model_dir": target_dir}]
     if oracle_dir is not None:
         evals.append({"label": "oracle", "kind": "oracle", "model_dir": oracle_dir})
-    unlearns: list[dict[str, Any]] = []
+    by_label = {e["label"]: e for e in evals}
+    args = (spec.to_dict(), str(cache.root))
+    # oracle reference values are computed once, by the oracle's own evaluation
+    after_oracle = ("eval:oracle",) if oracle_dir is not None else ()
+
+    def finished(kind: str, label: str, result: tuple) -> None:
+        *_, fresh, secs = result
+        built[f"{kind}:{label}"], seconds[f"{kind}:{label}"] = fresh, secs
+        if fresh:
+            log(f"{'unlearned' if kind == 'unlearn' else 'evaluated'} {label} in {secs:.1f}s")
+
+    def eval_job(e: dict[str, Any], deps: tuple[str, ...], priority: int) -> Job:
+        def then(result: tuple) -> None:
+            finished("eval", e["label"], result)
+            e["report"] = EvalReport.load(result[0])
+
+        record = _str(e.get("record"))
+        return Job(
+            f"eval:{e['label']}",
+            _eval_job,
+            (*args, str(e["model_dir"]), record),
+            deps=deps,
+            priority=priority,
+            then=then,
+        )
+
+    def unlearn_job(label: str, index: int, seed: int, e: dict[str, Any]) -> Job:
+        def then(result: tuple) -> list[Job]:
+            path, config = Path(result[0]), result[1]
+            finished("unlearn", label, result)
+            e.update(model_dir=path / "model", config=config, record=path / "record.json")
+            return [eval_job(e, after_oracle, priority=4)]
+
+        return Job(
+            f"unlearn:{label}",
+            _unlearn_job,
+            (*args, index, seed, progress),
+            deps=("build:target",) if "target" in missing else (),
+            priority=3,
+            then=then,
+        )
+
+    def build_job(role: str) -> Job:
+        def then(result: tuple) -> None:
+            built[role], seconds[role] = result[1], result[2]
+            log(f"trained {role} in {result[2]:.1f}s")
+
+        return Job(
+            f"build:{role}",
+            _build_job,
+            (*args, role, progress),
+            priority=0 if role == "target" else 1,  # the longer one first
+            then=then,
+        )
+
+    jobs = [build_job(role) for role in missing]
+    role_deps = {r: ((f"build:{r}",) if r in missing else ()) for r in ("target", "oracle")}
+    if oracle_dir is not None:
+        jobs.append(eval_job(by_label["oracle"], role_deps["oracle"], priority=2))
+    jobs.append(eval_job(by_label["target"], role_deps["target"] + after_oracle, priority=2))
     for index, m in enumerate(spec.methods):
         for seed in spec.seeds:
             label = m.display if len(spec.seeds) == 1 else f"{m.display} (seed {seed})"
-            unlearns.append({"label": label, "index": index, "method": m, "seed": seed})
-            evals.append(
-                {
-                    "label": label,
-                    "kind": "method",
-                    "method": m.name,
-                    "seed": seed,
-                    "paper": METHODS.entry(m.name).meta.get("paper"),
-                }
-            )
-    by_label = {e["label"]: e for e in evals}
+            e = {
+                "label": label,
+                "kind": "method",
+                "method": m.name,
+                "seed": seed,
+                "paper": METHODS.entry(m.name).meta.get("paper"),
+            }
+            evals.append(e)
+            by_label[label] = e
+            jobs.append(unlearn_job(label, index, seed, e))
 
-    def unlearned(job: dict[str, Any], out: Path, config: dict, fresh: bool, secs: float) -> None:
-        key = f"unlearn:{job['label']}"
-        built[key], seconds[key] = fresh, secs
-        by_label[job["label"]].update(
-            model_dir=out / "model", config=config, record=out / "record.json"
-        )
+    if missing and len(missing) > 1 and workers > 1:
+        log(f"training {' and '.join(missing)} side by side (1 thread each)")
+    total = len(jobs) + len(spec.methods) * len(spec.seeds)
+    _execute(jobs, workers, total, progress and workers > 1)
 
-    def evaluated(label: str, report_path: Path, fresh: bool, secs: float) -> None:
-        key = f"eval:{label}"
-        built[key], seconds[key] = fresh, secs
-        if fresh:
-            log(f"evaluated {label} in {secs:.1f}s")
-        by_label[label]["report"] = EvalReport.load(report_path)
-
-    state = _State(spec, cache, target_dir, oracle_dir, data, oracle_cost)
-    if workers > 1:
-        _run_parallel(spec, cache, state, evals, unlearns, unlearned, evaluated, workers, log)
-    else:
-        for e in evals[: 2 if oracle_dir is not None else 1]:
-            evaluated(e["label"], *state.evaluate(e["model_dir"], None))
-        for job in unlearns:
-            unlearned(job, *state.unlearn(job["method"], job["seed"], log, progress))
-            e = by_label[job["label"]]
-            evaluated(job["label"], *state.evaluate(e["model_dir"], e["record"]))
-
+    oracle_cost = oracle_training_cost(oracle_dir) if oracle_dir is not None else None
     rows = [_row(e, run_dir) for e in evals]
     result = RunResult(
         spec=spec,
@@ -213,67 +251,75 @@ def run_experiment(
     return result
 
 
-def _run_parallel(spec, cache, state, evals, unlearns, unlearned, evaluated, workers, log):
-    """The plan's jobs in a pool: evaluations of the target and the oracle and every
-    unlearning start at once; each method's evaluation starts when its model is ready."""
-    from concurrent.futures import FIRST_COMPLETED, wait
-
+def _execute(jobs: list[Job], workers: int, total: int, bar: bool) -> None:
+    """Run the jobs in a pool of ``workers`` processes (in this process when one), with an
+    overall progress bar."""
     from unlearnkit.runner.workers import WorkerPool
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    args = (spec.to_dict(), str(cache.root))
-    todo = len(evals) + len(unlearns)
-    bar = tqdm(total=todo, desc="jobs", unit="job", position=0, dynamic_ncols=True)
-    with WorkerPool(workers, threads=threads) as pool:
-        pending: dict[Any, tuple[str, dict[str, Any]]] = {}
-        reference = [e for e in evals if e["kind"] != "method"]
-        queue = [("eval", reference[0])] + [("unlearn", j) for j in unlearns[:1]]
-        queue += [("eval", e) for e in reference[1:]] + [("unlearn", j) for j in unlearns[1:]]
-        by_label = {e["label"]: e for e in evals}
-
-        def submit(kind: str, job: dict[str, Any]) -> None:
-            if kind == "eval":
-                f = pool.submit(_eval_job, *args, str(job["model_dir"]), _str(job.get("record")))
-            else:
-                f = pool.submit(_unlearn_job, *args, job["index"], job["seed"])
-            pending[f] = (kind, job)
-
-        for kind, job in queue:
-            submit(kind, job)
-        try:
-            while pending:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for f in done:
-                    kind, job = pending.pop(f)
-                    result = f.result()
-                    bar.update(1)
-                    if kind == "unlearn":
-                        path, config, fresh, secs = result
-                        unlearned(job, Path(path), config, fresh, secs)
-                        if fresh:
-                            log(f"unlearned {job['label']} in {secs:.1f}s")
-                        submit("eval", by_label[job["label"]])
-                    else:
-                        path, fresh, secs = result
-                        evaluated(job["label"], Path(path), fresh, secs)
-        finally:
-            bar.close()
+    overall = tqdm(
+        total=total, desc="jobs", unit="job", position=0, dynamic_ncols=True, disable=not bar
+    )
+    try:
+        if workers > 1:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            with WorkerPool(workers, threads=threads) as pool:
+                run_jobs(jobs, pool, workers, on_finish=lambda job: overall.update(1))
+        else:
+            run_jobs(jobs, InlineExecutor(), 1, on_finish=lambda job: overall.update(1))
+    finally:
+        overall.close()
 
 
 def _str(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
+def _locate(spec: ExperimentSpec, cache: Cache, built=None, seconds=None):
+    """(target dir, oracle dir or None, roles still to train) of ``spec``.
+
+    For the embedded benchmark this builds (or reuses) the world and the tokenizer; the
+    target and the oracle are jobs of the run.
+    """
+    if spec.embedded:
+        from unlearnkit.runner.build import prepare
+
+        prep = prepare(spec.build, cache=cache)
+        if built is not None:
+            built.update(prep.built)
+            seconds.update(prep.seconds)
+        missing = prep.missing()
+        for role in ("target", "oracle"):
+            if role not in missing and built is not None:
+                built[role], seconds[role] = False, 0.0
+        return prep.role_dir("target") / "model", prep.role_dir("oracle") / "model", missing
+    oracle = Path(spec.oracle).expanduser() if spec.oracle else None
+    return Path(spec.model).expanduser(), oracle, []
+
+
+def _data(spec: ExperimentSpec, cache: Cache) -> EvalData:
+    if spec.embedded:
+        from unlearnkit.runner.build import prepare
+
+        return eval_data(prepare(spec.build, cache=cache).world, forget=spec.forget)
+    return eval_data(Path(spec.data).expanduser(), forget=spec.forget)
+
+
 class _State:
     """What every job of a run needs (the inputs, the loaded target and oracle), loaded
-    once per process."""
+    once per process, each when first needed."""
 
-    def __init__(self, spec, cache, target_dir, oracle_dir, data, oracle_cost) -> None:
+    def __init__(self, spec: ExperimentSpec, cache: Cache) -> None:
         self.spec, self.cache = spec, cache
-        self.target_dir, self.oracle_dir = target_dir, oracle_dir
-        self.data, self.oracle_cost = data, oracle_cost
+        self.target_dir, self.oracle_dir, _ = _locate(spec, cache)
+        self._data: EvalData | None = None
         self._target: CausalLMAdapter | None = None
         self._oracle: EvalContext | None = None
+
+    @property
+    def data(self) -> EvalData:
+        if self._data is None:
+            self._data = _data(self.spec, self.cache)
+        return self._data
 
     @property
     def target(self) -> CausalLMAdapter:
@@ -290,6 +336,7 @@ class _State:
                 CausalLMAdapter.from_pretrained(self.oracle_dir, batch_size=self.spec.batch_size),
                 name="oracle",
                 cache_dir=self.cache.root / "eval_reference",
+                passes_dir=self.cache.root / "passes",
             )
         return self._oracle
 
@@ -302,8 +349,9 @@ class _State:
 
     def evaluate(self, model_dir: Path, record: Path | None):
         t = time.perf_counter()
+        cost = oracle_training_cost(self.oracle_dir) if self.oracle_dir is not None else None
         path, fresh = _evaluation(
-            self.spec, self.cache, model_dir, self.data, self.oracle, record, self.oracle_cost
+            self.spec, self.cache, model_dir, self.data, self.oracle, record, cost
         )
         return path, fresh, time.perf_counter() - t if fresh else 0.0
 
@@ -314,17 +362,22 @@ _WORKER_STATE: dict[tuple[str, str], _State] = {}
 def _worker_state(spec_dict: dict[str, Any], cache_root: str) -> _State:
     key = (json.dumps(spec_dict, sort_keys=True, default=str), cache_root)
     if key not in _WORKER_STATE:
-        spec = ExperimentSpec.from_dict(spec_dict)
-        cache = Cache(cache_root)
-        inputs = _inputs(spec, cache, {}, {}, lambda m: None, False, 1)
         _WORKER_STATE.clear()
-        _WORKER_STATE[key] = _State(spec, cache, *inputs)
+        _WORKER_STATE[key] = _State(ExperimentSpec.from_dict(spec_dict), Cache(cache_root))
     return _WORKER_STATE[key]
 
 
-def _unlearn_job(spec_dict, cache_root, index: int, seed: int):
+def _build_job(spec_dict, cache_root, role: str, progress: bool):
+    from unlearnkit.runner.build import _build_role_job
+
+    spec = ExperimentSpec.from_dict(spec_dict)
+    return _build_role_job(spec.build.to_dict(), cache_root, role, progress)
+
+
+def _unlearn_job(spec_dict, cache_root, index: int, seed: int, progress: bool = True):
     state = _worker_state(spec_dict, cache_root)
-    out, config, fresh, secs = state.unlearn(state.spec.methods[index], seed, lambda m: None)
+    m = state.spec.methods[index]
+    out, config, fresh, secs = state.unlearn(m, seed, lambda msg: None, progress)
     return str(out), config, fresh, secs
 
 
@@ -357,22 +410,6 @@ def _row(e: dict[str, Any], run_dir: Path) -> Row:
         config=e.get("config", {}),
         paper=e.get("paper"),
     )
-
-
-def _inputs(spec, cache, built, seconds, log, progress=True, workers=None):
-    """(target dir, oracle dir or None, EvalData, oracle training cost or None)."""
-    if spec.embedded:
-        from unlearnkit.runner.build import build
-
-        b = build(spec.build, cache=cache, progress=progress, log=log, workers=workers)
-        for art in ("world", "tokenizer", "target", "oracle"):
-            built[art], seconds[art] = b.built[art], b.seconds[art]
-        cost = (b.records.get("oracle") or {}).get("train_record")
-        return b.target_dir, b.oracle_dir, eval_data(b.world, forget=spec.forget), cost
-    oracle = Path(spec.oracle).expanduser() if spec.oracle else None
-    cost = oracle_training_cost(oracle) if oracle is not None else None
-    data = eval_data(Path(spec.data).expanduser(), forget=spec.forget)
-    return Path(spec.model).expanduser(), oracle, data, cost
 
 
 def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, log, progress=True):
@@ -436,8 +473,11 @@ def _evaluation(spec, cache, model_dir: Path, data, oracle_ctx, record, oracle_c
     }
 
     def make(tmp: Path) -> None:
+        # the model's passes are kept across evaluations: changing an evaluation setting
+        # then reruns no forward pass (see EvalContext.save)
+        ctx = EvalContext(model, cache_dir=None, passes_dir=cache.root / "passes")
         report = evaluate(
-            model,
+            ctx,
             data,
             oracle=oracle_ctx,
             record=record,
@@ -445,6 +485,9 @@ def _evaluation(spec, cache, model_dir: Path, data, oracle_ctx, record, oracle_c
             config=cfg,
         )
         report.save(tmp / "report.json")
+        for c in (ctx, oracle_ctx):
+            if c is not None:
+                c.save()
 
     path, fresh = cache.get_or_build("evaluations", key, make)
     return path / "report.json", fresh

@@ -16,7 +16,7 @@ from unlearnkit.core.config import param
 from unlearnkit.evaluation.functional import mia as F
 from unlearnkit.evaluation.metrics.base import MetricError
 from unlearnkit.evaluation.mia.base import MIAAttack, MIAConfig, register_attack
-from unlearnkit.models.adapters.causal_lm import eval_mode
+from unlearnkit.models.adapters.causal_lm import accepts_logits_to_keep, eval_mode
 from unlearnkit.models.encoding import collate
 
 
@@ -107,10 +107,20 @@ class GradNorm(MIAAttack):
 
     def scores(self, ctx, split, *, reference=None):
         pairs = self.pairs(ctx, split)
+        return ctx.values(
+            "gradnorm",
+            [p for p, _ in pairs],
+            [c for _, c in pairs],
+            lambda todo: self._compute(ctx, todo),
+        )
+
+    @staticmethod
+    def _compute(ctx, pairs: list[tuple[str, str]]) -> list[float]:
         adapter = ctx.adapter
         model = adapter.model
         params = [p for p in model.parameters()]
         flags = [p.requires_grad for p in params]
+        keep_logits = accepts_logits_to_keep(model)
         out = []
         try:
             for p in params:
@@ -119,15 +129,18 @@ class GradNorm(MIAAttack):
                 for prompt, cont in pairs:
                     enc = adapter.encode(prompt, cont)
                     batch = collate([enc], adapter.pad_id).to(adapter.device)
-                    labels = batch.input_ids.clone()
-                    labels[:, : enc.n_prompt] = -100
+                    # logits at position t predict token t + 1: the answer's tokens are
+                    # predicted from positions n_prompt - 1 .. end - 2
+                    first = enc.n_prompt - 1 if keep_logits else 0
+                    kwargs = {"logits_to_keep": torch.arange(first, len(enc.ids))}
                     logits = model(
-                        input_ids=batch.input_ids, attention_mask=batch.attention_mask
-                    ).logits
-                    logp = torch.log_softmax(logits[0, :-1].float(), dim=-1)
-                    target = labels[0, 1:]
-                    keep = target != -100
-                    nll = -logp[keep].gather(-1, target[keep][:, None]).mean()
+                        input_ids=batch.input_ids,
+                        attention_mask=batch.attention_mask,
+                        **(kwargs if keep_logits else {}),
+                    ).logits  # (1, L - first, V)
+                    logp = torch.log_softmax(logits[0, enc.n_prompt - 1 - first : -1].float(), -1)
+                    target = batch.input_ids[0, enc.n_prompt :]
+                    nll = -logp.gather(-1, target[:, None]).mean()
                     grads = torch.autograd.grad(nll, [p for p in params if p.requires_grad])
                     norm = torch.sqrt(sum(g.detach().float().square().sum() for g in grads))
                     out.append(F.gradnorm_score(float(norm)))

@@ -34,5 +34,5 @@ class GradAscent(Method):
 
     def loss(self, ctx, forget, retain):
         f = forget["forget"]
-        ga = ascent_loss(logits(ctx.model, f), f["labels"])
+        ga = ascent_loss(*logits(ctx.model, f))
         return {"loss": ga, "forget_ascent": ga}

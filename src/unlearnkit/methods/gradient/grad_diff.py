@@ -36,6 +36,6 @@ class GradDiff(Method):
 
     def loss(self, ctx, forget, retain):
         f = forget["forget"]
-        ga = ascent_loss(logits(ctx.model, f), f["labels"])
+        ga = ascent_loss(*logits(ctx.model, f))
         r = retain_nll(ctx, retain)
         return {"loss": ga + self.config.alpha * r, "forget_ascent": ga, "retain_nll": r}

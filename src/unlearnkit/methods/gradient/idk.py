@@ -56,7 +56,7 @@ class IdkNLL(_Refusing):
 
     def loss(self, ctx, forget, retain):
         idk = forget["idk"]
-        nll = nll_loss(logits(ctx.model, idk), idk["labels"])
+        nll = nll_loss(*logits(ctx.model, idk))
         r = retain_nll(ctx, retain)
         return {"loss": nll + self.config.alpha * r, "forget_idk_nll": nll, "retain_nll": r}
 
@@ -75,10 +75,10 @@ class IdkDPO(_Refusing):
 
     def loss(self, ctx, forget, retain):
         chosen, rejected = forget["idk"], forget["forget"]
-        lc = sequence_logprob(logits(ctx.model, chosen), chosen["labels"])
-        lr_ = sequence_logprob(logits(ctx.model, rejected), rejected["labels"])
-        rc = sequence_logprob(reference_logits(ctx, chosen), chosen["labels"])
-        rr = sequence_logprob(reference_logits(ctx, rejected), rejected["labels"])
+        lc = sequence_logprob(*logits(ctx.model, chosen))
+        lr_ = sequence_logprob(*logits(ctx.model, rejected))
+        rc = sequence_logprob(*reference_logits(ctx, chosen))
+        rr = sequence_logprob(*reference_logits(ctx, rejected))
         dpo = dpo_loss(lc, lr_, rc, rr, self.config.beta)
         r = retain_nll(ctx, retain)
         return {"loss": dpo + self.config.alpha * r, "forget_dpo": dpo, "retain_nll": r}

@@ -34,8 +34,8 @@ class KL(Method):
 
     def loss(self, ctx, forget, retain):
         f = forget["forget"]
-        ga = ascent_loss(logits(ctx.model, f), f["labels"])
-        kl = kl_to_reference(
-            logits(ctx.model, retain), reference_logits(ctx, retain), retain["labels"]
-        )
+        ga = ascent_loss(*logits(ctx.model, f))
+        model_logits, labels = logits(ctx.model, retain)
+        ref_logits, _ = reference_logits(ctx, retain)
+        kl = kl_to_reference(model_logits, ref_logits, labels)
         return {"loss": ga + self.config.alpha * kl, "forget_ascent": ga, "retain_kl": kl}

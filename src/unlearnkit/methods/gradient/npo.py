@@ -39,8 +39,8 @@ class NPO(Method):
 
     def loss(self, ctx, forget, retain):
         f = forget["forget"]
-        logp = sequence_logprob(logits(ctx.model, f), f["labels"])
-        ref = sequence_logprob(reference_logits(ctx, f), f["labels"])
+        logp = sequence_logprob(*logits(ctx.model, f))
+        ref = sequence_logprob(*reference_logits(ctx, f))
         npo = npo_loss(logp, ref, self.config.beta)
         r = retain_nll(ctx, retain)
         return {"loss": npo + self.config.alpha * r, "forget_npo": npo, "retain_nll": r}

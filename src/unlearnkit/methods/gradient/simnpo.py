@@ -35,7 +35,7 @@ class SimNPO(Method):
 
     def loss(self, ctx, forget, retain):
         f = forget["forget"]
-        avg = sequence_logprob(logits(ctx.model, f), f["labels"], average=True)
+        avg = sequence_logprob(*logits(ctx.model, f), average=True)
         sim = simnpo_loss(avg, self.config.beta, self.config.gamma)
         r = retain_nll(ctx, retain)
         return {"loss": sim + self.config.alpha * r, "forget_simnpo": sim, "retain_nll": r}

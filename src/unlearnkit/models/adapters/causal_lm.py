@@ -98,6 +98,33 @@ class _StopOnStrings(StoppingCriteria):
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
+def accepts_logits_to_keep(model: torch.nn.Module) -> bool:
+    """Whether ``model``'s forward takes ``logits_to_keep`` (transformers' causal LMs do):
+    the output layer then runs only on the positions a score or a loss reads. Wrappers
+    (PEFT, DDP) forward their keyword arguments, so the wrapped model's forward decides."""
+    import inspect
+
+    inner = model
+    for _ in range(4):
+        if hasattr(inner, "get_base_model"):
+            inner = inner.get_base_model()
+        elif isinstance(getattr(inner, "module", None), torch.nn.Module):
+            inner = inner.module
+        else:
+            break
+    kind = type(inner)
+    if kind not in _LOGITS_TO_KEEP:
+        try:
+            params = inspect.signature(inner.forward).parameters
+        except (TypeError, ValueError):
+            params = {}
+        _LOGITS_TO_KEEP[kind] = "logits_to_keep" in params
+    return _LOGITS_TO_KEEP[kind]
+
+
+_LOGITS_TO_KEEP: dict[type, bool] = {}
+
+
 @contextlib.contextmanager
 def eval_mode(model: torch.nn.Module):
     """Evaluation mode (no dropout) inside, the caller's mode restored after."""
@@ -249,29 +276,51 @@ class CausalLMAdapter:
         return out  # type: ignore[return-value]
 
     def _score_batches(self, encoded, batches, out, distributions: bool, progress: bool) -> None:
+        keep = accepts_logits_to_keep(self.model)
         for idx in tqdm(batches, desc="score", disable=not progress, leave=False):
             batch = collate([encoded[i] for i in idx], self.pad_id).to(self.device)
+            starts = [encoded[i].n_prompt for i in idx]
+            ends = [len(encoded[i].ids) for i in idx]
+            # logits at position t predict token t + 1: positions start-1 .. end-2 are needed,
+            # so the output layer runs only from the batch's earliest one
+            first = min(starts) - 1 if keep else 0
+            kwargs = {"logits_to_keep": torch.arange(first, max(ends) - 1)} if keep else {}
             logits = self.model(
-                input_ids=batch.input_ids, attention_mask=batch.attention_mask
-            ).logits  # (B, L, V)
-            for row, i in enumerate(idx):
-                e = encoded[i]
-                start, end = e.n_prompt, len(e.ids)
-                # logits at position t predict token t + 1
-                logp = torch.log_softmax(logits[row, start - 1 : end - 1].float(), dim=-1)  # (T, V)
-                targets = batch.input_ids[row, start:end]  # (T,)
-                p = logp.exp()
-                zero = p.new_zeros(())
-                mu = torch.where(p > 0, p * logp, zero).sum(-1)  # 0·log 0 = 0
-                second = torch.where(p > 0, p * logp.square(), zero).sum(-1)
-                sigma2 = (second - mu.square()).clamp_min(0.0)
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, **kwargs
+            ).logits  # (B, L', V), L' from position `first`
+            rows = torch.cat(
+                [
+                    torch.full((e - s,), r, dtype=torch.long)
+                    for r, (s, e) in enumerate(zip(starts, ends, strict=True))
+                ]
+            )
+            pos = torch.cat([torch.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+            rows, pos = rows.to(self.device), pos.to(self.device)
+            logp = torch.log_softmax(logits[rows, pos - 1 - first].float(), dim=-1)  # (N, V)
+            targets = batch.input_ids[rows, pos]  # (N,)
+            p = logp.exp()
+            zero = p.new_zeros(())
+            mu = torch.where(p > 0, p * logp, zero).sum(-1)  # 0·log 0 = 0
+            second = torch.where(p > 0, p * logp.square(), zero).sum(-1)
+            sigma2 = (second - mu.square()).clamp_min(0.0)
+            sizes = [e - s for s, e in zip(starts, ends, strict=True)]
+            parts = zip(
+                targets.cpu().split(sizes),
+                logp.gather(-1, targets[:, None]).squeeze(-1).cpu().split(sizes),
+                logp.argmax(-1).cpu().split(sizes),
+                mu.cpu().split(sizes),
+                sigma2.cpu().split(sizes),
+                logp.cpu().split(sizes) if distributions else [None] * len(idx),
+                strict=True,
+            )
+            for i, (tok, lp, am, m, s2, dist) in zip(idx, parts, strict=True):
                 out[i] = ContinuationScores(
-                    token_ids=targets.cpu(),
-                    logprobs=logp.gather(-1, targets[:, None]).squeeze(-1).cpu(),
-                    argmax_ids=logp.argmax(-1).cpu(),
-                    offsets=e.offsets,
-                    dist=logp.cpu() if distributions else None,
-                    moments=(mu.cpu(), sigma2.cpu()),
+                    token_ids=tok,
+                    logprobs=lp,
+                    argmax_ids=am,
+                    offsets=encoded[i].offsets,
+                    dist=dist,
+                    moments=(m, s2),
                 )
 
     # -- generation ----------------------------------------------------------------------------
