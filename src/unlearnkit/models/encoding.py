@@ -66,30 +66,112 @@ def encode_pair(
     """
     if tokenizer.is_fast:
         enc = tokenizer(prompt + continuation, add_special_tokens=True, return_offsets_mapping=True)
-        ids = list(enc["input_ids"])
-        spans = [tuple(o) for o in enc["offset_mapping"]]
-        special = set(tokenizer.all_special_ids)
-        cut = len(prompt)
-        # first non-special token that reaches past the prompt starts the continuation
-        n_prompt = next(
-            (
-                i
-                for i, (tid, (_, end)) in enumerate(zip(ids, spans, strict=True))
-                if end > cut and tid not in special
-            ),
-            len(ids),
+        return _assemble(
+            tokenizer,
+            prompt,
+            continuation,
+            list(enc["input_ids"]),
+            enc["offset_mapping"],
+            set(tokenizer.all_special_ids),
+            append_eos=append_eos,
+            max_length=max_length,
+            with_offsets=with_offsets,
         )
-        # trailing special tokens (e.g. an eos added by the tokenizer) belong to neither part
-        while len(ids) > n_prompt and ids[-1] in special and spans[-1] == (0, 0):
-            ids.pop()
-            spans.pop()
-        prompt_ids, cont_ids = ids[:n_prompt], ids[n_prompt:]
-        cont_spans = [(max(0, a - cut), max(0, b - cut)) for a, b in spans[n_prompt:]]
-    else:
-        prompt_ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
-        cont_ids = list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
-        cont_spans = None
-    offsets = tuple(cont_spans) if with_offsets and cont_spans is not None else None
+    prompt_ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+    cont_ids = list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
+    return _finish(tokenizer, continuation, prompt_ids, cont_ids, None, append_eos, max_length)
+
+
+def encode_pairs(
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    continuations: Sequence[str],
+    *,
+    append_eos: bool = False,
+    max_length: int | None = None,
+    with_offsets: bool = False,
+) -> list[Encoded]:
+    """:func:`encode_pair` of many pairs (fast tokenizers encode them in one call)."""
+    if len(prompts) != len(continuations):
+        raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
+    if not tokenizer.is_fast or len(prompts) < 2:
+        return [
+            encode_pair(
+                tokenizer,
+                p,
+                c,
+                append_eos=append_eos,
+                max_length=max_length,
+                with_offsets=with_offsets,
+            )
+            for p, c in zip(prompts, continuations, strict=True)
+        ]
+    texts = [p + c for p, c in zip(prompts, continuations, strict=True)]
+    enc = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=True)
+    special = set(tokenizer.all_special_ids)
+    return [
+        _assemble(
+            tokenizer,
+            p,
+            c,
+            list(ids),
+            spans,
+            special,
+            append_eos=append_eos,
+            max_length=max_length,
+            with_offsets=with_offsets,
+        )
+        for p, c, ids, spans in zip(
+            prompts, continuations, enc["input_ids"], enc["offset_mapping"], strict=True
+        )
+    ]
+
+
+def _assemble(
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    continuation: str,
+    ids: list[int],
+    offset_mapping: Sequence[Sequence[int]],
+    special: set[int],
+    *,
+    append_eos: bool,
+    max_length: int | None,
+    with_offsets: bool,
+) -> Encoded:
+    """Split the tokens of ``prompt + continuation`` at the prompt's end (fast tokenizers)."""
+    spans = [tuple(o) for o in offset_mapping]
+    cut = len(prompt)
+    # first non-special token that reaches past the prompt starts the continuation
+    n_prompt = next(
+        (
+            i
+            for i, (tid, (_, end)) in enumerate(zip(ids, spans, strict=True))
+            if end > cut and tid not in special
+        ),
+        len(ids),
+    )
+    # trailing special tokens (e.g. an eos added by the tokenizer) belong to neither part
+    while len(ids) > n_prompt and ids[-1] in special and spans[-1] == (0, 0):
+        ids.pop()
+        spans.pop()
+    cont_spans = [(max(0, a - cut), max(0, b - cut)) for a, b in spans[n_prompt:]]
+    offsets = tuple(cont_spans) if with_offsets else None
+    return _finish(
+        tokenizer, continuation, ids[:n_prompt], ids[n_prompt:], offsets, append_eos, max_length
+    )
+
+
+def _finish(
+    tokenizer: PreTrainedTokenizerBase,
+    continuation: str,
+    prompt_ids: list[int],
+    cont_ids: list[int],
+    offsets: tuple[tuple[int, int], ...] | None,
+    append_eos: bool,
+    max_length: int | None,
+) -> Encoded:
+    """Append eos if asked and cut the prompt from the left to fit ``max_length``."""
     if append_eos:
         if tokenizer.eos_token_id is None:
             raise ValueError("append_eos=True but the tokenizer has no eos token")

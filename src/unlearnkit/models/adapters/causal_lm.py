@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +38,11 @@ from unlearnkit.models.adapters.base import model_fingerprint
 from unlearnkit.models.encoding import (
     Encoded,
     collate,
-    encode_pair,
+    encode_pairs,
     length_sorted_batches,
     pad_token_id,
 )
+from unlearnkit.models.packing import Unit, pack_units, packed_inputs, single_units, unit_batches
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,10 @@ def accepts_logits_to_keep(model: torch.nn.Module) -> bool:
     """Whether ``model``'s forward takes ``logits_to_keep`` (transformers' causal LMs do):
     the output layer then runs only on the positions a score or a loss reads. Wrappers
     (PEFT, DDP) forward their keyword arguments, so the wrapped model's forward decides."""
+    return _forward_takes(model, "logits_to_keep")
+
+
+def _forward_takes(model: torch.nn.Module, name: str) -> bool:
     import inspect
 
     inner = model
@@ -112,17 +118,17 @@ def accepts_logits_to_keep(model: torch.nn.Module) -> bool:
             inner = inner.module
         else:
             break
-    kind = type(inner)
-    if kind not in _LOGITS_TO_KEEP:
+    key = (type(inner), name)
+    if key not in _FORWARD_TAKES:
         try:
             params = inspect.signature(inner.forward).parameters
         except (TypeError, ValueError):
             params = {}
-        _LOGITS_TO_KEEP[kind] = "logits_to_keep" in params
-    return _LOGITS_TO_KEEP[kind]
+        _FORWARD_TAKES[key] = name in params
+    return _FORWARD_TAKES[key]
 
 
-_LOGITS_TO_KEEP: dict[type, bool] = {}
+_FORWARD_TAKES: dict[tuple[type, str], bool] = {}
 
 
 @contextlib.contextmanager
@@ -185,6 +191,9 @@ class CausalLMAdapter:
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
         self.prompt_format = prompt_format or PromptFormat()
         self.pad_id = pad_token_id(tokenizer)
+        #: longest packed scoring sequence (see :meth:`score`)
+        self.pack_tokens = 512
+        self._packs: bool | None = None
 
     # -- generic contract ---------------------------------------------------------------------
     @property
@@ -223,14 +232,32 @@ class CausalLMAdapter:
         Without a BOS token and with an empty prompt, the first continuation token becomes
         the context (it cannot be predicted from nothing) and is not scored.
         """
+        (enc,) = self.encode_many(
+            [prompt], [continuation], with_offsets=with_offsets, max_length=max_length
+        )
+        return enc
+
+    def encode_many(
+        self,
+        prompts: Sequence[str],
+        continuations: Sequence[str],
+        *,
+        with_offsets: bool = False,
+        max_length: int | None = None,
+    ) -> list[Encoded]:
+        """:meth:`encode` of many pairs (a fast tokenizer encodes them in one call)."""
         limit = max_length or self.max_length
-        enc = encode_pair(
+        encoded = encode_pairs(
             self.tokenizer,
-            prompt,
-            continuation,
+            prompts,
+            continuations,
             max_length=limit,
             with_offsets=with_offsets and self.tokenizer.is_fast,
         )
+        return [self._with_context(enc, limit) for enc in encoded]
+
+    def _with_context(self, enc: Encoded, limit: int | None) -> Encoded:
+        """An empty prompt gets BOS as its context (or, without BOS, the first token)."""
         if enc.n_prompt == 0:
             bos = self.tokenizer.bos_token_id
             if bos is not None:
@@ -256,69 +283,132 @@ class CausalLMAdapter:
         batch_size: int | None = None,
         distributions: bool = False,
         progress: bool = False,
+        pack: bool | None = None,
     ) -> list[ContinuationScores]:
-        """Per-token log-probs of each continuation given its prompt, in input order."""
+        """Per-token log-probs of each continuation given its prompt, in input order.
+
+        pack: score the continuations of one prompt in one sequence, the prompt encoded
+        once (:mod:`unlearnkit.models.packing`; same log-probs up to rounding). ``None``
+        (default): when the model supports it, which is checked once against unpacked
+        scoring. ``batch_size`` counts continuations either way.
+        """
         if len(prompts) != len(continuations):
             raise ValueError(
                 f"{len(prompts)} prompts but {len(continuations)} continuations; "
                 "give one continuation per prompt"
             )
-        encoded = [
-            self.encode(p, c, with_offsets=True)
-            for p, c in zip(prompts, continuations, strict=True)
-        ]
+        encoded = self.encode_many(prompts, continuations, with_offsets=True)
         out: list[ContinuationScores | None] = [None] * len(encoded)
-        batches = length_sorted_batches(
-            [len(e.ids) for e in encoded], batch_size or self.batch_size
-        )
+        size = batch_size or self.batch_size
         with eval_mode(self.model):
-            self._score_batches(encoded, batches, out, distributions, progress)
+            units = pack_units(encoded, max(self.pack_tokens, 1))
+            packed = len(units) < len(encoded) and (
+                self._packing_works(units, encoded) if pack is None else pack
+            )
+            if not packed:
+                units = single_units(encoded)
+            self._score_units(
+                encoded, units, unit_batches(units, size), out, distributions, progress, packed
+            )
         return out  # type: ignore[return-value]
 
-    def _score_batches(self, encoded, batches, out, distributions: bool, progress: bool) -> None:
-        keep = accepts_logits_to_keep(self.model)
-        for idx in tqdm(batches, desc="score", disable=not progress, leave=False):
-            batch = collate([encoded[i] for i in idx], self.pad_id).to(self.device)
-            starts = [encoded[i].n_prompt for i in idx]
-            ends = [len(encoded[i].ids) for i in idx]
-            # logits at position t predict token t + 1: positions start-1 .. end-2 are needed,
-            # so the output layer runs only from the batch's earliest one
-            first = min(starts) - 1 if keep else 0
-            kwargs = {"logits_to_keep": torch.arange(first, max(ends) - 1)} if keep else {}
-            logits = self.model(
-                input_ids=batch.input_ids, attention_mask=batch.attention_mask, **kwargs
-            ).logits  # (B, L', V), L' from position `first`
-            rows = torch.cat(
-                [
-                    torch.full((e - s,), r, dtype=torch.long)
-                    for r, (s, e) in enumerate(zip(starts, ends, strict=True))
-                ]
+    def _packing_works(self, units: list[Unit], encoded: list[Encoded]) -> bool:
+        """Whether packed scoring gives this model's unpacked log-probs (checked once, on
+        the first unit that shares a prompt)."""
+        if self._packs is None:
+            attn = getattr(self.model.config, "_attn_implementation", None)
+            if attn not in ("sdpa", "eager") or not _forward_takes(self.model, "position_ids"):
+                self._packs = False
+                return False
+            unit = next(u for u in units if len(u.segments) > 1)
+            mine = [encoded[k] for k, _, _ in unit.segments]
+            a: list[Any] = [None] * len(encoded)
+            b: list[Any] = [None] * len(encoded)
+            self._score_units(encoded, [unit], [[0]], a, False, False, True)
+            singles = single_units(mine)
+            self._score_units(mine, singles, [list(range(len(singles)))], b, False, False, False)
+            packed = [a[k].logprobs for k, _, _ in unit.segments]
+            plain = [b[i].logprobs for i in range(len(mine))]
+            self._packs = all(
+                torch.allclose(x, y, atol=1e-4, rtol=1e-4)
+                for x, y in zip(packed, plain, strict=True)
             )
-            pos = torch.cat([torch.arange(s, e) for s, e in zip(starts, ends, strict=True)])
-            rows, pos = rows.to(self.device), pos.to(self.device)
-            logp = torch.log_softmax(logits[rows, pos - 1 - first].float(), dim=-1)  # (N, V)
-            targets = batch.input_ids[rows, pos]  # (N,)
+            if not self._packs:
+                warnings.warn(
+                    f"{type(self.model).__name__} does not score packed sequences like single "
+                    "ones (custom attention masks unsupported?); scoring one pair per "
+                    "sequence instead",
+                    stacklevel=3,
+                )
+        return self._packs
+
+    def _score_units(
+        self, encoded, units, batches, out, distributions: bool, progress: bool, packed: bool
+    ) -> None:
+        keep = accepts_logits_to_keep(self.model)
+        attn = getattr(self.model.config, "_attn_implementation", None)
+        mask_dtype = torch.bool if attn != "eager" else self.model.dtype
+        for idx in tqdm(batches, desc="score", disable=not progress, leave=False):
+            batch = [units[i] for i in idx]
+            if packed:
+                ids, mask, positions = packed_inputs(batch, self.pad_id, mask_dtype)
+                kwargs = {"attention_mask": mask, "position_ids": positions}
+            else:
+                lengths = torch.tensor([len(u) for u in batch])
+                ids = torch.full((len(batch), int(lengths.max())), self.pad_id, dtype=torch.long)
+                for row, u in enumerate(batch):
+                    ids[row, : len(u)] = torch.tensor(u.ids)
+                # the mask comes from lengths, never from pad ids (pad may equal a real eos)
+                mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
+                kwargs = {"attention_mask": mask}
+            # logits at position t predict token t + 1; no prompt token but the last one
+            # predicts a scored token, so the output layer starts there
+            first = min(u.n_prompt for u in batch) - 1 if keep else 0
+            if keep:
+                kwargs["logits_to_keep"] = torch.arange(first, ids.shape[1] - 1)
+            ids = ids.to(self.device)
+            logits = self.model(
+                input_ids=ids, **{k: v.to(self.device) for k, v in kwargs.items()}
+            ).logits  # (B, L', V), L' from position `first`
+            rows: list[int] = []
+            preds: list[int] = []
+            spots: list[int] = []
+            owners: list[tuple[int, int]] = []
+            for row, u in enumerate(batch):
+                for i, (k, start, n) in enumerate(u.segments):
+                    rows.extend([row] * n)
+                    preds.extend(u.predictors(i))
+                    spots.extend(range(start, start + n))
+                    owners.append((k, n))
+            r = torch.tensor(rows, device=self.device)
+            logp = torch.log_softmax(
+                logits[r, torch.tensor(preds, device=self.device) - first].float(), dim=-1
+            )  # (N, V)
+            targets = ids[r, torch.tensor(spots, device=self.device)]  # (N,)
             p = logp.exp()
-            zero = p.new_zeros(())
-            mu = torch.where(p > 0, p * logp, zero).sum(-1)  # 0·log 0 = 0
-            second = torch.where(p > 0, p * logp.square(), zero).sum(-1)
+            # 0·log 0 = 0: below -1e4, p is exactly 0, so clamping there changes no term but
+            # keeps -inf (and its square) out of the products
+            finite = logp.clamp_min(-1e4)
+            weighted = p * finite
+            mu = weighted.sum(-1)
+            second = (weighted * finite).sum(-1)
             sigma2 = (second - mu.square()).clamp_min(0.0)
-            sizes = [e - s for s, e in zip(starts, ends, strict=True)]
+            sizes = [n for _, n in owners]
             parts = zip(
                 targets.cpu().split(sizes),
                 logp.gather(-1, targets[:, None]).squeeze(-1).cpu().split(sizes),
                 logp.argmax(-1).cpu().split(sizes),
                 mu.cpu().split(sizes),
                 sigma2.cpu().split(sizes),
-                logp.cpu().split(sizes) if distributions else [None] * len(idx),
+                logp.cpu().split(sizes) if distributions else [None] * len(owners),
                 strict=True,
             )
-            for i, (tok, lp, am, m, s2, dist) in zip(idx, parts, strict=True):
-                out[i] = ContinuationScores(
+            for (k, _), (tok, lp, am, m, s2, dist) in zip(owners, parts, strict=True):
+                out[k] = ContinuationScores(
                     token_ids=tok,
                     logprobs=lp,
                     argmax_ids=am,
-                    offsets=encoded[i].offsets,
+                    offsets=encoded[k].offsets,
                     dist=dist,
                     moments=(m, s2),
                 )
@@ -353,7 +443,7 @@ class CausalLMAdapter:
                 f"max_new_tokens={max_new_tokens} leaves no room for a prompt within the "
                 f"model's max_length={self.max_length}"
             )
-        encoded = [self.encode(p, "", max_length=room) for p in prompts]
+        encoded = self.encode_many(prompts, [""] * len(prompts), max_length=room)
         lengths = [len(e.ids) for e in encoded]
         out: list[str] = [""] * len(prompts)
         batches = length_sorted_batches(lengths, batch_size or self.batch_size)
