@@ -163,6 +163,7 @@ class Method(ABC):
     ) -> dict[str, torch.Tensor]:
         """Loss terms for one step; must include ``"loss"``, the total to minimise.
 
-        ``forget`` maps each view name to a batch (input_ids, attention_mask, labels);
-        ``retain`` is a retain batch or None.
+        ``forget`` maps each view name to a batch (input_ids, attention_mask, labels, and
+        ``index``: which forget examples, for values cached per example); ``retain`` is a
+        retain batch or None.
         """

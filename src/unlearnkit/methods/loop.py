@@ -286,8 +286,13 @@ def run_unlearning(
             sums: dict[str, float] = {}
             for micro in range(cfg.grad_accum):
                 m = step * cfg.grad_accum + micro
-                fb = [forget_enc[i] for i in fstream.indices(m)]
-                fbatch = {v: _batch_dict([e[v] for e in fb], pad_id, device) for v in fb[0]}
+                picked = fstream.indices(m)
+                fb = [forget_enc[i] for i in picked]
+                index = torch.tensor(picked, device=device)  # which forget examples
+                fbatch = {
+                    v: {**_batch_dict([e[v] for e in fb], pad_id, device), "index": index}
+                    for v in fb[0]
+                }
                 rbatch = (
                     _batch_dict([retain_enc[i] for i in rstream.indices(m)], pad_id, device)
                     if rstream is not None

@@ -180,19 +180,19 @@ def run_experiment(
             then=then,
         )
 
-    def unlearn_job(label: str, index: int, seed: int, e: dict[str, Any]) -> Job:
+    def unlearn_job(label: str, index: int, seed: int, e: dict[str, Any], rank: int) -> Job:
         def then(result: tuple) -> list[Job]:
             path, config = Path(result[0]), result[1]
             finished("unlearn", label, result)
             e.update(model_dir=path / "model", config=config, record=path / "record.json")
-            return [eval_job(e, after_oracle, priority=4)]
+            return [eval_job(e, after_oracle, priority=3 + len(spec.methods))]
 
         return Job(
             f"unlearn:{label}",
             _unlearn_job,
             (*args, index, seed, progress),
             deps=("build:target",) if "target" in missing else (),
-            priority=3,
+            priority=3 + rank,
             then=then,
         )
 
@@ -214,6 +214,8 @@ def run_experiment(
     if oracle_dir is not None:
         jobs.append(eval_job(by_label["oracle"], role_deps["oracle"], priority=2))
     jobs.append(eval_job(by_label["target"], role_deps["target"] + after_oracle, priority=2))
+    # the longest unlearning first, so that short jobs fill the end of the run
+    ranks = _longest_first(spec)
     for index, m in enumerate(spec.methods):
         for seed in spec.seeds:
             label = m.display if len(spec.seeds) == 1 else f"{m.display} (seed {seed})"
@@ -226,7 +228,7 @@ def run_experiment(
             }
             evals.append(e)
             by_label[label] = e
-            jobs.append(unlearn_job(label, index, seed, e))
+            jobs.append(unlearn_job(label, index, seed, e, ranks[index]))
 
     if missing and len(missing) > 1 and workers > 1:
         log(f"training {' and '.join(missing)} side by side (1 thread each)")
@@ -249,6 +251,26 @@ def run_experiment(
     )
     _update_index(Path(runs_dir), result)
     return result
+
+
+def _longest_first(spec: ExperimentSpec) -> list[int]:
+    """Each method's rank (0: longest) by its expected cost: optimiser steps (``max_steps``,
+    else ``epochs`` of 400-example forget sets) x examples per step x sequences per example
+    (forget views, plus one retain sequence)."""
+    import random
+
+    from unlearnkit.methods import METHODS
+    from unlearnkit.methods.api import method_config
+
+    costs = []
+    for m in spec.methods:
+        cfg = method_config(m.name, m.config)
+        method = METHODS.get(m.name)(cfg)
+        views = len(method.views("question", " answer", random.Random(0)))
+        examples = cfg.max_steps * cfg.batch_size if cfg.max_steps else cfg.epochs * 400
+        costs.append(examples * (views + int(method.uses_retain)))
+    order = sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+    return [order.index(i) for i in range(len(costs))]
 
 
 def _execute(jobs: list[Job], workers: int, total: int, bar: bool) -> None:

@@ -74,3 +74,33 @@ def test_a_batch_without_prompt_tokens_is_not_cut(tiny_lm, batch):
     labels[:, 0] = -100
     out, same = logits(tiny_lm.model, {**batch, "labels": labels})
     assert out.shape[1] == labels.shape[1] and same is labels
+
+
+def test_reference_log_probs_are_computed_once_per_example(tiny_lm, batch):
+    from types import SimpleNamespace
+
+    from unlearnkit.methods.gradient._terms import reference_sequence_logprob
+
+    calls = {"n": 0}
+    reference = copy.deepcopy(tiny_lm.model)
+    reference.register_forward_pre_hook(lambda module, args: calls.__setitem__("n", calls["n"] + 1))
+    ctx = SimpleNamespace(reference=reference, state={})
+    first = {**batch, "index": torch.tensor([0, 1, 2, 3, 4])}
+    with torch.no_grad():
+        expected = sequence_logprob(*logits(reference, batch))
+    calls["n"] = 0
+    torch.testing.assert_close(reference_sequence_logprob(ctx, first, "forget"), expected)
+    assert calls["n"] == 1
+    # the same examples in another order and another batch: no new forward pass
+    order = [3, 1, 4]
+    again = {k: v[order] for k, v in batch.items()}
+    again["index"] = torch.tensor(order)
+    got = reference_sequence_logprob(ctx, again, "forget")
+    torch.testing.assert_close(got, expected[order])
+    assert calls["n"] == 1
+    # another view of the same examples is its own value
+    reference_sequence_logprob(ctx, again, "idk")
+    assert calls["n"] == 2
+    # without an index, it is computed every time
+    reference_sequence_logprob(ctx, batch, "forget")
+    assert calls["n"] == 3

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS, Method, RetainConfig, load_refusals
-from unlearnkit.methods.gradient._terms import logits, reference_logits, retain_nll
+from unlearnkit.methods.gradient._terms import logits, reference_sequence_logprob, retain_nll
 from unlearnkit.methods.losses import dpo_loss, nll_loss, sequence_logprob
 
 
@@ -77,8 +77,8 @@ class IdkDPO(_Refusing):
         chosen, rejected = forget["idk"], forget["forget"]
         lc = sequence_logprob(*logits(ctx.model, chosen))
         lr_ = sequence_logprob(*logits(ctx.model, rejected))
-        rc = sequence_logprob(*reference_logits(ctx, chosen))
-        rr = sequence_logprob(*reference_logits(ctx, rejected))
+        rc = reference_sequence_logprob(ctx, chosen, "idk")
+        rr = reference_sequence_logprob(ctx, rejected, "forget")
         dpo = dpo_loss(lc, lr_, rc, rr, self.config.beta)
         r = retain_nll(ctx, retain)
         return {"loss": dpo + self.config.alpha * r, "forget_dpo": dpo, "retain_nll": r}

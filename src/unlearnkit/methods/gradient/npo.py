@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS, Method, RetainConfig
-from unlearnkit.methods.gradient._terms import logits, reference_logits, retain_nll
+from unlearnkit.methods.gradient._terms import logits, reference_sequence_logprob, retain_nll
 from unlearnkit.methods.losses import npo_loss, sequence_logprob
 
 
@@ -40,7 +40,7 @@ class NPO(Method):
     def loss(self, ctx, forget, retain):
         f = forget["forget"]
         logp = sequence_logprob(*logits(ctx.model, f))
-        ref = sequence_logprob(*reference_logits(ctx, f))
+        ref = reference_sequence_logprob(ctx, f, "forget")
         npo = npo_loss(logp, ref, self.config.beta)
         r = retain_nll(ctx, retain)
         return {"loss": npo + self.config.alpha * r, "forget_npo": npo, "retain_nll": r}
