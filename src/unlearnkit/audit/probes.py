@@ -15,6 +15,7 @@ al. 2019, arXiv:1905.00414): 1 = the same up to rotation and scale.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -86,7 +87,9 @@ def attribute_probe(
         probe = make_pipeline(
             StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
         )
-        probe.fit(_states(adapter, train, layer), y_train)
+        with warnings.catch_warnings():  # many classes, few examples each: intended
+            warnings.filterwarnings("ignore", message="The number of unique classes")
+            probe.fit(_states(adapter, train, layer), y_train)
         for name, recs in kept.items():
             if not recs:
                 out["accuracy"][name].append(float("nan"))

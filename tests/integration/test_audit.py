@@ -1,0 +1,106 @@
+"""Sanity laws of the robustness audit on the test world's target and oracle.
+
+- attacks on the target leave it knowing the facts;
+- the oracle does not "recover" forget facts by relearning others beyond what the same
+  relearning does to never-trained holdout people;
+- a probe on the oracle reads forget people no better than holdout people, while on the
+  target it reads them (the probe works).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from unlearnkit.audit import knowledge
+from unlearnkit.audit.forms import CHOICE_FORMS, form_gaps, form_knowledge
+from unlearnkit.audit.probes import attribute_probe, representation_cka
+from unlearnkit.audit.quantization import quantized_copy
+from unlearnkit.audit.relearning import RelearnConfig, relearn, split_records
+from unlearnkit.audit.tampering import noisy_copy
+from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
+
+
+@pytest.fixture(scope="module")
+def models(test_preset_cache):
+    built, _ = test_preset_cache
+    target = CausalLMAdapter.from_pretrained(built.target_dir)
+    oracle = CausalLMAdapter.from_pretrained(built.oracle_dir)
+    return built.world, target, oracle
+
+
+def like(adapter: CausalLMAdapter, model) -> CausalLMAdapter:
+    return CausalLMAdapter(model, adapter.tokenizer, prompt_format=adapter.prompt_format)
+
+
+def test_attacks_on_the_target_leave_it_knowing(models):
+    world, target, _ = models
+    forget = world.tofu["forget10"]
+    assert knowledge(target, forget).value_acc == 1.0
+    for bits in (8, 4):
+        assert knowledge(like(target, quantized_copy(target.model, bits)), forget).value_acc >= 0.9
+    assert knowledge(like(target, noisy_copy(target.model, 0.01)), forget).value_acc >= 0.9
+    curve = relearn(
+        target,
+        world.tofu["retain90"][:20],
+        lambda m: knowledge(m, forget).value_acc,
+        RelearnConfig(steps=(1, 4)),
+    )
+    assert curve.steps == [0, 1, 4] and min(curve.values) >= 0.9
+
+
+def test_the_oracle_recovers_no_more_than_holdout_people_under_relearning(models):
+    world, _, oracle = models
+    relearned, measured = split_records(world.tofu["forget10"], 0.5, seed=0)
+    holdout = world.tofu["holdout10"]
+    cfg = RelearnConfig(steps=(4, 16))
+    on_forget = relearn(oracle, relearned, lambda m: knowledge(m, measured).value_acc, cfg)
+    on_holdout = relearn(oracle, relearned, lambda m: knowledge(m, holdout).value_acc, cfg)
+    gain_forget = on_forget.values[-1] - on_forget.values[0]
+    gain_holdout = on_holdout.values[-1] - on_holdout.values[0]
+    assert gain_forget <= gain_holdout + 0.2, (on_forget.values, on_holdout.values)
+    # the relearned half itself is learnt (the attack does train)
+    learnt = relearn(oracle, relearned, lambda m: knowledge(m, relearned).value_acc, cfg)
+    assert learnt.values[-1] > learnt.values[0] + 0.2
+
+
+def test_lora_relearning_leaves_the_audited_model_untouched(models):
+    world, target, _ = models
+    before = {k: v.clone() for k, v in target.model.state_dict().items()}
+    curve = relearn(
+        target,
+        world.tofu["forget10"][:4],
+        lambda m: knowledge(m, world.tofu["forget10"][4:]).value_acc,
+        RelearnConfig(steps=(2,), lora=True),
+    )
+    assert len(curve.values) == 2
+    for k, v in target.model.state_dict().items():  # the audited model is untouched
+        assert (v == before[k]).all()
+
+
+def test_probe_reads_forget_people_from_the_target_not_from_the_oracle(models):
+    world, target, oracle = models
+    train = world.tofu["retain90"]
+    tests = {"forget": world.tofu["forget10"], "holdout": world.tofu["holdout10"]}
+    on_target = attribute_probe(target, train, tests)
+    on_oracle = attribute_probe(oracle, train, tests)
+    last = -1
+    assert on_target["accuracy"]["forget"][last] >= on_target["accuracy"]["holdout"][last] + 0.3
+    assert on_oracle["accuracy"]["forget"][last] <= on_oracle["accuracy"]["holdout"][last] + 0.2
+    cka = representation_cka(target, oracle, world.tofu["retain90"][:40])
+    assert set(cka) == {1, 2} and all(0 < v <= 1 + 1e-9 for v in cka.values())
+    assert representation_cka(target, target, world.tofu["forget10"])[2] == pytest.approx(1.0)
+
+
+def test_form_probes_cover_every_form_and_group(models):
+    world, target, oracle = models
+    table = form_knowledge(target, world.forms)
+    assert set(table) == set(world.forms)
+    for form, by_group in table.items():
+        assert set(by_group) == {"forget", "retain", "holdout"}, form
+    # the target knows its forget people in the held-out open form better than holdout people
+    assert table["open"]["forget"].value_acc > table["open"]["holdout"].value_acc + 0.2
+    trained = knowledge(oracle, world.tofu["forget10"]).value_acc
+    gaps = form_gaps(form_knowledge(oracle, world.forms, only=["open", *CHOICE_FORMS]), trained)
+    assert set(gaps) == {"open", *CHOICE_FORMS}
+    with pytest.raises(KeyError, match="unknown forms"):
+        form_knowledge(target, world.forms, only=["haiku"])
