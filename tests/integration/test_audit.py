@@ -104,3 +104,30 @@ def test_form_probes_cover_every_form_and_group(models):
     assert set(gaps) == {"open", *CHOICE_FORMS}
     with pytest.raises(KeyError, match="unknown forms"):
         form_knowledge(target, world.forms, only=["haiku"])
+
+
+def test_audit_model_reports_every_attack_in_a_reduced_form(models):
+    from unlearnkit.audit.api import AuditConfig, audit_model, summary_row
+    from unlearnkit.core.errors import ConfigError
+
+    world, target, oracle = models
+    cfg = AuditConfig(
+        bits=(4,), noise=(0.01,), relearn_steps=(2,), lora_steps=(1,), forms=("open", "mcq")
+    )
+    report = audit_model(
+        target, world.tofu, forms=world.forms, oracle=oracle, target_knowledge=1.0, config=cfg
+    )
+    assert report["knowledge"]["forget"]["value_acc"] == 1.0
+    assert set(report["quantization"]) == {"4"} and set(report["noise"]) == {"0.01"}
+    assert report["relearn_forget"]["steps"] == [0, 2]
+    assert report["relearn_related"]["steps"] == [0, 2]
+    assert report["lora_recovery"]["steps"] == [0, 1]
+    assert set(report["forms"]) == {"open", "mcq"}
+    assert report["relearn_forget_steps_to_half"] == 0  # the target has no gap to close
+    assert set(report["cka_to_oracle"]) == {"forget", "retain"}
+    row = summary_row(report)
+    assert row["forget"] == 1.0 and {"int4", "relearn@2", "lora@1", "probe forget"} <= set(row)
+    with pytest.raises(ConfigError, match="bit widths"):
+        AuditConfig(bits=(1,))
+    with pytest.raises(KeyError, match="no 'forget99' split"):
+        audit_model(target, world.tofu, config=AuditConfig(forget="forget99"))
