@@ -61,6 +61,7 @@ def main() -> None:
             world.tofu,
             forms=world.forms,
             oracle=oracle,
+            target=target,
             target_knowledge=target_measured,
             config=cfg,
         )

@@ -125,9 +125,25 @@ def test_audit_model_reports_every_attack_in_a_reduced_form(models):
     assert set(report["forms"]) == {"open", "mcq"}
     assert report["relearn_forget_steps_to_half"] == 0  # the target has no gap to close
     assert set(report["cka_to_oracle"]) == {"forget", "retain"}
+    assert "traces" not in report  # no target given
     row = summary_row(report)
     assert row["forget"] == 1.0 and {"int4", "relearn@2", "lora@1", "probe forget"} <= set(row)
     with pytest.raises(ConfigError, match="bit widths"):
         AuditConfig(bits=(1,))
     with pytest.raises(KeyError, match="no 'forget99' split"):
         audit_model(target, world.tofu, config=AuditConfig(forget="forget99"))
+
+
+def test_the_oracle_moved_its_traces_by_definition(models):
+    from unlearnkit.audit.api import AuditConfig, audit_model
+
+    world, target, oracle = models
+    off = {"bits": (), "noise": (), "relearn_steps": (), "lora_steps": (), "probe": False}
+    report = audit_model(
+        oracle, world.tofu, oracle=oracle, target=target, config=AuditConfig(**off, traces_k=5)
+    )
+    assert report["traces"]["moved"] == pytest.approx(1.0)
+    assert len(report["traces"]["vectors"]) == 5
+    # switched-off attacks are left out
+    assert report["quantization"] == {} and report["noise"] == {}
+    assert {"relearn_forget", "lora_recovery", "probe", "cka_to_oracle"}.isdisjoint(report)

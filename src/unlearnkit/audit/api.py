@@ -14,7 +14,9 @@ forget set unless said otherwise. For one model the report holds:
 * ``lora_recovery``: the same as ``relearn_forget`` with LoRA adapters (a small budget);
 * ``forms``: knowledge per form and group of people;
 * ``probe``: attribute-probe accuracy per layer on forget and holdout people;
-* ``cka_to_oracle``: linear CKA per layer with the oracle on forget and retain inputs.
+* ``cka_to_oracle``: linear CKA per layer with the oracle on forget and retain inputs;
+* ``traces``: how far the target's value vectors that most encode the forgotten answers
+  moved in this model, on the oracle's scale (:mod:`~unlearnkit.audit.traces`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from unlearnkit.audit.probes import attribute_probe, representation_cka
 from unlearnkit.audit.quantization import quantized_copy
 from unlearnkit.audit.relearning import RelearnConfig, relearn, split_records, steps_to_recover
 from unlearnkit.audit.tampering import noisy_copy
+from unlearnkit.audit.traces import concept_token_ids, parametric_traces
 from unlearnkit.core.config import Config, param
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
@@ -43,7 +46,9 @@ class AuditConfig(Config):
     scales. relearn_steps, relearn_lr, relearn_batch_size, relearn_fraction: the relearning
     ladder (on ``relearn_fraction`` of the forget set, measured on the rest, and on related
     data). lora_steps: the LoRA recovery ladder. forms: the form probes (None: all).
-    probe: the attribute probe and the CKA with the oracle. seed: splits and noise.
+    probe: the attribute probe and the CKA with the oracle. traces: the parametric traces
+    of the ``traces_k`` value vectors that most encode the forget answers (needs the
+    target). seed: splits and noise.
     """
 
     forget: str = "forget10"
@@ -57,6 +62,8 @@ class AuditConfig(Config):
     lora_steps: tuple[int, ...] = (16,)
     forms: tuple[str, ...] | None = None
     probe: bool = True
+    traces: bool = True
+    traces_k: int = param(20, ge=1)
     seed: int = 0
 
     def validate(self) -> None:
@@ -75,6 +82,7 @@ def audit_model(
     *,
     forms: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     oracle: CausalLMAdapter | None = None,
+    target: CausalLMAdapter | None = None,
     target_knowledge: float | None = None,
     config: AuditConfig | None = None,
     log: Callable[[str], None] = lambda message: None,
@@ -83,8 +91,8 @@ def audit_model(
 
     tofu: TOFU-style splits (``config.forget``, ``retain90``-like ``retain*``, ``holdout*``,
     ``neighbours``: those present are used). forms: the world's form records. oracle: for
-    the CKA. target_knowledge: the target's value accuracy on the measured forget records,
-    for the steps-to-recover figures.
+    the CKA and the traces' scale. target: for the traces. target_knowledge: the target's
+    value accuracy on the measured forget records, for the steps-to-recover figures.
     """
     cfg = config or AuditConfig()
     if cfg.forget not in tofu:
@@ -182,6 +190,19 @@ def audit_model(
                     "retain": representation_cka(model, oracle, retain[: len(forget)]),
                 },
             )
+    if cfg.traces and target is not None:
+        values = [str(r["value"]) for r in forget if r.get("value")]
+        if values:
+            out["traces"] = timed(
+                "traces",
+                lambda: parametric_traces(
+                    target.model,
+                    model.model,
+                    oracle.model if oracle is not None else None,
+                    concept_token_ids(model.tokenizer, values),
+                    k=cfg.traces_k,
+                ),
+            )
     out["timing_s"]["total"] = round(time.perf_counter() - t0, 2)
     return out
 
@@ -209,6 +230,8 @@ def summary_row(report: Mapping[str, Any]) -> dict[str, float]:
             if "forget" in by and not math.isnan(by["forget"]["value_acc"])
         ]
         row["forms (forget)"] = sum(values) / len(values) if values else math.nan
+    if "traces" in report:
+        row["traces cosine"] = report["traces"]["unlearned"]["cosine"]
     if "probe" in report:
         acc = report["probe"]["accuracy"]
         row["probe forget"] = acc["forget"][-1]

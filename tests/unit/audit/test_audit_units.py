@@ -96,3 +96,30 @@ def test_linear_cka_laws():
     assert linear_cka(x, independent) < 0.5
     with pytest.raises(ValueError, match="same inputs"):
         linear_cka(x, x[:10])
+
+
+def test_parametric_traces_laws(tiny_lm):
+    import copy
+
+    from unlearnkit.audit.traces import concept_token_ids, parametric_traces, value_matrices
+
+    model = tiny_lm.model
+    assert [n.rsplit(".", 1)[-1] for n, _ in value_matrices(model)] == ["down_proj"] * 2
+    tokens = concept_token_ids(tiny_lm.tokenizer, ["three", "seven"])
+    assert tokens
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    same = parametric_traces(model, model, other, tokens, k=5, top=10)
+    assert same["unlearned"]["cosine"] == pytest.approx(1.0)
+    assert same["unlearned"]["overlap"] == 1.0 and same["moved"] == pytest.approx(0.0, abs=1e-5)
+    as_oracle = parametric_traces(model, other, other, tokens, k=5, top=10)
+    assert as_oracle["moved"] == pytest.approx(1.0)
+    assert as_oracle["unlearned"]["cosine"] < 1.0
+    scores = [v["score"] for v in same["vectors"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 5
+    with pytest.raises(ValueError, match="no concept tokens"):
+        parametric_traces(model, model, None, [])
+    with pytest.raises(ValueError, match="no MLP output projection"):
+        value_matrices(torch.nn.Linear(2, 2))
