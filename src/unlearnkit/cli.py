@@ -299,6 +299,97 @@ def eval_(
 
 
 @app.command()
+def audit(
+    model: Annotated[Path, typer.Option("--model", help="the unlearned model's directory")],
+    data: Annotated[
+        Path, typer.Option("--data", help="data directory: a written world or TOFU layout")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="audit report JSON to write")],
+    target: Annotated[
+        Path | None,
+        typer.Option("--target", help="the model before unlearning (reference row, traces)"),
+    ] = None,
+    oracle: Annotated[
+        Path | None,
+        typer.Option("--oracle", help="the retrain oracle (reference row, CKA, traces' scale)"),
+    ] = None,
+    forget: Annotated[
+        str, typer.Option(help="forget split: forget01, forget05, forget10")
+    ] = "forget10",
+    overrides: Overrides = None,
+) -> None:
+    """Robustness audit: relearning, quantization, weight noise, LoRA recovery, form and
+    representation probes, parametric traces (docs/audit.md).
+
+    With --target and --oracle they are audited too, and the table shows "forgetting left"
+    (1 = as forgotten as the oracle, 0 = as known as the target). Overrides set the audit
+    config, e.g. ``relearn_steps=[1,4,16] bits=[8] probe=false``.
+    """
+    import json
+    import math
+
+    from unlearnkit.audit.api import AuditConfig, audit_model, summary_row
+    from unlearnkit.audit.data import audit_data
+    from unlearnkit.audit.knowledge import forgetting_left, knowledge
+    from unlearnkit.audit.relearning import split_records
+    from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
+
+    _quiet_libraries()
+    try:
+        cfg = AuditConfig(forget=forget).with_overrides(overrides or [])
+        splits, forms = audit_data(data, forget=forget)
+        load = CausalLMAdapter.from_pretrained
+        adapters = {"model": load(model)}
+        if target is not None:
+            adapters["target"] = load(target)
+        if oracle is not None:
+            adapters["oracle"] = load(oracle)
+        target_measured = None
+        if "target" in adapters:
+            _, measured = split_records(splits[cfg.forget], cfg.relearn_fraction, cfg.seed)
+            target_measured = knowledge(adapters["target"], measured).headline
+        reports = {}
+        for role, adapter in adapters.items():
+            err.print(f"auditing {role} ...")
+            reports[role] = audit_model(
+                adapter,
+                splits,
+                forms=forms,
+                oracle=adapters.get("oracle"),
+                target=adapters.get("target"),
+                target_knowledge=target_measured,
+                config=cfg,
+                log=err.print,
+            )
+    except (UnlearnkitError, KeyError, ValueError) as exc:
+        _fail(exc)
+    rows = {role: summary_row(r) for role, r in reports.items()}
+    table = Table(title="Robustness audit: forget-set knowledge before and after each attack")
+    columns = list(rows["model"])
+    table.add_column("model")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for role, row in rows.items():
+        table.add_row(role, *(f"{row.get(c, math.nan):.3f}" for c in columns))
+    if "target" in rows and "oracle" in rows:
+        t, o = rows["target"], rows["oracle"]
+        table.add_row(
+            "forgetting left",
+            *(f"{forgetting_left(rows['model'][c], t[c], o[c]):.2f}" for c in columns),
+        )
+    console.print(table)
+    payload = {
+        "kind": "unlearnkit.audit",
+        "version": 1,
+        "config": cfg.to_dict(),
+        "reports": reports,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    console.print(f"audit written to {out}")
+
+
+@app.command()
 def unlearn(
     model: Annotated[Path, typer.Option("--model", help="Hugging Face model directory")],
     data: Annotated[Path, typer.Option("--data", help="TOFU-layout data directory (or world)")],

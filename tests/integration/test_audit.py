@@ -147,3 +147,39 @@ def test_the_oracle_moved_its_traces_by_definition(models):
     # switched-off attacks are left out
     assert report["quantization"] == {} and report["noise"] == {}
     assert {"relearn_forget", "lora_recovery", "probe", "cka_to_oracle"}.isdisjoint(report)
+
+
+def test_audit_command_writes_a_report_and_the_table(test_preset_cache, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from unlearnkit.cli import app
+
+    built, _ = test_preset_cache
+    out = tmp_path / "audit.json"
+    common = [
+        "audit",
+        "--model",
+        str(built.oracle_dir),
+        "--data",
+        str(built.world_dir),
+        "--out",
+        str(out),
+    ]
+    quick = ["relearn_steps=[1]", "lora_steps=[1]", "bits=[8]", "noise=[0.01]", "forms=[open]"]
+    result = CliRunner().invoke(
+        app,
+        [*common, "--target", str(built.target_dir), "--oracle", str(built.oracle_dir), *quick],
+        env={"COLUMNS": "250"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "forgetting left" in result.output
+    report = json.loads(out.read_text())
+    assert report["kind"] == "unlearnkit.audit"
+    assert set(report["reports"]) == {"model", "target", "oracle"}
+    model = report["reports"]["model"]
+    assert set(model["forms"]) == {"open"} and model["relearn_forget"]["steps"] == [0, 1]
+    assert model["traces"]["moved"] == pytest.approx(1.0)  # the model is the oracle
+    bad = CliRunner().invoke(app, [*common, "bits=[1]"])
+    assert bad.exit_code == 2 and "bit widths" in bad.output

@@ -1,7 +1,8 @@
 """``audit_model``: every attack and probe of the audit on one model.
 
-The knowledge measure is value-token accuracy (:mod:`~unlearnkit.audit.knowledge`) on the
-forget set unless said otherwise. For one model the report holds:
+The knowledge measure is the headline of :mod:`~unlearnkit.audit.knowledge` (value-token
+accuracy; answer-token accuracy on data without values) on the forget set unless said
+otherwise. For one model the report holds:
 
 * ``knowledge``: forget / retain / holdout, before any attack;
 * ``quantization``: forget knowledge after b-bit round-to-nearest weights, per b;
@@ -116,7 +117,7 @@ def audit_model(
         return CausalLMAdapter(m, model.tokenizer, prompt_format=model.prompt_format)
 
     def forget_acc(adapter: CausalLMAdapter, records=forget) -> float:
-        return knowledge(adapter, records).value_acc
+        return knowledge(adapter, records).headline
 
     base = {"forget": knowledge(model, forget).to_dict()}
     if retain:
@@ -210,7 +211,7 @@ def audit_model(
 def summary_row(report: Mapping[str, Any]) -> dict[str, float]:
     """The headline numbers of one audit report: forget value accuracy before and after
     each attack, the forms' mean on forget people, and the probe's last-layer accuracy."""
-    row: dict[str, float] = {"forget": report["knowledge"]["forget"]["value_acc"]}
+    row: dict[str, float] = {"forget": report["knowledge"]["forget"]["headline"]}
     for bits, v in report.get("quantization", {}).items():
         row[f"int{bits}"] = v
     for scale, v in report.get("noise", {}).items():
@@ -225,9 +226,9 @@ def summary_row(report: Mapping[str, Any]) -> dict[str, float]:
         row[f"lora@{curve['steps'][-1]}"] = curve["values"][-1]
     if "forms" in report:
         values = [
-            by["forget"]["value_acc"]
+            by["forget"]["headline"]
             for by in report["forms"].values()
-            if "forget" in by and not math.isnan(by["forget"]["value_acc"])
+            if "forget" in by and not math.isnan(by["forget"]["headline"])
         ]
         row["forms (forget)"] = sum(values) / len(values) if values else math.nan
     if "traces" in report:

@@ -93,7 +93,7 @@ def form_gaps(
     """Each form's value accuracy on ``group`` minus ``trained`` (the trained form's): how
     much more the model gives away when asked another way."""
     return {
-        form: by_group[group].value_acc - trained
+        form: by_group[group].headline - trained
         for form, by_group in table.items()
         if group in by_group
     }

@@ -6,7 +6,8 @@ re-measure it cheaply many times:
 * ``value_acc``: the share of the fact's own tokens (the record's ``value`` inside the
   answer) that the model predicts as its argmax, averaged over records — the headline;
 * ``answer_acc``: the same over every answer token (template words included);
-* ``answer_logprob``: the mean per-token log-probability of the answer.
+* ``answer_logprob``: the mean per-token log-probability of the answer;
+* ``headline``: value_acc, or answer_acc where records carry no ``value`` (real TOFU data).
 
 Two normalisations put a measure between the target (trained on everything) and the oracle
 (retrained without the forget set):
@@ -37,8 +38,13 @@ class Knowledge:
     answer_logprob: float
     n: int
 
+    @property
+    def headline(self) -> float:
+        """value_acc, or answer_acc for records without values (e.g. real TOFU data)."""
+        return self.answer_acc if math.isnan(self.value_acc) else self.value_acc
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "headline": self.headline}
 
 
 def knowledge(
