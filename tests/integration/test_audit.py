@@ -75,6 +75,19 @@ def test_lora_relearning_leaves_the_audited_model_untouched(models):
     assert len(curve.values) == 2
     for k, v in target.model.state_dict().items():  # the audited model is untouched
         assert (v == before[k]).all()
+    again = relearn(
+        target,
+        world.tofu["forget10"][:4],
+        lambda m: knowledge(m, world.tofu["forget10"][4:]).answer_logprob,
+        RelearnConfig(steps=(2,), lora=True),
+    )
+    twice = relearn(
+        target,
+        world.tofu["forget10"][:4],
+        lambda m: knowledge(m, world.tofu["forget10"][4:]).answer_logprob,
+        RelearnConfig(steps=(2,), lora=True),
+    )
+    assert again.values == twice.values  # the adapters are seeded
 
 
 def test_probe_reads_forget_people_from_the_target_not_from_the_oracle(models):

@@ -102,7 +102,9 @@ def relearn(
         from unlearnkit.methods.loop import apply_lora
 
         lora = _LoraSettings(cfg.lora_rank, 2.0 * cfg.lora_rank, 0.0, DEFAULT_LORA_TARGETS)
-        model = apply_lora(model, lora)
+        with torch.random.fork_rng(devices=[]):  # seeded adapters; the caller's RNG untouched
+            torch.manual_seed(derive_seed(cfg.seed, "relearn-lora"))
+            model = apply_lora(model, lora)
     attacked = CausalLMAdapter(
         model, adapter.tokenizer, batch_size=adapter.batch_size, prompt_format=adapter.prompt_format
     )
