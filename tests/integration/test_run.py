@@ -56,6 +56,8 @@ def schema() -> dict:
         (["data=/nonexistent/dir"], "oracle= and data= are for real models"),
         (["model=/nonexistent/dir", "data=/tmp"], "an existing local directory"),
         (["nmae=x"], "Did you mean 'name'"),
+        (["audit={bits: [1]}"], "bit widths go from 2 to 16"),
+        (["audit={forget: forget05}"], "audit.forget=forget10"),
     ],
 )
 def test_spec_errors_say_what_is_wrong(overrides, message):
@@ -231,3 +233,30 @@ def test_run_command_prints_the_leaderboard(test_preset_cache, tmp_path):
     assert bad.exit_code == 2 and "seeds" in bad.output
     missing = runner.invoke(app, ["run", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2 and "recipe name" in missing.output
+
+
+def test_a_run_with_the_audit_audits_every_model_and_reports_it(test_preset_cache, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    from unlearnkit.audit.api import AuditConfig
+    from unlearnkit.report.html import write_report
+
+    _, cache = test_preset_cache
+    audit = AuditConfig(
+        bits=(8,), noise=(0.01,), relearn_steps=(1,), lora_steps=(1,), forms=("open",)
+    )
+    spec = small_spec(seeds=(0,), methods=METHODS[:1], audit=audit)
+    first = run_experiment(spec, cache=cache, runs_dir=tmp_path, progress=False, log=print)
+    assert first.built["audit:target"] and first.built["audit:npo"]
+    data = load_results(first.run_dir)
+    jsonschema.validate(data, schema())
+    rows = {r["label"]: r for r in data["rows"]}
+    assert set(rows) == {"target", "oracle", "npo"}
+    for row in rows.values():
+        assert {"forget", "int8", "relearn@1", "lora@1", "traces cosine"} <= set(row["audit"])
+        assert (first.run_dir / row["audit_report"]).is_file()
+    assert rows["target"]["audit"]["traces cosine"] == pytest.approx(1.0)
+    page = write_report(first.run_dir).read_text()
+    assert 'id="audit"' in page and 'id="audit-left"' in page
+    again = run_experiment(spec, cache=cache, runs_dir=tmp_path, progress=False, log=print)
+    assert not any(v for k, v in again.built.items() if k.startswith("audit:"))
+    assert [r.audit for r in again.rows] == [r.audit for r in first.rows]

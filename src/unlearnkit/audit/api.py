@@ -209,35 +209,36 @@ def audit_model(
 
 
 def summary_row(report: Mapping[str, Any]) -> dict[str, float]:
-    """The headline numbers of one audit report: forget value accuracy before and after
-    each attack, the forms' mean on forget people, and the probe's last-layer accuracy."""
-    row: dict[str, float] = {"forget": report["knowledge"]["forget"]["headline"]}
+    """The headline numbers of one audit report: forget knowledge before and after each
+    attack, the forms' mean on forget people, the traces' cosine and the probe's last-layer
+    accuracy. (Reports written as strict JSON hold non-finite numbers as strings.)"""
+    num = float
+    row: dict[str, float] = {"forget": num(report["knowledge"]["forget"]["headline"])}
     for bits, v in report.get("quantization", {}).items():
-        row[f"int{bits}"] = v
+        row[f"int{bits}"] = num(v)
     for scale, v in report.get("noise", {}).items():
-        row[f"noise {scale}"] = v
+        row[f"noise {scale}"] = num(v)
     for key, label in (("relearn_forget", "relearn"), ("relearn_related", "related")):
         if key in report:
             curve = report[key]
-            row[f"{label}@0"] = curve["values"][0]
-            row[f"{label}@{curve['steps'][-1]}"] = curve["values"][-1]
+            row[f"{label}@0"] = num(curve["values"][0])
+            row[f"{label}@{curve['steps'][-1]}"] = num(curve["values"][-1])
     if "lora_recovery" in report:
         curve = report["lora_recovery"]
-        row[f"lora@{curve['steps'][-1]}"] = curve["values"][-1]
+        row[f"lora@{curve['steps'][-1]}"] = num(curve["values"][-1])
     if "forms" in report:
         values = [
-            by["forget"]["headline"]
-            for by in report["forms"].values()
-            if "forget" in by and not math.isnan(by["forget"]["headline"])
+            num(by["forget"]["headline"]) for by in report["forms"].values() if "forget" in by
         ]
+        values = [v for v in values if not math.isnan(v)]
         row["forms (forget)"] = sum(values) / len(values) if values else math.nan
     if "traces" in report:
-        row["traces cosine"] = report["traces"]["unlearned"]["cosine"]
+        row["traces cosine"] = num(report["traces"]["unlearned"]["cosine"])
     if "probe" in report:
         acc = report["probe"]["accuracy"]
-        row["probe forget"] = acc["forget"][-1]
+        row["probe forget"] = num(acc["forget"][-1])
         if "holdout" in acc:
-            row["probe holdout"] = acc["holdout"][-1]
+            row["probe holdout"] = num(acc["holdout"][-1])
     return row
 
 

@@ -118,6 +118,9 @@ def render_html(
             f'<figure id="{name}"><img class="plot" alt="{esc(name)}" '
             f'src="data:image/png;base64,{data}"><figcaption>{esc(caption)}</figcaption></figure>'
         )
+    audited = [r for r in results["rows"] if r.get("audit")]
+    if audited:
+        parts += ["<h2>Robustness audit</h2>", _audit_table(audited)]
     parts += ["<h2>Methods and their configs</h2>", _configs(lines), "</body></html>"]
     return "\n".join(parts) + "\n"
 
@@ -155,6 +158,50 @@ def _table(lines: Sequence[Mapping[str, Any]]) -> str:
         )
         body.append(f"<tr{cls}><td>{_name(line)}</td>{cells}</tr>")
     return f'<table id="leaderboard"><tr>{head}</tr>{"".join(body)}</table>'
+
+
+def _audit_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Forget-set knowledge of every audited model before and after each attack, and the
+    same as "forgetting left" (1 = as forgotten as the oracle, 0 = as known as the target)
+    when the target and the oracle were audited (docs/audit.md)."""
+    from unlearnkit.audit.knowledge import forgetting_left
+
+    esc = html.escape
+    cols = list(dict.fromkeys(c for r in rows for c in r["audit"]))
+    by_kind = {r["kind"]: r["audit"] for r in rows if r["kind"] != "method"}
+
+    def num(row: Mapping[str, Any], c: str) -> float:
+        return float(row.get(c, "nan"))
+
+    head = "".join(f"<th>{esc(c)}</th>" for c in ["model", *cols])
+    body = []
+    for r in rows:
+        cls = ' class="ref"' if r["kind"] != "method" else ""
+        cells = "".join(f"<td>{num(r['audit'], c):.3f}</td>" for c in cols)
+        body.append(f"<tr{cls}><td>{esc(r['label'])}</td>{cells}</tr>")
+    out = [
+        "<p>Forget-set knowledge (value-token accuracy) before and after each attack "
+        "(relearning: @0 and the last step; related: relearning on retain people linked to "
+        "forget people).</p>",
+        f'<table id="audit"><tr>{head}</tr>{"".join(body)}</table>',
+    ]
+    if {"target", "oracle"} <= set(by_kind):
+        t, o = by_kind["target"], by_kind["oracle"]
+        body = []
+        for r in rows:
+            if r["kind"] != "method":
+                continue
+            cells = "".join(
+                f"<td>{forgetting_left(num(r['audit'], c), num(t, c), num(o, c)):.2f}</td>"
+                for c in cols
+            )
+            body.append(f"<tr><td>{esc(r['label'])}</td>{cells}</tr>")
+        out += [
+            "<p>Forgetting left: (target − x) / (target − oracle); 1 = as forgotten as the "
+            "oracle, 0 = as known as the target.</p>",
+            f'<table id="audit-left"><tr>{head}</tr>{"".join(body)}</table>',
+        ]
+    return "\n".join(out)
 
 
 def _name(line: Mapping[str, Any]) -> str:

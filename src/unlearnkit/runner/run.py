@@ -66,6 +66,8 @@ class Row:
     efficiency: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
     paper: str | None = None
+    audit: dict[str, float] | None = None  # the audit's summary row, when audited
+    audit_report: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +82,8 @@ class Row:
             "efficiency": self.efficiency,
             "config": self.config,
             "paper": self.paper,
+            "audit": {k: _jf(v) for k, v in self.audit.items()} if self.audit else None,
+            "audit_report": self.audit_report,
         }
 
 
@@ -180,12 +184,35 @@ def run_experiment(
             then=then,
         )
 
+    # the audit needs the target and the oracle (traces, CKA) besides the model itself
+    audit_deps = tuple(f"build:{r}" for r in missing)
+
+    def audit_job(e: dict[str, Any], deps: tuple[str, ...]) -> Job:
+        def then(result: tuple) -> None:
+            *_, fresh, secs = result
+            built[f"audit:{e['label']}"], seconds[f"audit:{e['label']}"] = fresh, secs
+            if fresh:
+                log(f"audited {e['label']} in {secs:.1f}s")
+            e["audit"] = Path(result[0])
+
+        return Job(
+            f"audit:{e['label']}",
+            _audit_job,
+            (*args, str(e["model_dir"])),
+            deps=tuple(dict.fromkeys((*deps, *audit_deps))),
+            priority=4 + len(spec.methods),
+            then=then,
+        )
+
     def unlearn_job(label: str, index: int, seed: int, e: dict[str, Any], rank: int) -> Job:
         def then(result: tuple) -> list[Job]:
             path, config = Path(result[0]), result[1]
             finished("unlearn", label, result)
             e.update(model_dir=path / "model", config=config, record=path / "record.json")
-            return [eval_job(e, after_oracle, priority=3 + len(spec.methods))]
+            follow = [eval_job(e, after_oracle, priority=3 + len(spec.methods))]
+            if spec.audit is not None:
+                follow.append(audit_job(e, ()))
+            return follow
 
         return Job(
             f"unlearn:{label}",
@@ -214,6 +241,8 @@ def run_experiment(
     if oracle_dir is not None:
         jobs.append(eval_job(by_label["oracle"], role_deps["oracle"], priority=2))
     jobs.append(eval_job(by_label["target"], role_deps["target"] + after_oracle, priority=2))
+    if spec.audit is not None:
+        jobs += [audit_job(e, ()) for e in evals]  # target and oracle (methods: when unlearned)
     # the longest unlearning first, so that short jobs fill the end of the run
     ranks = _longest_first(spec)
     for index, m in enumerate(spec.methods):
@@ -232,7 +261,8 @@ def run_experiment(
 
     if missing and len(missing) > 1 and workers > 1:
         log(f"training {' and '.join(missing)} side by side (1 thread each)")
-    total = len(jobs) + len(spec.methods) * len(spec.seeds)
+    per_method = 2 if spec.audit is not None else 1  # its evaluation (and audit)
+    total = len(jobs) + per_method * len(spec.methods) * len(spec.seeds)
     _execute(jobs, workers, total, progress and workers > 1)
 
     oracle_cost = oracle_training_cost(oracle_dir) if oracle_dir is not None else None
@@ -377,6 +407,61 @@ class _State:
         )
         return path, fresh, time.perf_counter() - t if fresh else 0.0
 
+    def audit(self, model_dir: Path):
+        t = time.perf_counter()
+        path, fresh = _audited(self, model_dir)
+        return path, fresh, time.perf_counter() - t if fresh else 0.0
+
+
+def _audited(state: _State, model_dir: Path) -> tuple[Path, bool]:
+    """The audit report of ``model_dir`` (built or reused): cached by the weights of the
+    model, the target and the oracle, the audit config and the data."""
+    from unlearnkit.audit.api import audit_model
+    from unlearnkit.audit.data import audit_data
+    from unlearnkit.audit.knowledge import knowledge
+    from unlearnkit.audit.relearning import split_records
+
+    spec, cfg = state.spec, state.spec.audit
+    if spec.embedded:
+        from unlearnkit.runner.build import prepare
+
+        source: Any = prepare(spec.build, cache=state.cache).world
+    else:
+        source = Path(spec.data).expanduser()
+    splits, forms = audit_data(source, forget=spec.forget)
+    model = CausalLMAdapter.from_pretrained(model_dir, batch_size=spec.batch_size)
+    oracle = state.oracle.adapter if state.oracle is not None else None
+    key = {
+        "model": model.fingerprint(),
+        "target": state.target.fingerprint(),
+        "oracle": oracle.fingerprint() if oracle is not None else None,
+        "audit": cfg.to_dict(),
+        "data": content_hash(
+            {
+                "splits": {k: records_hash(v) for k, v in sorted(splits.items())},
+                "forms": {k: records_hash(v) for k, v in sorted((forms or {}).items())},
+            }
+        ),
+        "versions": library_versions(),
+    }
+
+    def make(tmp: Path) -> None:
+        _, measured = split_records(splits[cfg.forget], cfg.relearn_fraction, cfg.seed)
+        report = audit_model(
+            model,
+            splits,
+            forms=forms,
+            oracle=oracle,
+            target=state.target,
+            target_knowledge=knowledge(state.target, measured).headline,
+            config=cfg,
+        )
+        payload = {"kind": "unlearnkit.audit", "version": 1, **report}
+        atomic_write_json(tmp / "audit.json", _strict_json(payload))
+
+    path, fresh = state.cache.get_or_build("audits", key, make)
+    return path / "audit.json", fresh
+
 
 _WORKER_STATE: dict[tuple[str, str], _State] = {}
 
@@ -403,6 +488,23 @@ def _unlearn_job(spec_dict, cache_root, index: int, seed: int, progress: bool = 
     return str(out), config, fresh, secs
 
 
+def _strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float as a string ("nan", "inf"), for strict JSON."""
+    if isinstance(obj, float):
+        return _jf(obj)
+    if isinstance(obj, dict):
+        return {str(k): _strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_strict_json(v) for v in obj]
+    return obj
+
+
+def _audit_job(spec_dict, cache_root, model_dir: str):
+    state = _worker_state(spec_dict, cache_root)
+    path, fresh, secs = state.audit(Path(model_dir))
+    return str(path), fresh, secs
+
+
 def _eval_job(spec_dict, cache_root, model_dir: str, record: str | None):
     state = _worker_state(spec_dict, cache_root)
     path, fresh, secs = state.evaluate(Path(model_dir), Path(record) if record else None)
@@ -419,6 +521,14 @@ def _row(e: dict[str, Any], run_dir: Path) -> Row:
         for s, rs in report.results.items()
         for k, r in rs.items()
     }
+    audit = audit_report = None
+    if e.get("audit") is not None:
+        from unlearnkit.audit.api import summary_row
+
+        data = json.loads(Path(e["audit"]).read_text())
+        copy_to = run_dir / "audits" / f"{_slug(e['label'])}.json"
+        atomic_write_json(copy_to, data)
+        audit, audit_report = summary_row(data), str(copy_to.relative_to(run_dir))
     return Row(
         label=e["label"],
         kind=e["kind"],
@@ -431,6 +541,8 @@ def _row(e: dict[str, Any], run_dir: Path) -> Row:
         efficiency=report.efficiency,
         config=e.get("config", {}),
         paper=e.get("paper"),
+        audit=audit,
+        audit_report=audit_report,
     )
 
 

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from unlearnkit.audit.api import AuditConfig
 from unlearnkit.core.config import Config, _load_yaml, _set_dotted, param, parse_overrides
 from unlearnkit.core.errors import ConfigError
 from unlearnkit.evaluation.suites import SUITES
@@ -63,7 +64,8 @@ class ExperimentSpec(Config):
     its retrain oracle's directory (optional: forget quality and PrivLeak need it) and a
     data directory in the TOFU (and/or MUSE) layout. forget: the forget request. methods,
     seeds: every method runs once per seed (the seed of its batch order). suites,
-    bootstrap, ci_level: the evaluation. batch_size: sequences per forward pass.
+    bootstrap, ci_level: the evaluation. batch_size: sequences per forward pass. audit: the
+    robustness audit of every model (``audit={}`` for the defaults; docs/audit.md), or none.
     """
 
     name: str = "demo"
@@ -78,6 +80,7 @@ class ExperimentSpec(Config):
     bootstrap: int = param(1000, ge=0)
     ci_level: float = param(0.95, gt=0, lt=1)
     batch_size: int = param(64, ge=1)
+    audit: AuditConfig | None = None
 
     @property
     def embedded(self) -> bool:
@@ -113,6 +116,8 @@ class ExperimentSpec(Config):
             value = getattr(self, key)
             if value is not None and not Path(value).expanduser().exists():
                 self.fail(key, value, "an existing local directory")
+        if self.audit is not None and self.audit.forget != self.forget:
+            self.fail("audit", self.audit.forget, f"audit.forget={self.forget} (the run's forget)")
         if self.embedded and self.forget != self.build.forget:
             self.fail(
                 "forget",
