@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from unlearnkit.audit import knowledge
@@ -196,3 +198,32 @@ def test_audit_command_writes_a_report_and_the_table(test_preset_cache, tmp_path
     assert model["traces"]["moved"] == pytest.approx(1.0)  # the model is the oracle
     bad = CliRunner().invoke(app, [*common, "bits=[1]"])
     assert bad.exit_code == 2 and "bit widths" in bad.output
+
+
+def test_sequential_requests_partition_the_forget_people_and_track_each_step(models):
+    import math
+
+    from unlearnkit.audit.sequential import sequential_unlearning, split_requests
+
+    world, target, _ = models
+    forget = world.tofu["forget10"]
+    groups = split_requests(forget, 2, seed=0)
+    people = [{r["person_id"] for r in g} for g in groups]
+    assert people[0].isdisjoint(people[1]) and sum(len(g) for g in groups) == len(forget)
+    assert split_requests(forget, 2, seed=0) == groups
+    with pytest.raises(ValueError, match="number of forget people"):
+        split_requests(forget, 50)
+    model = like(target, copy.deepcopy(target.model))
+    out = sequential_unlearning(
+        model,
+        forget,
+        world.tofu["retain90"],
+        "grad_diff",
+        requests=2,
+        config={"max_steps": 3, "batch_size": 4, "lr": 5e-3},
+    )
+    first, last = out["history"]
+    assert [h["request"] for h in out["history"]] == [1, 2]
+    assert first["requested"] < 1.0 and first["pending"] > first["requested"]
+    assert math.isnan(last["pending"]) and last["retain"] > 0.5
+    assert knowledge(target, forget).value_acc == 1.0  # the audited target is untouched
