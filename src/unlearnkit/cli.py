@@ -263,7 +263,7 @@ def eval_(
         str, typer.Option("--suite", help="comma-separated suites: tofu, muse, mia")
     ] = "tofu,muse,mia",
     forget: Annotated[
-        str, typer.Option(help="forget split: forget01, forget05, forget10")
+        str, typer.Option(help="forget split: forget01, forget05, forget10, forget25")
     ] = "forget10",
     record: Annotated[
         Path | None,
@@ -314,7 +314,7 @@ def audit(
         typer.Option("--oracle", help="the retrain oracle (reference row, CKA, traces' scale)"),
     ] = None,
     forget: Annotated[
-        str, typer.Option(help="forget split: forget01, forget05, forget10")
+        str, typer.Option(help="forget split: forget01, forget05, forget10, forget25")
     ] = "forget10",
     overrides: Overrides = None,
 ) -> None:
@@ -398,7 +398,7 @@ def unlearn(
         str, typer.Option(help="method name (see `unlearnkit list methods`)")
     ] = "npo",
     forget: Annotated[
-        str, typer.Option(help="forget split: forget01, forget05, forget10")
+        str, typer.Option(help="forget split: forget01, forget05, forget10, forget25")
     ] = "forget10",
     overrides: Overrides = None,
 ) -> None:

@@ -34,9 +34,12 @@ TOFU_FILES = [
     "forget01",
     "forget05",
     "forget10",
+    "forget25",
     "forget01_perturbed",
     "forget05_perturbed",
     "forget10_perturbed",
+    "forget25_perturbed",
+    "retain75",
     "retain90",
     "retain95",
     "retain99",
@@ -44,6 +47,7 @@ TOFU_FILES = [
     "holdout01",
     "holdout05",
     "holdout10",
+    "holdout25",
     "neighbours",
     "world_facts",
     "world_facts_perturbed",
@@ -139,7 +143,7 @@ def test_write_replaces_an_existing_directory(tmp_path: Path) -> None:
 
 def test_world_json(world: World, written: Path) -> None:
     data = json.loads((written / "world.json").read_text(encoding="utf-8"))
-    assert data["format"] == "unlearnkit.world" and data["version"] == WORLD_VERSION == 2
+    assert data["format"] == "unlearnkit.world" and data["version"] == WORLD_VERSION == 3
     assert WorldSpec.from_dict(data["spec"]) == world.spec
     assert data["splits"] == world.split_people
     assert [p["id"] for p in data["people"]] == [p.id for p in world.people]
@@ -161,18 +165,27 @@ def test_forget_sets_nested_and_disjoint(world: World, demo: World) -> None:
         assert s["forget10"] <= s["core"] and not s["forget10"] & s["background"]
         assert not s["forget10"] & s["retain"] and not s["forget10"] & s["holdout"]
         assert not s["retain"] & s["holdout"] and s["retain"] | s["forget10"] == s["full"]
-        for pct, keep in (("01", "99"), ("05", "95"), ("10", "90")):
+        for pct, keep in (("01", "99"), ("05", "95"), ("10", "90"), ("25", "75")):
             assert s[f"retain{keep}"] == s["full"] - s[f"forget{pct}"]
-            assert (
-                s[f"holdout{pct}"] <= s["holdout"]
-                and len(s[f"holdout{pct}"]) == sizes[f"forget{pct}"]
-            )
-        assert s["holdout01"] <= s["holdout05"] <= s["holdout10"]
+            assert s[f"holdout{pct}"] <= s["holdout"]
+            assert len(s[f"holdout{pct}"]) == min(sizes[f"forget{pct}"], len(s["holdout"]))
+        assert s["holdout01"] <= s["holdout05"] <= s["holdout10"] <= s["holdout25"]
+        # forget25 holds forget10, stays in the core and spares the retain evaluation people
+        assert s["forget10"] < s["forget25"] <= s["core"]
+        assert not s["forget25"] & s["retain_eval"]
         assert s["retain_eval"] <= s["core"] - s["forget10"]
         assert s["neighbours"] <= s["core"] - s["forget10"]
         assert len(s["retain_eval"]) == w.spec.retain_eval_people
         # the TOFU files hold exactly the people of their split
-        for config in ("forget01", "forget10_perturbed", "retain95", "holdout05", "neighbours"):
+        for config in (
+            "forget01",
+            "forget10_perturbed",
+            "forget25_perturbed",
+            "retain95",
+            "retain75",
+            "holdout05",
+            "neighbours",
+        ):
             split = config.removesuffix("_perturbed")
             assert {r["person_id"] for r in w.tofu[config]} == s[split], config
 
@@ -180,7 +193,9 @@ def test_forget_sets_nested_and_disjoint(world: World, demo: World) -> None:
 def test_demo_sizes(demo: World) -> None:
     s = demo.split_people
     assert len(s["full"]) == 200 and len(s["holdout"]) == 20 and len(s["background"]) == 40
-    assert [len(s[k]) for k in ("forget01", "forget05", "forget10")] == [2, 10, 20]
+    assert [len(s[k]) for k in ("forget01", "forget05", "forget10", "forget25")] == [2, 10, 20, 50]
+    # forget25 takes no neighbour of forget10 when enough others exist
+    assert not set(s["forget25"]) & set(s["neighbours"])
     assert len(demo.tofu["full"]) == 2000 and len(demo.tofu["forget10_perturbed"]) == 200
     assert len(demo.tofu["world_facts"]) == 40
     kinds = Counter(it["kind"] for it in demo.items)
@@ -255,8 +270,8 @@ def test_tofu_record_schema(world: World) -> None:
                 if config.endswith("perturbed"):
                     assert r["paraphrased_answer"] == r["answer"]
                     assert sorted(r["perturbed_answer"]) == sorted(set(options) - {r["answer"]})
-            elif config in ("full", "forget01", "forget05", "forget10") or config.startswith(
-                "retain9"
+            elif config in ("full", "forget01", "forget05", "forget10", "forget25") or (
+                config.startswith("retain") and config != "retain_perturbed"
             ):
                 assert list(r) == ["question", "answer", *OWN]
             else:
@@ -363,7 +378,9 @@ def trained_view(w: World) -> dict:
     """Everything a trained model (and its tokenizer and oracle) depends on."""
     return {
         "items": w.training_items(),
-        "oracles": {f: w.training_items(exclude=f) for f in ("forget01", "forget05", "forget10")},
+        "oracles": {
+            f: w.training_items(exclude=f) for f in ("forget01", "forget05", "forget10", "forget25")
+        },
         "people": [(p.id, p.name, p.group, p.facts, p.links, p.bio) for p in w.people if p.trained],
         "splits": {
             k: w.split_people[k]
@@ -374,7 +391,9 @@ def trained_view(w: World) -> dict:
                 "forget01",
                 "forget05",
                 "forget10",
+                "forget25",
                 "retain",
+                "retain75",
                 "retain90",
                 "retain95",
                 "retain99",
@@ -547,6 +566,24 @@ def test_muse_records(world: World) -> None:
     )
 
 
+def test_muse_of_each_forget_request(world: World, demo: World) -> None:
+    assert world.muse_for("forget10") == world.muse  # the written one
+    for w, forget in ((world, "forget25"), (demo, "forget05"), (demo, "forget25")):
+        muse = w.muse_for(forget)
+        people = w.people_in(forget)
+        assert [r["text"] for r in muse["raw"]["forget"]] == [p.bio for p in people]
+        assert [r["prompt"] + r["gt"] for r in muse["verbmem"]["forget"]] == [p.bio for p in people]
+        assert [r["answer"] for r in muse["knowmem"]["forget_qa"]] == [
+            v for p in people for v in p.facts.values()
+        ]
+        keep = 100 - int(forget.removeprefix("forget"))
+        assert len(muse["raw"]["retain"]) == len(w.split_people[f"retain{keep}"])
+        assert muse["knowmem"]["retain_qa"] == w.muse["knowmem"]["retain_qa"]
+        assert muse["privleak"]["holdout"] == w.muse["privleak"]["holdout"]
+    with pytest.raises(UnknownNameError, match="forget10"):
+        world.muse_for("forget50")
+
+
 # -- the hub layouts, read back with `datasets` -------------------------------------------------
 def test_tofu_layout_loads_with_datasets(written: Path, tmp_path: Path) -> None:
     front = (written / "tofu" / "README.md").read_text(encoding="utf-8").split("---")[1]
@@ -616,7 +653,7 @@ def test_spec_defaults_presets_and_overrides() -> None:
         5,
         0.2,
     )
-    assert spec.forget_sizes == {"forget01": 2, "forget05": 10, "forget10": 20}
+    assert spec.forget_sizes == {"forget01": 2, "forget05": 10, "forget10": 20, "forget25": 50}
     assert spec.holdout_people == spec.retain_eval_people == 20
     assert len(ATTRIBUTES) >= 10 and spec.attributes[:5] == (
         "birth_city",

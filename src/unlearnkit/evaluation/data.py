@@ -69,7 +69,8 @@ class EvalData:
 def eval_data(data: Any, *, forget: str = "forget10") -> EvalData:
     """``data`` (a World, TofuData, MuseData, EvalData or a directory) as :class:`EvalData`.
 
-    forget: the forget request (``forget01``, ``forget05``, ``forget10``) for TOFU data.
+    forget: the forget request (``forget01``, ``forget05``, ``forget10``, ``forget25``): its
+    TOFU splits and, for a World, its MUSE splits (a MUSE directory has one forget set).
     """
     from unlearnkit.data.world import World
 
@@ -96,6 +97,7 @@ def _from_world(world: Any, forget: str) -> EvalData:
         have = sorted(k.removesuffix("_perturbed") for k in t if k.startswith("forget"))
         raise UnlearnkitError(f"the world has no {forget!r}; choose one of {sorted(set(have))}")
     source = f"world(seed={world.spec.seed})"
+    forgotten = set(world.split_people[forget])  # forget25 may take a forget10 neighbour
     tofu = TofuData(
         source=source,
         forget_name=forget,
@@ -105,10 +107,10 @@ def _from_world(world: Any, forget: str) -> EvalData:
         holdout=t.get(f"holdout{percent}"),
         world_facts=t.get("world_facts_perturbed") or t.get("world_facts"),
         real_authors=t.get("real_authors_perturbed") or t.get("real_authors"),
-        neighbours=t.get("neighbours"),
+        neighbours=[r for r in t.get("neighbours") or [] if r["person_id"] not in forgotten],
         full=t.get("full"),
     )
-    m = world.muse
+    m = world.muse_for(forget)
 
     def get(config: str, split: str):
         return (m.get(config) or {}).get(split)

@@ -49,7 +49,7 @@ class BuildSpec(Config):
     model: TinyLMConfig = field(default_factory=lambda: tiny_preset("demo"))
     train: TrainConfig = field(default_factory=TrainConfig)
     prompt_format: PromptFormat = field(default_factory=PromptFormat)
-    forget: Literal["forget01", "forget05", "forget10"] = "forget10"
+    forget: Literal["forget01", "forget05", "forget10", "forget25"] = "forget10"
     model_seed: int = 0
     threads: int = param(1, ge=1)
 

@@ -29,7 +29,7 @@ from unlearnkit.data.world import vocab
 from unlearnkit.data.world.names import NameForge
 from unlearnkit.data.world.spec import WorldSpec
 from unlearnkit.data.world.vocab import ATTRIBUTE_BY_KEY, PARENT_ATTRIBUTES, render
-from unlearnkit.data.world.world import Person, Record, World
+from unlearnkit.data.world.world import Person, Record, World, muse_configs
 
 #: The forms written to ``forms/``, in file order.
 FORMS: tuple[str, ...] = (
@@ -45,7 +45,7 @@ FORMS: tuple[str, ...] = (
     "adv_instruction",
 )
 
-_PERCENTS = ("01", "05", "10")
+_PERCENTS = ("01", "05", "10", "25")
 
 #: Values per pool at least: room for the most wrong answers ``n_perturbed`` may ask for
 #: (``MIN_FIXED_POOL - 1``) or 3 mcq distractors, the true value and the person. A constant,
@@ -249,7 +249,7 @@ class _Builder:
         order = _rng(spec, "forget").sample(core, sizes["forget10"])
         h_order = _rng(spec, "holdout").sample(holdout, len(holdout))
         splits: dict[str, list[str]] = {"full": ids[:n], "core": core, "background": background}
-        for pct in _PERCENTS:
+        for pct in _PERCENTS[:3]:
             k = sizes[f"forget{pct}"]
             splits[f"forget{pct}"] = sorted(order[:k])
             forget = set(order[:k])
@@ -265,8 +265,23 @@ class _Builder:
         rng = _rng(spec, "retain_eval")
         near = set(neighbours)
         far = [p for p in core_retain if p not in near]
-        ranked = rng.sample(far, len(far)) + rng.sample(neighbours, len(neighbours))
+        far_order = rng.sample(far, len(far))
+        near_order = rng.sample(neighbours, len(neighbours))
+        ranked = far_order + near_order
         splits["retain_eval"] = sorted(ranked[: spec.retain_eval_people])
+
+        # forget25 (the MUSE size sweep): forget10 plus core retain people taken from the other
+        # end of the same ranking (non-neighbours of forget10 first), skipping the retain
+        # evaluation people; so it does not depend on n_retain_eval_people unless the two
+        # meet, and the smaller sets are the same with or without it. Holdout people are
+        # fewer: holdout25 holds them all.
+        evaluated = set(splits["retain_eval"])
+        extra = [p for p in far_order[::-1] + near_order[::-1] if p not in evaluated]
+        k25 = sizes["forget25"]
+        forget25 = set(order) | set(extra[: k25 - len(order)])
+        splits["forget25"] = sorted(forget25)
+        splits["retain75"] = [p for p in ids[:n] if p not in forget25]
+        splits["holdout25"] = sorted(h_order[:k25])
         self.splits = splits
 
     def _neighbours(self, forget: set[str], core_retain: set[str]) -> list[str]:
@@ -434,7 +449,7 @@ class _Builder:
             tofu[f"forget{pct}"] = plain(s[f"forget{pct}"])
         for pct in _PERCENTS:
             tofu[f"forget{pct}_perturbed"] = full(s[f"forget{pct}"])
-        for pct in ("90", "95", "99"):
+        for pct in ("75", "90", "95", "99"):
             tofu[f"retain{pct}"] = plain(s[f"retain{pct}"])
         tofu["retain_perturbed"] = full(s["retain_eval"])
         for pct in _PERCENTS:
@@ -548,38 +563,13 @@ class _Builder:
         self, by_id: dict[str, Person], qa: dict[str, list[Record]]
     ) -> dict[str, dict[str, list[Record]]]:
         s = self.splits
-        frac = self.spec.verbmem_prefix_fraction
-
-        def bios(pids: list[str]) -> list[Record]:
-            return [{"text": by_id[p].bio} for p in pids]
-
-        def verbmem(pid: str) -> Record:
-            # cut between two words; ``gt`` keeps the space, so prompt + gt == the trained bio
-            words = by_id[pid].bio.split(" ")
-            k = min(len(words) - 1, max(1, round(frac * len(words))))
-            return {"prompt": " ".join(words[:k]), "gt": " " + " ".join(words[k:])}
-
-        def knowmem(pids: list[str]) -> list[Record]:
-            return [
-                {"question": r["paraphrased_question"], "answer": r["value"]}
-                for p in pids
-                for r in qa[p]
-            ]
-
-        raw = {
-            "forget": bios(s["forget10"]),
-            "retain": bios(s["retain"]),
-            "holdout": bios(s["holdout"]),
-        }
-        return {
-            "raw": raw,
-            "verbmem": {"forget": [verbmem(p) for p in s["forget10"]]},
-            "knowmem": {
-                "forget_qa": knowmem(s["forget10"]),
-                "retain_qa": knowmem(s["retain_eval"]),
-            },
-            "privleak": {k: [dict(r) for r in v] for k, v in raw.items()},
-        }
+        return muse_configs(
+            {pid: p.bio for pid, p in by_id.items()},
+            {"forget": s["forget10"], "retain": s["retain"], "holdout": s["holdout"]},
+            [r for p in s["forget10"] for r in qa[p]],
+            [r for p in s["retain_eval"] for r in qa[p]],
+            self.spec.verbmem_prefix_fraction,
+        )
 
     # -- trained items --------------------------------------------------------------------------
     def items(

@@ -10,7 +10,12 @@ from unlearnkit.core.errors import UnknownNameError
 from unlearnkit.data.world.vocab import ATTRIBUTES, MIN_FIXED_POOL
 
 #: The forget sets and the share of trained people each holds.
-FORGET_FRACTIONS: dict[str, float] = {"forget01": 0.01, "forget05": 0.05, "forget10": 0.10}
+FORGET_FRACTIONS: dict[str, float] = {
+    "forget01": 0.01,
+    "forget05": 0.05,
+    "forget10": 0.10,
+    "forget25": 0.25,
+}
 
 
 @dataclass(frozen=True)
@@ -77,14 +82,16 @@ class WorldSpec(Config):
     def validate(self) -> None:
         f10 = self.forget_sizes["forget10"]
         need = f10 + self.retain_eval_people
-        if self.n_core < need:
+        need25 = self.forget_sizes["forget25"] + self.retain_eval_people
+        if self.n_core < need25:
             self.fail(
                 "n_people",
                 self.n_people,
                 f"too few core (non-background) people: {self.n_core} = n_people - "
-                f"round(background_fraction * n_people), but forget10 ({f10}) plus the retain "
-                f"evaluation people ({self.retain_eval_people}) need {need}; raise n_people, "
-                "or lower background_fraction or n_retain_eval_people",
+                f"round(background_fraction * n_people), but forget25 "
+                f"({self.forget_sizes['forget25']}) plus the retain evaluation people "
+                f"({self.retain_eval_people}) need {need25}; raise n_people, or lower "
+                "background_fraction or n_retain_eval_people",
             )
         if self.holdout_people < f10:
             self.fail(

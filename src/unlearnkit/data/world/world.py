@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from unlearnkit.core.errors import UnknownNameError
-from unlearnkit.data.world.spec import WorldSpec
+from unlearnkit.data.world.spec import FORGET_FRACTIONS, WorldSpec
 
 #: Format tag and version written into ``world.json``. Version 2: the trained world no
 #: longer depends on the evaluation-only settings, and MUSE verbmem ``gt`` starts with the
-#: space that separates it from ``prompt`` (``prompt + gt`` is the biography).
+#: space that separates it from ``prompt`` (``prompt + gt`` is the biography). Version 3:
+#: the forget25 / retain75 / holdout25 splits.
 WORLD_FORMAT = "unlearnkit.world"
-WORLD_VERSION = 2
+WORLD_VERSION = 3
 
 #: The record fields that hold text a model or tokenizer sees (ids and labels excluded).
 TEXT_FIELDS: tuple[str, ...] = (
@@ -34,6 +36,41 @@ TEXT_FIELDS: tuple[str, ...] = (
 )
 
 Record = dict[str, Any]
+
+
+def muse_configs(
+    bios: Mapping[str, str],
+    splits: Mapping[str, Sequence[str]],
+    forget_qa: Sequence[Record],
+    retain_qa: Sequence[Record],
+    prefix_fraction: float,
+) -> dict[str, dict[str, list[Record]]]:
+    """The MUSE configs (``raw``, ``verbmem``, ``knowmem``, ``privleak``) of one forget request.
+
+    bios: person id -> biography. splits: ``forget``, ``retain`` and ``holdout`` person ids.
+    forget_qa / retain_qa: full TOFU records (``paraphrased_question``, ``value``) behind
+    ``knowmem``. prefix_fraction: share of a biography's words in the VerbMem prompt.
+    """
+
+    def raw(role: str) -> list[Record]:
+        return [{"text": bios[p]} for p in splits[role]]
+
+    def verbmem(pid: str) -> Record:
+        # cut between two words; ``gt`` keeps the space, so prompt + gt == the trained bio
+        words = bios[pid].split(" ")
+        k = min(len(words) - 1, max(1, round(prefix_fraction * len(words))))
+        return {"prompt": " ".join(words[:k]), "gt": " " + " ".join(words[k:])}
+
+    def knowmem(records: Sequence[Record]) -> list[Record]:
+        return [{"question": r["paraphrased_question"], "answer": r["value"]} for r in records]
+
+    texts = {role: raw(role) for role in ("forget", "retain", "holdout")}
+    return {
+        "raw": texts,
+        "verbmem": {"forget": [verbmem(p) for p in splits["forget"]]},
+        "knowmem": {"forget_qa": knowmem(forget_qa), "retain_qa": knowmem(retain_qa)},
+        "privleak": {k: [dict(r) for r in v] for k, v in texts.items()},
+    }
 
 
 @dataclass(frozen=True)
@@ -74,8 +111,8 @@ class World:
     """A generated world (see :func:`~unlearnkit.data.world.generate_world`).
 
     spec: what it was generated from. people: trained people first (``p0000`` ...), then the
-    holdout people. split_people: split name -> person ids (``forget01/05/10``,
-    ``retain90/95/99``, ``retain`` (= retain90), ``retain_eval``, ``neighbours``,
+    holdout people. split_people: split name -> person ids (``forget01/05/10/25``,
+    ``retain75/90/95/99``, ``retain`` (= retain90), ``retain_eval``, ``neighbours``,
     ``background``, ``core``, ``full``, ``holdout``, ``holdout01/05/10``).
     tofu: TOFU config name -> records. forms: form name -> records. muse: MUSE config ->
     split -> records. items: every trained item (``prompt``, ``completion``, ``kind``,
@@ -113,6 +150,28 @@ class World:
         if split not in self.split_people:
             raise UnknownNameError("world split", split, self.split_people)
         return self.split_people[split]
+
+    def muse_for(self, forget: str) -> dict[str, dict[str, list[Record]]]:
+        """The MUSE configs of forget request ``forget`` (``muse`` is forget10's, the one
+        written out): the forget people's biographies and QA, the biographies of the rest of
+        the trained people, and every holdout person's."""
+        if forget == "forget10":
+            return self.muse
+        if forget not in FORGET_FRACTIONS:
+            raise UnknownNameError("forget request", forget, FORGET_FRACTIONS)
+        percent = int(forget.removeprefix("forget"))
+        s = self.split_people
+        return muse_configs(
+            {p.id: p.bio for p in self.people},
+            {
+                "forget": s[forget],
+                "retain": s[f"retain{100 - percent:02d}"],
+                "holdout": s["holdout"],
+            },
+            self.tofu[f"{forget}_perturbed"],
+            self.tofu["retain_perturbed"],
+            self.spec.verbmem_prefix_fraction,
+        )
 
     # -- training data and texts ------------------------------------------------------------
     def training_items(self, exclude: str | None = None) -> list[Record]:
