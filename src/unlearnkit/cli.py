@@ -166,6 +166,51 @@ def run(
         console.print(f"report: {page}")
 
 
+@app.command()
+def sweep(
+    spec: Annotated[
+        str | None,
+        typer.Argument(help="experiment spec: a YAML file or a recipe name (default: demo)"),
+    ] = None,
+    sizes: Annotated[
+        str, typer.Option(help="comma-separated forget requests")
+    ] = "forget01,forget05,forget10,forget25",
+    runs_dir: Annotated[Path, typer.Option("--runs", help="where runs are written")] = Path("runs"),
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache", help="cache directory (default: ~/.cache/unlearnkit)")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="key=value override of the spec (as for run)"),
+    ] = None,
+) -> None:
+    """Scalability (MUSE): run the experiment once per forget-set size, each against its own
+    exact oracle, and print forget quality, utility and cost per method and size.
+
+    Every size is an ordinary cached run (RUNS/<name>-<size>/...); the gathered table is
+    written to RUNS/<name>-sweep/sweep.json.
+    """
+    from unlearnkit.audit.scalability import forget_size_sweep
+    from unlearnkit.core.cache import Cache
+    from unlearnkit.report.tables import sweep_table
+    from unlearnkit.runner.spec import load_spec
+
+    _quiet_libraries()
+    try:
+        experiment = load_spec(spec, overrides or [])
+        result = forget_size_sweep(
+            experiment,
+            [s.strip() for s in sizes.split(",") if s.strip()],
+            cache=Cache(cache_dir),
+            runs_dir=runs_dir,
+            log=lambda m: console.print(m),
+        )
+    except UnlearnkitError as exc:
+        _fail(exc)
+    console.print(sweep_table(result))
+    console.print(f"sweep finished in {result.wall_time_s:.1f}s; table: {result.path}")
+
+
 @app.command("report")
 def report_(
     run_dir: Annotated[Path, typer.Argument(help="a run directory (holds results.json)")],

@@ -129,6 +129,37 @@ def leaderboard_table(results: Mapping[str, Any], intervals: bool = True) -> Tab
     return table
 
 
+def sweep_table(sweep: Any) -> Table:
+    """A rich table of a forget-size sweep (:class:`~unlearnkit.audit.scalability.SweepResult`):
+    one line per model, one column per size with its forget quality, model utility and
+    time (% of that size's oracle training)."""
+    table = Table(
+        title=f"Forget-size sweep: {sweep.name}",
+        caption="FQ: forget quality against each size's own oracle; MU: model utility; "
+        "t: time as % of retraining",
+    )
+    table.add_column("model", no_wrap=True)
+    for size in sweep.sizes:
+        table.add_column(f"{size} ({sweep.people[size]} people)", justify="right")
+    for label in sweep.labels():
+        cells = []
+        for size in sweep.sizes:
+            line = next((x for x in sweep.lines[size] if x["label"] == label), None)
+            if line is None:
+                cells.append("-")
+                continue
+            text = (
+                f"FQ {format_cell(line['forget quality'], intervals=False)}\n"
+                f"MU {format_cell(line['model utility'], intervals=False)}"
+            )
+            if line.get(TIME_COLUMN) is not None:
+                text += f"\nt {format_cell(line[TIME_COLUMN], 2, intervals=False)}%"
+            cells.append(text)
+        kind = next(x["kind"] for s in sweep.sizes for x in sweep.lines[s] if x["label"] == label)
+        table.add_row(label, *cells, style="dim" if kind != "method" else None)
+    return table
+
+
 def paper_url(paper: str | None) -> str | None:
     """The arXiv page of the first ``arXiv:ID`` a method's paper note cites (or None)."""
     match = re.search(r"arXiv:(\d{4}\.\d{4,5})", paper or "")

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from unlearnkit.core.cache import Cache, content_hash
 from unlearnkit.core.errors import UnlearnkitError
-from unlearnkit.core.io import atomic_write_json, atomic_write_text
+from unlearnkit.core.io import atomic_write_json, atomic_write_text, strict_json
 from unlearnkit.evaluation.api import EvalConfig, EvalReport, evaluate, library_versions
 from unlearnkit.evaluation.context import EvalContext, records_hash
 from unlearnkit.evaluation.data import EvalData, eval_data
@@ -457,7 +457,7 @@ def _audited(state: _State, model_dir: Path) -> tuple[Path, bool]:
             config=cfg,
         )
         payload = {"kind": "unlearnkit.audit", "version": 1, **report}
-        atomic_write_json(tmp / "audit.json", _strict_json(payload))
+        atomic_write_json(tmp / "audit.json", strict_json(payload))
 
     path, fresh = state.cache.get_or_build("audits", key, make)
     return path / "audit.json", fresh
@@ -486,17 +486,6 @@ def _unlearn_job(spec_dict, cache_root, index: int, seed: int, progress: bool = 
     m = state.spec.methods[index]
     out, config, fresh, secs = state.unlearn(m, seed, lambda msg: None, progress)
     return str(out), config, fresh, secs
-
-
-def _strict_json(obj: Any) -> Any:
-    """``obj`` with every non-finite float as a string ("nan", "inf"), for strict JSON."""
-    if isinstance(obj, float):
-        return _jf(obj)
-    if isinstance(obj, dict):
-        return {str(k): _strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_strict_json(v) for v in obj]
-    return obj
 
 
 def _audit_job(spec_dict, cache_root, model_dir: str):
