@@ -204,8 +204,10 @@ def test_sequential_requests_partition_the_forget_people_and_track_each_step(mod
     import math
 
     from unlearnkit.audit.sequential import sequential_unlearning, split_requests
+    from unlearnkit.core.errors import UnlearnkitError
+    from unlearnkit.evaluation.api import evaluate
 
-    world, target, _ = models
+    world, target, oracle = models
     forget = world.tofu["forget10"]
     groups = split_requests(forget, 2, seed=0)
     people = [{r["person_id"] for r in g} for g in groups]
@@ -221,9 +223,29 @@ def test_sequential_requests_partition_the_forget_people_and_track_each_step(mod
         "grad_diff",
         requests=2,
         config={"max_steps": 3, "batch_size": 4, "lr": 5e-3},
+        data=world,
+        oracle=oracle,
     )
     first, last = out["history"]
     assert [h["request"] for h in out["history"]] == [1, 2]
     assert first["requested"] < 1.0 and first["pending"] > first["requested"]
     assert math.isnan(last["pending"]) and last["retain"] > 0.5
     assert knowledge(target, forget).value_acc == 1.0  # the audited target is untouched
+    # forget quality and utility after each request; after the last one, exactly the
+    # one-shot judgement of the final model against the oracle of the whole forget set
+    assert all(
+        0 <= h["forget_quality"] <= 1 and 0 <= h["model_utility"] <= 1 for h in (first, last)
+    )
+    once = evaluate(model, world, suites=("tofu",), oracle=oracle, bootstrap=0).results["tofu"]
+    assert last["forget_quality"] == pytest.approx(once["forget/forget_quality"].aggregate)
+    assert last["model_utility"] == pytest.approx(once["model_utility"].aggregate)
+    with pytest.raises(UnlearnkitError, match="same forget request"):
+        sequential_unlearning(
+            like(target, copy.deepcopy(target.model)),
+            world.tofu["forget05"],
+            world.tofu["retain95"],
+            "grad_diff",
+            requests=1,
+            data=world,
+            oracle=oracle,
+        )

@@ -242,7 +242,7 @@ def test_a_run_with_the_audit_audits_every_model_and_reports_it(test_preset_cach
 
     _, cache = test_preset_cache
     audit = AuditConfig(
-        bits=(8,), noise=(0.01,), relearn_steps=(1,), lora_steps=(1,), forms=("open",)
+        bits=(8,), noise=(0.01,), relearn_steps=(1,), lora_steps=(1,), forms=("open",), requests=2
     )
     spec = small_spec(seeds=(0,), methods=METHODS[:1], audit=audit)
     first = run_experiment(spec, cache=cache, runs_dir=tmp_path, progress=False, log=print)
@@ -255,8 +255,17 @@ def test_a_run_with_the_audit_audits_every_model_and_reports_it(test_preset_cach
         assert {"forget", "int8", "relearn@1", "lora@1", "traces cosine"} <= set(row["audit"])
         assert (first.run_dir / row["audit_report"]).is_file()
     assert rows["target"]["audit"]["traces cosine"] == pytest.approx(1.0)
+    # the method also ran as two successive requests, judged after each
+    assert first.built["sequence:npo"] and rows["target"]["sequence"] is None
+    history = rows["npo"]["sequence"]
+    assert [h["request"] for h in history] == [1, 2] and history[-1]["pending"] == "nan"
+    assert all(0 <= h["forget_quality"] <= 1 and 0 <= h["model_utility"] <= 1 for h in history)
+    assert (first.run_dir / rows["npo"]["sequence_report"]).is_file()
     page = write_report(first.run_dir).read_text()
+    assert '<figure id="sequence">' in page
     assert 'id="audit"' in page and 'id="audit-left"' in page
+    assert '<figure id="audit_curves">' in page  # the recovery curves
     again = run_experiment(spec, cache=cache, runs_dir=tmp_path, progress=False, log=print)
-    assert not any(v for k, v in again.built.items() if k.startswith("audit:"))
+    assert not any(v for k, v in again.built.items() if k.startswith(("audit:", "sequence:")))
+    assert [r.sequence for r in again.rows] == [r.sequence for r in first.rows]
     assert [r.audit for r in again.rows] == [r.audit for r in first.rows]

@@ -49,7 +49,10 @@ class AuditConfig(Config):
     data). lora_steps: the LoRA recovery ladder. forms: the form probes (None: all).
     probe: the attribute probe and the CKA with the oracle. traces: the parametric traces
     of the ``traces_k`` value vectors that most encode the forget answers (needs the
-    target). seed: splits and noise.
+    target). requests: in ``unlearnkit run``, each method is also applied to the forget set
+    as this many successive requests, with forget quality and utility after each
+    (:mod:`~unlearnkit.audit.sequential`; 0: no sequences). seed: splits, noise and the
+    requests' groups.
     """
 
     forget: str = "forget10"
@@ -65,6 +68,7 @@ class AuditConfig(Config):
     probe: bool = True
     traces: bool = True
     traces_k: int = param(20, ge=1)
+    requests: int = param(5, ge=0)
     seed: int = 0
 
     def validate(self) -> None:

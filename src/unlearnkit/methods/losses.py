@@ -23,6 +23,12 @@ Conventions shared by every function here:
 | simnpo_loss | SimNPO, Fan et al. (arXiv:2410.07163) |
 | dpo_loss | DPO, Rafailov et al. (arXiv:2305.18290); IdkDPO in TOFU (arXiv:2401.06121) |
 | rmu_forget_loss, rmu_retain_loss, rmu_control_vector | RMU, WMDP, Li et al. (arXiv:2403.03218) |
+| weighted_ascent_loss | WGA (arXiv:2502.19301); SatImp (arXiv:2505.11953) |
+| undial_loss | UNDIAL, Dong et al. (arXiv:2402.10052) |
+| ce_u_loss | CE-U, Yang (arXiv:2503.01224) |
+| logit_flatness_loss | PDU's forget term ("Constrained Entropic Unlearning", primal-dual) |
+| inverted_hinge_loss | LoKU, Cha et al. (arXiv:2408.15562) |
+| answer_mean_prob, flat_loss | FLAT, Wang et al. (arXiv:2410.11143) |
 """
 
 from __future__ import annotations
@@ -37,9 +43,14 @@ IGNORE_INDEX = -100
 __all__ = [
     "IGNORE_INDEX",
     "answer_logprobs",
+    "answer_mean_prob",
     "ascent_loss",
+    "ce_u_loss",
     "dpo_loss",
+    "flat_loss",
+    "inverted_hinge_loss",
     "kl_to_reference",
+    "logit_flatness_loss",
     "nll_loss",
     "npo_loss",
     "rmu_control_vector",
@@ -47,6 +58,8 @@ __all__ = [
     "rmu_retain_loss",
     "sequence_logprob",
     "simnpo_loss",
+    "undial_loss",
+    "weighted_ascent_loss",
 ]
 
 
@@ -386,3 +399,211 @@ def rmu_control_vector(hidden_size: int, coeff: float, generator: torch.Generato
         raise ValueError(f"coeff must be a finite number > 0; got {coeff!r}")
     r = torch.rand(hidden_size, generator=generator, device=generator.device)  # (H,)
     return coeff * r / r.norm()
+
+
+# ------------------------------------------------------ token-level forget objectives
+
+
+def _scored(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, V) float32 logits at the scored positions (after the causal shift) and their (N,)
+    label ids: ``logits[b, t]`` with ``labels[b, t + 1] != -100``."""
+    _check_lm(logits, labels)
+    mask = labels[:, 1:] != IGNORE_INDEX  # (B, T-1)
+    return logits[:, :-1][mask].float(), labels[:, 1:][mask].long()
+
+
+def weighted_ascent_loss(
+    logits: torch.Tensor, labels: torch.Tensor, beta: float = 1.0, gamma: float = 0.0
+) -> torch.Tensor:
+    """Token-weighted gradient ascent: WGA (arXiv:2502.19301) and SatImp (arXiv:2505.11953).
+
+    ``L = -mean_{scored tokens} w_t · CE_t``, ``CE_t = -log p_t``, ``w_t = p_t^β · (1 - p_t)^γ``
+
+    with p_t the model's probability of the answer token, and w_t computed without gradient
+    (a weight, not part of the objective). WGA is γ = 0: tokens the model already finds
+    unlikely weigh little, so the ascent fades on what is forgotten instead of running away
+    like ``ascent_loss`` (β = 0, γ = 0). SatImp multiplies by the "importance" (1 - p)^γ,
+    which also damps tokens that are near-certain (β = β₁, γ = β₂ in the paper). As in
+    OpenUnlearning's ``compute_wga_loss`` / ``compute_satimp_loss``: a plain mean over the
+    batch's scored tokens, not normalised by the weights.
+
+    Args:
+        logits: (B, T, V); labels: (B, T), -100 where not scored; beta, gamma: ≥ 0.
+
+    Returns:
+        Scalar float32 tensor (≤ 0); 0 when nothing is scored.
+    """
+    for name, v in (("beta", beta), ("gamma", gamma)):
+        if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0; got {v!r}")
+    logp, mask = answer_logprobs(logits, labels)  # (B, T-1)
+    p = logp.detach().exp()
+    weight = p.pow(beta) * (1.0 - p).pow(gamma)
+    return (weight * logp)[mask].sum() / mask.sum().clamp_min(1)
+
+
+def undial_loss(
+    logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tensor, beta: float
+) -> torch.Tensor:
+    """UNDIAL, self-distillation with adjusted logits (Dong et al., arXiv:2402.10052).
+
+    ``L = mean_{scored t} CE(softmax(ref_logits_t - β·onehot(y_t)), softmax(logits_t))``
+
+    The student is distilled toward the frozen teacher (the model before unlearning) whose
+    logit of the answer token is lowered by β: the answer token loses probability mass and
+    every other token keeps its relative share, so the output distribution changes only
+    where it must. OpenUnlearning's ``compute_undial_loss`` averages over every position of
+    the batch (prompt and padding included); here only scored positions count.
+
+    Args:
+        logits: (B, T, V) model; ref_logits: (B, T, V) frozen teacher (no grad);
+        labels: (B, T); beta: > 0 (the paper's default 10).
+
+    Returns:
+        Scalar float32 tensor; 0 when nothing is scored.
+    """
+    _check_beta(beta)
+    if ref_logits.shape != logits.shape:
+        raise ValueError(
+            f"ref_logits {tuple(ref_logits.shape)} must have the shape of logits "
+            f"{tuple(logits.shape)}"
+        )
+    student, target = _scored(logits, labels)  # (N, V), (N,)
+    if student.shape[0] == 0:
+        return logits.sum() * 0.0
+    teacher, _ = _scored(ref_logits, labels)
+    adjusted = teacher - beta * F.one_hot(target, teacher.shape[-1]).float()
+    return F.cross_entropy(student, adjusted.softmax(-1))
+
+
+def ce_u_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy unlearning, CE-U (Yang, arXiv:2503.01224).
+
+    ``L = mean_{scored t} CE(q_t, softmax(logits_t))``, ``q_t = softmax(stopgrad(logits_t)``
+    with the answer token's logit set to -inf``)``
+
+    The target is the model's own current distribution with the answer token removed and
+    the rest renormalised (no gradient through the target). Minimising it lowers the answer
+    token's probability with a gradient that vanishes as that probability goes to 0 (the
+    gradient on the logits is ``softmax(logits) - target``), unlike gradient ascent. The
+    paper also leaves out the first answer token(s); mask them in ``labels`` (the ``ce_u``
+    method does, with ``ignore_first``).
+
+    Args:
+        logits: (B, T, V); labels: (B, T), -100 where not scored.
+
+    Returns:
+        Scalar float32 tensor; 0 when nothing is scored.
+    """
+    student, target = _scored(logits, labels)
+    if student.shape[0] == 0:
+        return logits.sum() * 0.0
+    masked = student.detach().clone()
+    masked.scatter_(-1, target.unsqueeze(-1), float("-inf"))
+    return F.cross_entropy(student, masked.softmax(-1))
+
+
+def logit_flatness_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The forget term of PDU ("Constrained Entropic Unlearning: A Primal-Dual Framework for
+    Large Language Models", as in OpenUnlearning's ``PDU``).
+
+    ``L = mean_{scored t} (max_v logit_t[v] - mean_v logit_t[v])²``
+
+    It drives the logits at the answer positions toward a flat (uninformative) row, which
+    is bounded below by 0 (unlike gradient ascent). OpenUnlearning's PDU averages over every
+    position of the batch; here only scored positions count.
+
+    Args:
+        logits: (B, T, V); labels: (B, T), -100 where not scored.
+
+    Returns:
+        Scalar float32 tensor, ≥ 0; 0 when nothing is scored.
+    """
+    rows, _ = _scored(logits, labels)
+    if rows.shape[0] == 0:
+        return logits.sum() * 0.0
+    return (rows.max(-1).values - rows.mean(-1)).pow(2).mean()
+
+
+def inverted_hinge_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Inverted hinge loss of LoKU (Cha et al., arXiv:2408.15562).
+
+    ``L = mean_{scored t} max(0, 1 + p_t(y_t) - max_{v ≠ y_t} p_t(v))``
+
+    It lowers the answer token's probability only until the best other token overtakes it
+    by a margin of 1 in probability, and raises that competitor: forgetting moves mass to
+    the next most likely token instead of spreading it over the vocabulary (gradient ascent).
+
+    Args:
+        logits: (B, T, V); labels: (B, T), -100 where not scored.
+
+    Returns:
+        Scalar float32 tensor in [0, 2]; 0 when nothing is scored.
+    """
+    rows, target = _scored(logits, labels)
+    if rows.shape[0] == 0:
+        return logits.sum() * 0.0
+    p = rows.softmax(-1)
+    p_true = p.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    others = p.scatter(-1, target.unsqueeze(-1), float("-inf"))
+    return torch.clamp(1.0 + p_true - others.max(-1).values, min=0.0).mean()
+
+
+def answer_mean_prob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(B,) mean probability of each answer's tokens: ``mean_t p(y_t | x, y_<t)`` over the
+    scored tokens of each row (FLAT's per-answer score). Raises ``ValueError`` for a row
+    without a scored token."""
+    logp, mask = answer_logprobs(logits, labels)
+    counts = mask.sum(-1)
+    empty = (counts == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"answer_mean_prob: row(s) {empty} have no scored token")
+    return (logp.exp() * mask).sum(-1) / counts
+
+
+#: FLAT's f-divergences: (activation g_f, f* ∘ g_f), the variational form of
+#: D_f(P‖Q) ≥ E_P[g_f(V)] - E_Q[f*(g_f(V))] (Nowozin et al., f-GAN, arXiv:1606.00709).
+#: Only the divergences whose loss raises the template answer's probability and lowers the
+#: forget answer's (both terms monotone the right way on probabilities in [0, 1]); the
+#: paper's code also lists Reverse-KL, Jeffrey, Squared-Hellinger and Neyman.
+FLAT_DIVERGENCES: dict[str, tuple] = {
+    "tv": (lambda v: torch.tanh(v) / 2.0, lambda v: torch.tanh(v) / 2.0),
+    "kl": (lambda v: v, lambda v: torch.exp(v - 1.0)),
+    "js": (
+        lambda v: math.log(2.0) - F.softplus(-v),
+        lambda v: v + F.softplus(-v) - math.log(2.0),
+    ),
+    "pearson": (lambda v: v, lambda v: v * v / 4.0 + v),
+}
+
+
+def flat_loss(
+    template_prob: torch.Tensor, forget_prob: torch.Tensor, divergence: str = "tv"
+) -> torch.Tensor:
+    """FLAT: loss adjustment with only forget data (Wang et al., arXiv:2410.11143).
+
+    ``L = -g_f(P_e) + f*(g_f(P_f))``, ``P_e = mean_b answer_mean_prob(template answers)``,
+    ``P_f = mean_b answer_mean_prob(forget answers)``
+
+    the negated variational estimate of the f-divergence between the template ("I don't
+    know") answers and the forget answers: minimising it raises the template answers' mean
+    token probability and lowers the forget answers', with the relative weights the
+    divergence implies. No retain data. The default is Total Variation (the paper's):
+    ``L = (tanh(P_f) - tanh(P_e)) / 2``. The authors' code averages the probabilities over
+    every position of the padded batch (zeros outside the answers); here each answer's mean
+    over its own tokens is averaged over the batch.
+
+    Args:
+        template_prob, forget_prob: (B,) from :func:`answer_mean_prob`; divergence: one of
+        ``tv``, ``kl``, ``js``, ``pearson``.
+
+    Returns:
+        Scalar float32 tensor.
+    """
+    if divergence not in FLAT_DIVERGENCES:
+        raise ValueError(
+            f"divergence must be one of {sorted(FLAT_DIVERGENCES)}; got {divergence!r}"
+        )
+    _check_same_shape(template_prob=template_prob, forget_prob=forget_prob)
+    activation, conjugate = FLAT_DIVERGENCES[divergence]
+    return -activation(template_prob.float().mean()) + conjugate(forget_prob.float().mean())

@@ -49,6 +49,23 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ),
     ("cost", "Unlearning wall time as a share of retraining the oracle from scratch."),
 )
+#: figures drawn only when the run was audited (in its audit section)
+AUDIT_FIGURES: tuple[tuple[str, str], ...] = (
+    (
+        "audit_curves",
+        "Recovery under fine-tuning: knowledge of the forget records not relearned after "
+        "s steps on half of the forget set, on related (neighbour) people, or through a "
+        "LoRA adapter. Knowledge that returns to the target's level was suppressed, not "
+        "removed; the oracle's curve is what relearning teaches a model that never knew.",
+    ),
+    (
+        "sequence",
+        "Sequential requests: each method applied to the forget set as successive requests "
+        "(groups of people). Requested knowledge should fall and stay down, pending and "
+        "retain knowledge should stay; forget quality compares the people requested so far "
+        "with the oracle of the whole forget set (exact after the last request).",
+    ),
+)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;
@@ -77,6 +94,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         "metrics": plots.metric_bars(lines),
         "mia_roc": plots.mia_roc(results, run_dir, lines),
         "cost": plots.cost_vs_retraining(lines, results.get("oracle_cost")),
+        "audit_curves": plots.audit_curves(results, run_dir, lines),
+        "sequence": plots.sequence_curves(results, lines),
     }
     images: dict[str, bytes] = {}
     for name, fig in figures.items():
@@ -110,19 +129,24 @@ def render_html(
         '<a href="../results.json">results.json</a> · <a href="../spec.yaml">spec</a></p>',
     ]
     for name, caption in FIGURES:
-        if name not in images:
-            parts.append(f'<p class="missing" id="{name}">({esc(name)}: no data in this run)</p>')
-            continue
-        data = base64.b64encode(images[name]).decode("ascii")
-        parts.append(
-            f'<figure id="{name}"><img class="plot" alt="{esc(name)}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{esc(caption)}</figcaption></figure>'
-        )
+        parts.append(_figure(name, caption, images))
     audited = [r for r in results["rows"] if r.get("audit")]
     if audited:
         parts += ["<h2>Robustness audit</h2>", _audit_table(audited)]
+        parts += [_figure(name, caption, images) for name, caption in AUDIT_FIGURES]
     parts += ["<h2>Methods and their configs</h2>", _configs(lines), "</body></html>"]
     return "\n".join(parts) + "\n"
+
+
+def _figure(name: str, caption: str, images: Mapping[str, bytes]) -> str:
+    esc = html.escape
+    if name not in images:
+        return f'<p class="missing" id="{name}">({esc(name)}: no data in this run)</p>'
+    data = base64.b64encode(images[name]).decode("ascii")
+    return (
+        f'<figure id="{name}"><img class="plot" alt="{esc(name)}" '
+        f'src="data:image/png;base64,{data}"><figcaption>{esc(caption)}</figcaption></figure>'
+    )
 
 
 def _summary(results: Mapping[str, Any]) -> str:

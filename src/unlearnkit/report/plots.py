@@ -200,6 +200,106 @@ def mia_roc(
     return fig
 
 
+#: the audit's recovery curves (key in the audit report -> panel title)
+AUDIT_CURVES: tuple[tuple[str, str], ...] = (
+    ("relearn_forget", "relearning on half the forget set"),
+    ("relearn_related", "relearning on related people"),
+    ("lora_recovery", "LoRA recovery"),
+)
+
+
+def audit_curves(
+    results: Mapping[str, Any], run_dir: str | Path, lines: Sequence[Mapping[str, Any]]
+) -> Figure | None:
+    """The audit's recovery curves: forget-set knowledge (of the records not relearned)
+    against fine-tuning steps, one panel per attack, one curve per audited model (the first
+    seed of a method). None when the run was not audited."""
+    colors = _colors(lines)
+    curves: dict[str, list[tuple[str, str, list[float], list[float]]]] = {}
+    seen: set[str] = set()
+    for row in results["rows"]:
+        name = row["label"].split(" (seed ")[0]
+        if name in seen or not row.get("audit_report"):
+            continue
+        seen.add(name)
+        report = _load_report(Path(run_dir) / row["audit_report"])
+        for key, _ in AUDIT_CURVES:
+            curve = report.get(key)
+            if curve and curve.get("steps"):
+                values = [float(v) for v in curve["values"]]
+                curves.setdefault(key, []).append((row["kind"], name, curve["steps"], values))
+    if not curves:
+        return None
+    panels = [(k, t) for k, t in AUDIT_CURVES if k in curves]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.6), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels, strict=True):
+        for kind, name, steps, values in curves[key]:
+            style = {"oracle": {"lw": 2.4, "ls": "--"}, "target": {"lw": 2.0, "ls": ":"}}
+            ax.plot(
+                steps,
+                values,
+                marker="o",
+                ms=3,
+                color=colors.get(name, "grey"),
+                label=name,
+                **style.get(kind, {"lw": 1.3}),
+            )
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("fine-tuning steps")
+        ax.set_ylabel("forget knowledge")
+        ax.legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+#: the panels of the sequential-requests figure (history key -> title)
+SEQUENCE_PANELS: tuple[tuple[str, str], ...] = (
+    ("requested", "knowledge: requested so far"),
+    ("pending", "knowledge: not yet requested"),
+    ("retain", "knowledge: retain people"),
+    ("forget_quality", "forget quality (requested)"),
+    ("model_utility", "model utility"),
+)
+
+
+def sequence_curves(
+    results: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]
+) -> Figure | None:
+    """Each method applied as successive forget requests: after each request, knowledge of
+    the people requested so far, of those still pending and of retain people, and the
+    forget quality and model utility; one curve per method (its first seed). None when the
+    run has no sequences."""
+    colors = _colors(lines)
+    seen: set[str] = set()
+    curves: list[tuple[str, list[Mapping[str, Any]]]] = []
+    for row in results["rows"]:
+        name = row["label"].split(" (seed ")[0]
+        if name not in seen and row.get("sequence"):
+            seen.add(name)
+            curves.append((name, row["sequence"]))
+    if not curves:
+        return None
+    panels = [(k, t) for k, t in SEQUENCE_PANELS if any(k in h[0] for _, h in curves)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 3.3), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels, strict=True):
+        for name, history in curves:
+            xs = [h["request"] for h in history]
+            ys = [float(h.get(key, math.nan)) for h in history]
+            ax.plot(xs, ys, marker="o", ms=3, lw=1.3, color=colors.get(name, "grey"), label=name)
+        if key == "forget_quality":
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(-0.02, 1.02)
+        ax.set_xticks(sorted({h["request"] for _, hs in curves for h in hs}))
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("request")
+    axes[0][0].legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def _load_report(path: Path) -> dict[str, Any]:
     import json
 

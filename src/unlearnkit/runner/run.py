@@ -68,6 +68,8 @@ class Row:
     paper: str | None = None
     audit: dict[str, float] | None = None  # the audit's summary row, when audited
     audit_report: str | None = None
+    sequence: list[dict[str, Any]] | None = None  # the sequential requests' history
+    sequence_report: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +86,8 @@ class Row:
             "paper": self.paper,
             "audit": {k: _jf(v) for k, v in self.audit.items()} if self.audit else None,
             "audit_report": self.audit_report,
+            "sequence": strict_json(self.sequence) if self.sequence is not None else None,
+            "sequence_report": self.sequence_report,
         }
 
 
@@ -204,6 +208,24 @@ def run_experiment(
             then=then,
         )
 
+    def sequence_job(label: str, index: int, seed: int, e: dict[str, Any]) -> Job:
+        def then(result: tuple) -> None:
+            *_, fresh, secs = result
+            built[f"sequence:{label}"], seconds[f"sequence:{label}"] = fresh, secs
+            if fresh:
+                log(f"applied {label} as {spec.audit.requests} requests in {secs:.1f}s")
+            e["sequence"] = Path(result[0])
+
+        deps = (*role_deps["target"], *after_oracle, *role_deps["oracle"])
+        return Job(
+            f"sequence:{label}",
+            _sequence_job,
+            (*args, index, seed),
+            deps=tuple(dict.fromkeys(deps)),
+            priority=5 + len(spec.methods),
+            then=then,
+        )
+
     def unlearn_job(label: str, index: int, seed: int, e: dict[str, Any], rank: int) -> Job:
         def then(result: tuple) -> list[Job]:
             path, config = Path(result[0]), result[1]
@@ -245,6 +267,7 @@ def run_experiment(
         jobs += [audit_job(e, ()) for e in evals]  # target and oracle (methods: when unlearned)
     # the longest unlearning first, so that short jobs fill the end of the run
     ranks = _longest_first(spec)
+    sequences = spec.audit is not None and spec.audit.requests > 0
     for index, m in enumerate(spec.methods):
         for seed in spec.seeds:
             label = m.display if len(spec.seeds) == 1 else f"{m.display} (seed {seed})"
@@ -258,6 +281,8 @@ def run_experiment(
             evals.append(e)
             by_label[label] = e
             jobs.append(unlearn_job(label, index, seed, e, ranks[index]))
+            if sequences:
+                jobs.append(sequence_job(label, index, seed, e))
 
     if missing and len(missing) > 1 and workers > 1:
         log(f"training {' and '.join(missing)} side by side (1 thread each)")
@@ -412,6 +437,55 @@ class _State:
         path, fresh = _audited(self, model_dir)
         return path, fresh, time.perf_counter() - t if fresh else 0.0
 
+    def sequence(self, m, seed: int):
+        t = time.perf_counter()
+        path, fresh = _sequenced(self, m, seed)
+        return path, fresh, time.perf_counter() - t if fresh else 0.0
+
+
+def _sequenced(state: _State, m, seed: int) -> tuple[Path, bool]:
+    """Method ``m`` (with ``seed``) applied to the target as ``audit.requests`` successive
+    forget requests, judged after each (built or reused): cached by the target and oracle
+    weights, the method's config, the requests and the data."""
+    from unlearnkit.audit.sequential import sequential_unlearning
+    from unlearnkit.methods.api import method_config
+
+    spec, cfg, data = state.spec, state.spec.audit, state.data
+    if data.tofu is None:
+        raise UnlearnkitError("sequential requests need TOFU-format forget and retain sets")
+    config = method_config(m.name, {**m.config, "seed": seed})
+    oracle = state.oracle
+    key = {
+        "target": state.target.fingerprint(),
+        "oracle": oracle.fingerprint if oracle is not None else None,
+        "data": content_hash({"tofu": _split_hashes(data.tofu)}),
+        "method": m.name,
+        "config": config.to_dict(),
+        "requests": cfg.requests,
+        "seed": cfg.seed,
+        "versions": library_versions(),
+    }
+
+    def make(tmp: Path) -> None:
+        model = CausalLMAdapter.from_pretrained(state.target_dir, batch_size=spec.batch_size)
+        out = sequential_unlearning(
+            model,
+            data.tofu.forget,
+            data.tofu.retain,
+            m.name,
+            requests=cfg.requests,
+            config=config.to_dict(),
+            retain_eval=data.tofu.retain_eval,
+            data=data if oracle is not None else None,
+            oracle=oracle,
+            seed=cfg.seed,
+        )
+        payload = {"kind": "unlearnkit.sequence", "version": 1, **out}
+        atomic_write_json(tmp / "sequence.json", strict_json(payload))
+
+    path, fresh = state.cache.get_or_build("sequences", key, make)
+    return path / "sequence.json", fresh
+
 
 def _audited(state: _State, model_dir: Path) -> tuple[Path, bool]:
     """The audit report of ``model_dir`` (built or reused): cached by the weights of the
@@ -435,7 +509,7 @@ def _audited(state: _State, model_dir: Path) -> tuple[Path, bool]:
         "model": model.fingerprint(),
         "target": state.target.fingerprint(),
         "oracle": oracle.fingerprint() if oracle is not None else None,
-        "audit": cfg.to_dict(),
+        "audit": {k: v for k, v in cfg.to_dict().items() if k != "requests"},  # not used here
         "data": content_hash(
             {
                 "splits": {k: records_hash(v) for k, v in sorted(splits.items())},
@@ -494,6 +568,12 @@ def _audit_job(spec_dict, cache_root, model_dir: str):
     return str(path), fresh, secs
 
 
+def _sequence_job(spec_dict, cache_root, index: int, seed: int):
+    state = _worker_state(spec_dict, cache_root)
+    path, fresh, secs = state.sequence(state.spec.methods[index], seed)
+    return str(path), fresh, secs
+
+
 def _eval_job(spec_dict, cache_root, model_dir: str, record: str | None):
     state = _worker_state(spec_dict, cache_root)
     path, fresh, secs = state.evaluate(Path(model_dir), Path(record) if record else None)
@@ -518,6 +598,12 @@ def _row(e: dict[str, Any], run_dir: Path) -> Row:
         copy_to = run_dir / "audits" / f"{_slug(e['label'])}.json"
         atomic_write_json(copy_to, data)
         audit, audit_report = summary_row(data), str(copy_to.relative_to(run_dir))
+    sequence = sequence_report = None
+    if e.get("sequence") is not None:
+        data = json.loads(Path(e["sequence"]).read_text())
+        copy_to = run_dir / "sequences" / f"{_slug(e['label'])}.json"
+        atomic_write_json(copy_to, data)
+        sequence, sequence_report = data["history"], str(copy_to.relative_to(run_dir))
     return Row(
         label=e["label"],
         kind=e["kind"],
@@ -532,6 +618,8 @@ def _row(e: dict[str, Any], run_dir: Path) -> Row:
         paper=e.get("paper"),
         audit=audit,
         audit_report=audit_report,
+        sequence=sequence,
+        sequence_report=sequence_report,
     )
 
 
