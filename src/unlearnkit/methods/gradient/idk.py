@@ -33,7 +33,9 @@ class IdkDPOConfig(IdkNLLConfig):
     beta: float = param(0.1, gt=0)
 
 
-class _Refusing(Method):
+class RefusalMethod(Method):
+    """A method whose forget examples also come with a refusal answer (view ``idk``)."""
+
     def __init__(self, config=None) -> None:
         super().__init__(config)
         self.refusals = load_refusals(self.config.refusals_file)
@@ -48,7 +50,7 @@ class _Refusing(Method):
     paper="arXiv:2401.06121 (TOFU, 'I don't know' rejection tuning)",
     description="Fine-tune toward refusal answers on f + alpha * CE(r).",
 )
-class IdkNLL(_Refusing):
+class IdkNLL(RefusalMethod):
     """loss = CE(refusal | forget question) + α CE(retain)."""
 
     config_class = IdkNLLConfig
@@ -66,7 +68,7 @@ class IdkNLL(_Refusing):
     paper="arXiv:2305.18290 (DPO) as an unlearning baseline in arXiv:2401.06121 (TOFU)",
     description="DPO preferring a refusal over the forget answer + alpha * CE(r).",
 )
-class IdkDPO(_Refusing):
+class IdkDPO(RefusalMethod):
     """loss = DPO(chosen = refusal, rejected = forget answer) + α CE(retain)."""
 
     config_class = IdkDPOConfig
