@@ -91,6 +91,8 @@ def test_lora_changes_only_adapter_weights_and_merges(name, tiny_lm):
             lora_moved |= "lora_B" in key and bool(value.abs().sum() > 0)
             continue
         base = key.replace("base_model.model.", "", 1).replace(".base_layer", "")
+        if METHODS.get(name).edits_base_weights and ".base_layer" in key:
+            continue  # rewritten at setup, the model's function kept (tested per method)
         assert torch.equal(value, original[base]), f"{name} changed {base} under LoRA"
     assert lora_moved
     merged, _ = unlearn(_adapter(tiny_lm), forget, retain, name, **kw)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -116,6 +117,9 @@ class UnlearnContext:
     reference: PreTrainedModel | None  # frozen copy of the model before unlearning
     generator: torch.Generator  # seeded, for methods that draw random numbers
     state: dict[str, Any]  # per-run state a method keeps (e.g. RMU's control vector)
+    #: one pass over the data in a fixed order, for a method's setup (e.g. LoKU's Fisher
+    #: importance): ``data("forget")`` yields view -> batch dicts, ``data("retain")`` batches
+    data: Callable[[str], Iterator[Any]] | None = None
 
     @property
     def base_model(self) -> PreTrainedModel:
@@ -128,12 +132,15 @@ class Method(ABC):
     """Base class of gradient methods. Subclasses set ``config_class`` and implement ``loss``.
 
     uses_retain: needs retain batches. uses_reference: needs a frozen copy of the original
-    model (created by the loop only for such methods).
+    model (created by the loop only for such methods). edits_base_weights: see below.
     """
 
     config_class: ClassVar[type[UnlearnConfig]] = UnlearnConfig
     uses_retain: ClassVar[bool] = False
     uses_reference: ClassVar[bool] = False
+    #: under LoRA, the method also rewrites the frozen base weights at setup, keeping the
+    #: model's function (LoKU's Fisher-weighted initialisation)
+    edits_base_weights: ClassVar[bool] = False
 
     def __init__(self, config: UnlearnConfig | None = None) -> None:
         config = config if config is not None else self.config_class()
@@ -152,6 +159,11 @@ class Method(ABC):
     def setup(self, ctx: UnlearnContext) -> None:
         """Called once before the first step (freeze parameters, draw vectors, ...).
         The default trains every parameter and keeps no state."""
+        return None
+
+    def finish(self, ctx: UnlearnContext) -> None:
+        """Called once after the last step, before LoRA adapters are merged (edit the
+        trained weights, e.g. negate a task vector). The default does nothing."""
         return None
 
     @abstractmethod

@@ -120,7 +120,11 @@ def apply_lora(model: PreTrainedModel, config: Any) -> PreTrainedModel:
         bias="none",
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
+    # peft draws the A matrices from the global RNG: seed it from the config, without
+    # disturbing the caller's random state, so that a LoRA run is reproducible
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(getattr(config, "seed", 0), "lora"))
+        return get_peft_model(model, lora)
 
 
 def _latest_checkpoint(out_dir: Path | None) -> tuple[Path, int] | None:
@@ -209,6 +213,29 @@ def run_unlearning(
         generator=make_generator(cfg.seed, "method"),
         state={},
     )
+    device0 = accelerator.device
+
+    def one_pass(kind: str):
+        """Every forget (or retain) example once, in order, in batches of batch_size."""
+        if kind == "forget":
+            for i in range(0, len(forget_enc), cfg.batch_size):
+                chunk = forget_enc[i : i + cfg.batch_size]
+                index = torch.arange(i, i + len(chunk), device=device0)
+                yield {
+                    v: {
+                        **_batch_dict([e[v] for e in chunk], pad_token_id(tokenizer), device0),
+                        "index": index,
+                    }
+                    for v in chunk[0]
+                }
+        elif kind == "retain":
+            size = cfg.retain_batch_size or cfg.batch_size
+            for i in range(0, len(retain_enc), size):
+                yield _batch_dict(retain_enc[i : i + size], pad_token_id(tokenizer), device0)
+        else:
+            raise ValueError(f"data kind is 'forget' or 'retain', not {kind!r}")
+
+    ctx.data = one_pass
     method.setup(ctx)
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not trainable:
@@ -338,6 +365,8 @@ def run_unlearning(
             bar.set_postfix(loss=f"{sums['loss']:.4f}")
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < total:
                 checkpoint(step + 1)
+        with torch.no_grad():
+            method.finish(ctx)
     finally:
         bar.close()
         if log is not None:
