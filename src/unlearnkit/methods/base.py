@@ -50,6 +50,10 @@ class UnlearnConfig(Config):
     trackers: accelerate trackers to log to besides the JSONL log (tensorboard, wandb, mlflow).
     lora: train LoRA adapters (peft) instead of full weights, with lora_rank, lora_alpha,
     lora_dropout on lora_target_modules; merge_lora merges them into the weights at the end.
+    smoothing: a smoothness defence on the forget objective (Unlearn-Smooth,
+    :mod:`unlearnkit.methods.smoothing`): none, sam, random, grad_penalty, curvature or
+    weight_avg, with smooth_rho (SAM radius, relative noise scale, finite-difference step)
+    and smooth_weight (μ of the penalties).
     """
 
     epochs: int = param(5, ge=1)
@@ -71,6 +75,9 @@ class UnlearnConfig(Config):
     lora_dropout: float = param(0.0, ge=0, lt=1)
     lora_target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
     merge_lora: bool = True
+    smoothing: Literal["none", "sam", "random", "grad_penalty", "curvature", "weight_avg"] = "none"
+    smooth_rho: float = param(0.01, gt=0)
+    smooth_weight: float = param(0.1, ge=0)
 
     def validate(self) -> None:
         known = {"tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive"}
@@ -177,5 +184,12 @@ class Method(ABC):
 
         ``forget`` maps each view name to a batch (input_ids, attention_mask, labels, and
         ``index``: which forget examples, for values cached per example); ``retain`` is a
-        retain batch or None.
+        retain batch or None. With None the terms must be the forget part alone (the
+        smoothing defences ask for it), and ``loss`` must not change state: keep updates
+        that follow a step (a dual variable) in :meth:`after_step`.
         """
+
+    def after_step(self, ctx: UnlearnContext, terms: dict[str, float]) -> None:
+        """Called after each optimiser step with that step's terms (averaged over its
+        micro-batches). The default does nothing."""
+        return None

@@ -36,6 +36,7 @@ from unlearnkit.core.progress import bar_kwargs
 from unlearnkit.core.seeding import derive_seed, make_generator
 from unlearnkit.data.formatting import PromptFormat
 from unlearnkit.methods.base import Method, UnlearnContext
+from unlearnkit.methods.smoothing import WeightAverage, smoothed_backward
 from unlearnkit.models.encoding import Encoded, collate, encode_pair, pad_token_id
 from unlearnkit.models.training import lr_schedule, peak_memory_mb, reset_peak_memory
 
@@ -305,6 +306,12 @@ def run_unlearning(
         if accelerator.is_main_process:
             atomic_write_json(path / "state.json", {"step": step, "method": name})
 
+    if cfg.smoothing != "none" and accelerator.num_processes > 1:
+        raise UnlearningError(
+            f"smoothing={cfg.smoothing!r} runs on one process; launch without "
+            "`accelerate launch`, or set smoothing=none"
+        )
+    average = WeightAverage(params) if cfg.smoothing == "weight_avg" else None
     last_terms: dict[str, float] = {}
     reset_peak_memory(accelerator.device)
     t0 = time.perf_counter()
@@ -330,9 +337,8 @@ def run_unlearning(
                     if micro < cfg.grad_accum - 1
                     else contextlib.nullcontext()
                 )
-                with sync:
-                    terms = method.loss(ctx, fbatch, rbatch)
-                    loss = terms["loss"]
+
+                def check(loss: torch.Tensor, step: int = step) -> None:
                     if not bool(torch.isfinite(accelerator.gather(loss.detach().reshape(1))).all()):
                         checkpoint(step)  # the model still holds the state after `step` steps
                         bad = float(loss.detach())
@@ -342,13 +348,28 @@ def run_unlearning(
                             + (f", saved in {out / CHECKPOINTS}" if out else "")
                             + "). Lower lr, or set grad_clip."
                         )
-                    accelerator.backward(loss / cfg.grad_accum)
+
+                with sync:
+                    terms = smoothed_backward(
+                        method,
+                        ctx,
+                        fbatch,
+                        rbatch,
+                        params,
+                        cfg,
+                        backward=lambda loss: accelerator.backward(loss / cfg.grad_accum),
+                        check=check,
+                        grad_scale=1.0 / cfg.grad_accum,
+                    )
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.grad_accum
             grad_norm = accelerator.clip_grad_norm_(params, cfg.grad_clip or float("inf"))
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            method.after_step(ctx, sums)
+            if average is not None:
+                average.update()
             last_terms = sums
             entry = {
                 "step": step + 1,
@@ -365,6 +386,8 @@ def run_unlearning(
             bar.set_postfix(loss=f"{sums['loss']:.4f}")
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < total:
                 checkpoint(step + 1)
+        if average is not None:
+            average.apply()
         with torch.no_grad():
             method.finish(ctx)
     finally:

@@ -35,6 +35,8 @@ class KL(Method):
     def loss(self, ctx, forget, retain):
         f = forget["forget"]
         ga = ascent_loss(*logits(ctx.model, f))
+        if retain is None:  # the forget part alone (smoothing asks for it)
+            return {"loss": ga, "forget_ascent": ga}
         model_logits, labels = logits(ctx.model, retain)
         ref_logits, _ = reference_logits(ctx, retain)
         kl = kl_to_reference(model_logits, ref_logits, labels)

@@ -54,20 +54,25 @@ class PDU(Method):
     def setup(self, ctx) -> None:
         ctx.state["dual"] = float(self.config.alpha)
 
+    def after_step(self, ctx, terms) -> None:
+        # the dual step uses the step's retain loss (measured on the weights it updated)
+        state = ctx.state
+        state["dual"] = dual_update(
+            state["dual"], terms["retain_nll"], state["bound"], self.config.dual_lr
+        )
+
     def loss(self, ctx, forget, retain):
         cfg, state = self.config, ctx.state
         flat = logit_flatness_loss(*logits(ctx.model, forget["forget"]))
         r = retain_nll(ctx, retain)
-        if "bound" not in state:
+        if "bound" not in state and retain is not None:
             state["bound"] = (
                 cfg.retain_bound
                 if cfg.retain_bound is not None
                 else float(r.detach()) + cfg.retain_slack
             )
         lam = state["dual"]
-        total = cfg.gamma * flat + lam * (r - state["bound"])
-        # the dual step uses this step's retain loss (the weights it was measured on)
-        state["dual"] = dual_update(lam, float(r.detach()), state["bound"], cfg.dual_lr)
+        total = cfg.gamma * flat + lam * (r - state.get("bound", 0.0))
         return {
             "loss": total,
             "forget_flatness": flat,

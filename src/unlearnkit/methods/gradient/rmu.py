@@ -105,6 +105,8 @@ class RMU(Method):
             ctx.state["control"] = u.to(hf.device, hf.dtype)
             ctx.state["steering_coeff"] = coeff
         forget_term = rmu_forget_loss(hf, ctx.state["control"], fmask)
+        if retain is None:  # the forget part alone (smoothing asks for it)
+            return {"loss": forget_term, "forget_rmu": forget_term}
         hr = self._hidden(ctx.model, retain, layer)
         with torch.no_grad():
             href = self._hidden(ctx.reference, retain, layer)
