@@ -55,6 +55,23 @@ def _projection(model: torch.nn.Module, weight: torch.Tensor) -> torch.Tensor:
     return unembed @ weight.float()  # (V, units)
 
 
+def concept_vectors(
+    model: torch.nn.Module, token_ids: Sequence[int], k: int = 20
+) -> list[tuple[float, str, int]]:
+    """``(score, module name, unit)`` of the ``k`` value vectors of ``model`` whose vocabulary
+    projection gives ``token_ids`` the highest mean logit, best first (ties by name, unit)."""
+    if not token_ids:
+        raise ValueError("no concept tokens: give the forgotten answers' token ids")
+    ids = torch.tensor(sorted(set(token_ids)))
+    scored: list[tuple[float, str, int]] = []
+    for name, weight in value_matrices(model):
+        promote = _projection(model, weight)[ids].mean(0)  # (units,)
+        for unit, score in enumerate(promote.tolist()):
+            scored.append((score, name, unit))
+    scored.sort(key=lambda t: (-t[0], t[1], t[2]))
+    return scored[: max(1, k)]
+
+
 def parametric_traces(
     target: torch.nn.Module,
     unlearned: torch.nn.Module,
@@ -71,14 +88,7 @@ def parametric_traces(
     mats = {m: dict(value_matrices(m)) for m in (target, unlearned)}
     if oracle is not None:
         mats[oracle] = dict(value_matrices(oracle))
-    ids = torch.tensor(sorted(set(token_ids)))
-    scored: list[tuple[float, str, int]] = []
-    for name, weight in mats[target].items():
-        promote = _projection(target, weight)[ids].mean(0)  # (units,)
-        for unit, score in enumerate(promote.tolist()):
-            scored.append((score, name, unit))
-    scored.sort(key=lambda t: (-t[0], t[1], t[2]))
-    picked = scored[: max(1, k)]
+    picked = concept_vectors(target, token_ids, k)
 
     def compare(other: torch.nn.Module) -> dict[str, float]:
         cos, overlap = [], []
@@ -102,4 +112,10 @@ def parametric_traces(
     return out
 
 
-__all__ = ["VALUE_PROJECTIONS", "concept_token_ids", "parametric_traces", "value_matrices"]
+__all__ = [
+    "VALUE_PROJECTIONS",
+    "concept_token_ids",
+    "concept_vectors",
+    "parametric_traces",
+    "value_matrices",
+]

@@ -21,11 +21,13 @@ Pairs = Sequence[Mapping[str, Any]] | Sequence[tuple[str, str]]
 
 def register_builtin_methods() -> None:
     """Import every method module so that each registers itself (idempotent)."""
+    import unlearnkit.methods.editing as editing
     import unlearnkit.methods.gradient as gradient
 
-    for info in pkgutil.iter_modules(gradient.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{gradient.__name__}.{info.name}")
+    for package in (gradient, editing):
+        for info in pkgutil.iter_modules(package.__path__):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def method_config(

@@ -148,6 +148,8 @@ class Method(ABC):
     #: under LoRA, the method also rewrites the frozen base weights at setup, keeping the
     #: model's function (LoKU's Fisher-weighted initialisation)
     edits_base_weights: ClassVar[bool] = False
+    #: the method can train LoRA adapters (``lora=true``)
+    supports_lora: ClassVar[bool] = True
 
     def __init__(self, config: UnlearnConfig | None = None) -> None:
         config = config if config is not None else self.config_class()

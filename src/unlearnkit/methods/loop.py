@@ -169,6 +169,8 @@ def run_unlearning(
         raise UnlearningError("the forget set is empty: nothing to unlearn")
     if method.uses_retain and not retain:
         raise UnlearningError(f"method {name!r} uses retain data: pass retain=[...] (non-empty)")
+    if cfg.lora and not method.supports_lora:
+        raise UnlearningError(f"method {name!r} does not train LoRA adapters; set lora=false")
     if cfg.checkpoint_every and out_dir is None:
         raise UnlearningError("checkpoint_every is set but there is no out_dir to write to")
     out = Path(out_dir) if out_dir is not None else None

@@ -1,0 +1,1 @@
+"""Editing-based methods: change a few located weights instead of the whole model."""
