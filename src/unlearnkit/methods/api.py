@@ -12,8 +12,8 @@ from accelerate import PartialState
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearnkit.core.io import atomic_write_json
-from unlearnkit.methods.base import METHODS, UnlearnConfig
-from unlearnkit.methods.loop import UnlearningError, UnlearnRecord, run_unlearning
+from unlearnkit.methods.base import METHODS, EditConfig, EditMethod, UnlearnConfig
+from unlearnkit.methods.loop import UnlearningError, UnlearnRecord, run_edit, run_unlearning
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
 Pairs = Sequence[Mapping[str, Any]] | Sequence[tuple[str, str]]
@@ -31,12 +31,14 @@ def register_builtin_methods() -> None:
 
 
 def method_config(
-    method: str, config: UnlearnConfig | Mapping[str, Any] | None = None, **overrides: Any
+    method: str,
+    config: UnlearnConfig | EditConfig | Mapping[str, Any] | None = None,
+    **overrides: Any,
 ):
     """The config of ``method``: its defaults, updated by ``config`` and ``overrides``."""
     register_builtin_methods()
     cls = METHODS.get(method).config_class
-    if isinstance(config, UnlearnConfig):
+    if isinstance(config, UnlearnConfig | EditConfig):
         if not isinstance(config, cls):
             raise UnlearningError(
                 f"method {method!r} takes a {cls.__name__}, got {type(config).__name__}"
@@ -73,7 +75,7 @@ def unlearn(
     method: str = "npo",
     *,
     tokenizer: PreTrainedTokenizerBase | None = None,
-    config: UnlearnConfig | Mapping[str, Any] | None = None,
+    config: UnlearnConfig | EditConfig | Mapping[str, Any] | None = None,
     out_dir: str | Path | None = None,
     progress: bool = True,
     resume: bool = True,
@@ -98,18 +100,29 @@ def unlearn(
             raise UnlearningError("pass tokenizer= with a transformers model (or pass an adapter)")
         adapter = CausalLMAdapter(model, tokenizer)
     algorithm = METHODS.get(method)(cfg)
-    unlearned, record = run_unlearning(
-        algorithm,
-        adapter.model,
-        adapter.tokenizer,
-        as_pairs(forget, "forget"),
-        as_pairs(retain, "retain"),
-        method_name=method,
-        prompt_format=adapter.prompt_format,
-        out_dir=out_dir,
-        resume=resume,
-        progress=progress,
-    )
+    if isinstance(algorithm, EditMethod):
+        unlearned, record = run_edit(
+            algorithm,
+            adapter.model,
+            adapter.tokenizer,
+            as_pairs(forget, "forget"),
+            as_pairs(retain, "retain"),
+            method_name=method,
+            prompt_format=adapter.prompt_format,
+        )
+    else:
+        unlearned, record = run_unlearning(
+            algorithm,
+            adapter.model,
+            adapter.tokenizer,
+            as_pairs(forget, "forget"),
+            as_pairs(retain, "retain"),
+            method_name=method,
+            prompt_format=adapter.prompt_format,
+            out_dir=out_dir,
+            resume=resume,
+            progress=progress,
+        )
     result = CausalLMAdapter(
         unlearned,
         adapter.tokenizer,

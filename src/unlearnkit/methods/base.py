@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 #: Every unlearning method, by its paper's name (``unlearnkit list methods``).
-METHODS: Registry[type[Method]] = Registry("method")
+METHODS: Registry[type[Method] | type[EditMethod]] = Registry("method")
 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -93,6 +93,13 @@ class RetainConfig(UnlearnConfig):
     """A loop config with a retain term: ``alpha`` weighs the retain loss."""
 
     alpha: float = param(1.0, ge=0)
+
+
+@dataclass(frozen=True)
+class EditConfig(Config):
+    """Settings every editing method shares. seed: any random choice it makes."""
+
+    seed: int = 0
 
 
 def load_refusals(path: str | Path | None = None) -> list[str]:
@@ -195,3 +202,43 @@ class Method(ABC):
         """Called after each optimiser step with that step's terms (averaged over its
         micro-batches). The default does nothing."""
         return None
+
+
+class EditMethod(ABC):
+    """Base class of editing methods: a closed-form change of a few weights, no training
+    loop. Subclasses set ``config_class`` (an :class:`EditConfig`) and implement ``edit``;
+    :func:`unlearnkit.methods.unlearn` runs them and writes the same record as for
+    gradient methods (0 steps)."""
+
+    config_class: ClassVar[type[EditConfig]] = EditConfig
+    uses_retain: ClassVar[bool] = False
+    uses_reference: ClassVar[bool] = False
+    edits_base_weights: ClassVar[bool] = False
+    supports_lora: ClassVar[bool] = False
+
+    def __init__(self, config: EditConfig | None = None) -> None:
+        config = config if config is not None else self.config_class()
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+
+    def views(self, prompt: str, answer: str, rng: random.Random) -> dict[str, tuple[str, str]]:
+        return {"forget": (prompt, answer)}
+
+    @abstractmethod
+    def edit(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        forget: list[tuple[str, str]],
+        retain: list[tuple[str, str]],
+        prompt_format: Any,
+    ) -> dict[str, Any]:
+        """Edit ``model`` in place to forget the (question, answer) pairs ``forget``
+        (``retain``: data to keep, e.g. for statistics); return what was done (numbers and
+        short lists, kept in the record's ``details``), including ``objective_before`` and
+        ``objective_after``: the method's own objective before and after the edit (the
+        conformance suite checks that it falls)."""

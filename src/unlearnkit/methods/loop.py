@@ -21,7 +21,7 @@ import random
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ class UnlearnRecord:
     final_losses: dict[str, float]
     resumed_from_step: int | None
     log_path: str | None
+    details: dict[str, Any] = field(default_factory=dict)  # what an editing method did
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -424,5 +425,58 @@ def run_unlearning(
         final_losses=last_terms,
         resumed_from_step=resumed,
         log_path=str(out / LOG_FILE) if out else None,
+    )
+    return model, record
+
+
+def run_edit(
+    method: Any,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    forget: Sequence[tuple[str, str]],
+    retain: Sequence[tuple[str, str]] | None = None,
+    *,
+    method_name: str | None = None,
+    prompt_format: PromptFormat | None = None,
+) -> tuple[PreTrainedModel, UnlearnRecord]:
+    """Apply an editing method (:class:`~unlearnkit.methods.base.EditMethod`) to ``model``
+    in place and return it with its record (0 steps; ``details`` holds what it did)."""
+    name = method_name or type(method).__name__
+    if not forget:
+        raise UnlearningError("the forget set is empty: nothing to unlearn")
+    if method.uses_retain and not retain:
+        raise UnlearningError(f"method {name!r} uses retain data: pass retain=[...] (non-empty)")
+    if getattr(method.config, "lora", False):
+        raise UnlearningError(f"method {name!r} does not train LoRA adapters; set lora=false")
+    snapshot = {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters()}
+    device = next(model.parameters()).device
+    reset_peak_memory(device)
+    model.eval()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        details = method.edit(
+            model, tokenizer, list(forget), list(retain or []), prompt_format or PromptFormat()
+        )
+    wall = time.perf_counter() - t0
+    changed = edited = 0
+    for n, p in model.named_parameters():
+        moved = int((p.detach().cpu() != snapshot[n]).sum())
+        changed += moved
+        edited += p.numel() if moved else 0
+    record = UnlearnRecord(
+        method=name,
+        config=method.config.to_dict(),
+        steps=0,
+        forget_examples=len(forget),
+        retain_examples=len(retain or []),
+        wall_time_s=wall,
+        peak_memory_mb=peak_memory_mb(device),
+        parameters_total=sum(p.numel() for p in model.parameters()),
+        parameters_trainable=edited,
+        parameters_changed=changed,
+        final_losses={},
+        resumed_from_step=None,
+        log_path=None,
+        details=details,
     )
     return model, record

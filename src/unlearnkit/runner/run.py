@@ -322,6 +322,9 @@ def _longest_first(spec: ExperimentSpec) -> list[int]:
         cfg = method_config(m.name, m.config)
         method = METHODS.get(m.name)(cfg)
         views = len(method.views("question", " answer", random.Random(0)))
+        if not hasattr(cfg, "epochs"):  # an editing method: no training loop
+            costs.append(0)
+            continue
         examples = cfg.max_steps * cfg.batch_size if cfg.max_steps else cfg.epochs * 400
         costs.append(examples * (views + int(method.uses_retain)))
     order = sorted(range(len(costs)), key=lambda i: (-costs[i], i))
