@@ -41,6 +41,16 @@ GRIDS: dict[str, dict[str, list]] = {
     "idk_nll": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
     "idk_dpo": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
     "rmu": {"lr": [1e-3, 5e-3], "layer": [0, 1], "auto_coeff_scale": [4.0, 20.0], "alpha": [10.0]},
+    "wga": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
+    "satimp": {"lr": [1e-3, 3e-3], "epochs": [5, 10], "beta1": [1.0, 5.0]},
+    "undial": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
+    "ce_u": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
+    "pdu": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
+    "flat": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
+    "loku": {"lr": [1e-3, 3e-3], "epochs": [5, 10]},
+    "task_vector": {"epochs": [2, 5], "scale": [0.5, 1.0]},
+    "concept_vector_ablation": {"lr": [3e-3, 1e-2], "k": [20, 100]},
+    "rocr": {"layer": [0, 1]},
 }
 #: the build of the tuning world: the demo preset with other seeds (held out from the report)
 TUNING_BUILD = ["world.seed=1", "model_seed=1"]

@@ -1,0 +1,103 @@
+"""Every LM method on the demo world, in one table (issue 7).
+
+All registered methods with their (tuned) defaults run through `unlearnkit run` (cached)
+with a light audit: 16 relearning steps on half of the forget set (knowledge of the other
+half) and int4 round-to-nearest weights. Per method: forget quality, model utility,
+PrivLeak, the relearning and quantization recovery as a fraction of the forgotten gap
+((attacked - unlearned) / (target - unlearned): 0 = nothing comes back, 1 = all of it), and
+the time as a share of retraining. Writes benchmarks/results/methods_demo.json.
+
+    python benchmarks/methods_demo.py [--methods npo,wga]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+from unlearnkit.audit.api import AuditConfig
+from unlearnkit.audit.knowledge import recovered_fraction
+from unlearnkit.core.cache import Cache
+from unlearnkit.methods import METHODS
+from unlearnkit.methods.api import register_builtin_methods
+from unlearnkit.report.tables import TIME_COLUMN, leaderboard
+from unlearnkit.runner.run import load_results, run_experiment
+from unlearnkit.runner.spec import MethodSpec, load_spec
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default=None, help="comma-separated (default: all)")
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "methods_demo.json")
+    args = parser.parse_args()
+    register_builtin_methods()
+    names = args.methods.split(",") if args.methods else METHODS.names()
+    demo = load_spec(None)
+    demo_configs = {m.name: m.config for m in demo.methods}
+    methods = tuple(MethodSpec(n, config=dict(demo_configs.get(n, {}))) for n in names)
+    audit = AuditConfig(
+        bits=(4,),
+        noise=(),
+        relearn_steps=(16,),
+        related=False,
+        lora_steps=(),
+        forms=(),
+        probe=False,
+        traces=False,
+        requests=0,
+    )
+    spec = demo.replace(name="methods", methods=methods, audit=audit)
+    t0 = time.perf_counter()
+    result = run_experiment(spec, cache=Cache(), runs_dir=args.runs, progress=False, log=print)
+    wall = time.perf_counter() - t0
+    results = load_results(result.run_dir)
+    lines = {line["label"]: line for line in leaderboard(results)}
+    target = next(r for r in results["rows"] if r["kind"] == "target")
+    table = {}
+    for row in results["rows"]:
+        audit_row = {k: float(v) for k, v in row["audit"].items()}
+        line = lines[row["label"]]
+        forget = audit_row["forget"]
+        relearn0, relearn16 = audit_row["relearn@0"], audit_row["relearn@16"]
+        t_relearn0 = float(target["audit"]["relearn@0"])
+        table[row["label"]] = {
+            "forget quality": line["forget quality"]["value"],
+            "model utility": line["model utility"]["value"],
+            "PrivLeak": line["PrivLeak"]["value"],
+            "forget knowledge": forget,
+            "relearn16 recovery": recovered_fraction(relearn16, relearn0, t_relearn0),
+            "int4 recovery": recovered_fraction(
+                audit_row["int4"], forget, float(target["audit"]["forget"])
+            ),
+            "time %": (line.get(TIME_COLUMN) or {}).get("value"),
+            "wall_time_s": (row.get("efficiency") or {}).get("wall_time_s"),
+        }
+
+    def f(v, fmt):
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    print(
+        f"{'model':<25}{'FQ':>10}{'MU':>7}{'PrivLeak':>10}{'forget':>8}"
+        f"{'relearn16':>10}{'int4':>7}{'time %':>8}"
+    )
+    for label, t in table.items():
+        print(
+            f"{label:<25}{f(t['forget quality'], '.3g'):>10}{f(t['model utility'], '.3f'):>7}"
+            f"{f(t['PrivLeak'], '.1f'):>10}{f(t['forget knowledge'], '.3f'):>8}"
+            f"{f(t['relearn16 recovery'], '.2f'):>10}{f(t['int4 recovery'], '.2f'):>7}"
+            f"{f(t['time %'], '.1f'):>8}"
+        )
+    out = {"wall_time_s": wall, "run_dir": str(result.run_dir), "table": table}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print(f"{wall:.1f}s; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
