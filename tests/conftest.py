@@ -38,6 +38,16 @@ def counting_examples():
 
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory) -> TinyLM:
+    return _train_tiny(tmp_path_factory, num_experts=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_moe(tmp_path_factory) -> TinyLM:
+    """The counting model as a Mixtral mixture of experts (4 experts, top-2)."""
+    return _train_tiny(tmp_path_factory, num_experts=4)
+
+
+def _train_tiny(tmp_path_factory, num_experts: int) -> TinyLM:
     from unlearnkit.models.loading import save_causal_lm
     from unlearnkit.models.tiny import TinyLMConfig, build_tiny_lm
     from unlearnkit.models.tokenizer import TokenizerConfig, train_tokenizer
@@ -47,7 +57,14 @@ def tiny_lm(tmp_path_factory) -> TinyLM:
     tok = train_tokenizer(
         [e.prompt + e.completion for e in examples], TokenizerConfig(vocab_size=300)
     )
-    cfg = TinyLMConfig(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128)
+    size = 128 // max(num_experts // 2, 1)  # MoE: experts of a smaller MLP each
+    cfg = TinyLMConfig(
+        hidden_size=64,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=size,
+        num_experts=num_experts,
+    )
     model = build_tiny_lm(cfg, tok, seed=0)
     train_causal_lm(
         model, tok, examples, TrainConfig(epochs=120, batch_size=4, lr=5e-3), progress=False

@@ -53,6 +53,17 @@ def _edits(name: str) -> bool:
     return issubclass(METHODS.get(name), EditMethod)
 
 
+@pytest.fixture
+def model_for(request):
+    """The fixture model a method runs on: the counting MoE for methods that need experts."""
+
+    def pick(name: str):
+        moe = getattr(METHODS.get(name), "requires_moe", False)
+        return request.getfixturevalue("tiny_moe" if moe else "tiny_lm")
+
+    return pick
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_config_defaults_and_yaml_round_trip(name, tmp_path):
     entry = METHODS.entry(name)
@@ -70,7 +81,8 @@ def test_config_defaults_and_yaml_round_trip(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_two_steps_change_parameters_deterministically(name, tiny_lm):
+def test_two_steps_change_parameters_deterministically(name, model_for):
+    tiny_lm = model_for(name)
     forget, retain = _data()
     fps = []
     if _edits(name):  # one closed-form edit instead of steps
@@ -98,7 +110,8 @@ def test_two_steps_change_parameters_deterministically(name, tiny_lm):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_lora_changes_only_adapter_weights_and_merges(name, tiny_lm):
+def test_lora_changes_only_adapter_weights_and_merges(name, model_for):
+    tiny_lm = model_for(name)
     forget, retain = _data()
     adapter = _adapter(tiny_lm)
     if _edits(name):
@@ -129,7 +142,8 @@ def test_lora_changes_only_adapter_weights_and_merges(name, tiny_lm):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_forget_objective_falls_while_retain_loss_holds(name, tiny_lm, tmp_path):
+def test_forget_objective_falls_while_retain_loss_holds(name, model_for, tmp_path):
+    tiny_lm = model_for(name)
     """The method's own forget term (logged as forget_*) goes the way it is minimised, and
     the retain NLL stays within 0.5 nats/token. One learning rate for every method: the
     defaults are tuned for the demo world, not for this fixture."""

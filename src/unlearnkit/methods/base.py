@@ -157,6 +157,8 @@ class Method(ABC):
     edits_base_weights: ClassVar[bool] = False
     #: the method can train LoRA adapters (``lora=true``)
     supports_lora: ClassVar[bool] = True
+    #: the method needs a mixture-of-experts model (UOE)
+    requires_moe: ClassVar[bool] = False
 
     def __init__(self, config: UnlearnConfig | None = None) -> None:
         config = config if config is not None else self.config_class()

@@ -65,7 +65,7 @@ class UnlearnRecord:
     final_losses: dict[str, float]
     resumed_from_step: int | None
     log_path: str | None
-    details: dict[str, Any] = field(default_factory=dict)  # what an editing method did
+    details: dict[str, Any] = field(default_factory=dict)  # what the method located or did
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -425,6 +425,7 @@ def run_unlearning(
         final_losses=last_terms,
         resumed_from_step=resumed,
         log_path=str(out / LOG_FILE) if out else None,
+        details=dict(ctx.state.get("details", {})),
     )
     return model, record
 

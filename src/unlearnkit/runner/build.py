@@ -62,6 +62,14 @@ BUILD_PRESETS: dict[str, Callable[[], BuildSpec]] = {
         train=TrainConfig(epochs=30, batch_size=16, lr=5e-3),
     ),
     "demo": lambda: BuildSpec(),
+    # the same worlds with a Mixtral mixture-of-experts target and oracle (4 experts, top-2)
+    "moe-test": lambda: BuildSpec(
+        world=world_preset("test"),
+        tokenizer=TokenizerConfig(vocab_size=512),
+        model=tiny_preset("moe-test"),
+        train=TrainConfig(epochs=30, batch_size=16, lr=5e-3),
+    ),
+    "moe": lambda: BuildSpec(model=tiny_preset("moe")),
     "bench": lambda: BuildSpec(
         world=world_preset("bench"),
         tokenizer=TokenizerConfig(vocab_size=4096),

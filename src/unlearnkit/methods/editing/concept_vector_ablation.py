@@ -97,8 +97,10 @@ class ConceptVectorAblation(Method):
                     weight[:, units] = cols + self.config.noise * cols.std(0, keepdim=True) * draw
             weight.requires_grad_(True)
             hooks.append(weight.register_hook(lambda g, m=mask: g * m))
-        ctx.state["concept_vectors"] = [{"module": n, "unit": u, "score": s} for s, n, u in picked]
-        ctx.state["concept_tokens"] = len(tokens)
+        ctx.state["details"] = {
+            "concept_tokens": len(tokens),
+            "vectors": [{"module": n, "unit": u, "score": round(s, 4)} for s, n, u in picked],
+        }
 
     def finish(self, ctx) -> None:
         for handle in ctx.state.pop("hooks", []):
