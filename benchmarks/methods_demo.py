@@ -5,9 +5,11 @@ with a light audit: 16 relearning steps on half of the forget set (knowledge of 
 half) and int4 round-to-nearest weights. Per method: forget quality, model utility,
 PrivLeak, the relearning and quantization recovery as a fraction of the forgotten gap
 ((attacked - unlearned) / (target - unlearned): 0 = nothing comes back, 1 = all of it), and
-the time as a share of retraining. Writes benchmarks/results/methods_demo.json.
+the time as a share of retraining. Methods that need a mixture of experts (UOE) run on the
+MoE demo world (the demo world with a 4-expert Mixtral target and oracle), next to NPO and
+GradDiff on all weights of the same model. Writes benchmarks/results/methods_demo.json.
 
-    python benchmarks/methods_demo.py [--methods npo,wga]
+    python benchmarks/methods_demo.py [--methods npo,wga] [--moe-baselines npo,grad_diff]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from unlearnkit.core.cache import Cache
 from unlearnkit.methods import METHODS
 from unlearnkit.methods.api import register_builtin_methods
 from unlearnkit.report.tables import TIME_COLUMN, leaderboard
+from unlearnkit.runner.build import build_spec
 from unlearnkit.runner.run import load_results, run_experiment
 from unlearnkit.runner.spec import MethodSpec, load_spec
 
@@ -33,14 +36,51 @@ HERE = Path(__file__).resolve().parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=None, help="comma-separated (default: all)")
+    parser.add_argument("--moe-baselines", default="npo,grad_diff")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "methods_demo.json")
     args = parser.parse_args()
     register_builtin_methods()
     names = args.methods.split(",") if args.methods else METHODS.names()
+    dense = [n for n in names if not getattr(METHODS.get(n), "requires_moe", False)]
+    moe = [n for n in names if n not in dense]
     demo = load_spec(None)
-    demo_configs = {m.name: m.config for m in demo.methods}
-    methods = tuple(MethodSpec(n, config=dict(demo_configs.get(n, {}))) for n in names)
+    t0 = time.perf_counter()
+    table = {}
+    if dense:
+        table.update(measure(demo, "methods", dense, args.runs))
+    if moe:
+        spec = demo.replace(build=build_spec("moe"))
+        baselines = [n for n in args.moe_baselines.split(",") if n]
+        rows = measure(spec, "methods-moe", moe + baselines, args.runs)
+        table.update({f"{label} [moe]": row for label, row in rows.items()})
+    wall = time.perf_counter() - t0
+
+    def f(v, fmt):
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    print(
+        f"{'model':<25}{'FQ':>10}{'MU':>7}{'PrivLeak':>10}{'forget':>8}"
+        f"{'relearn16':>10}{'int4':>7}{'time %':>8}"
+    )
+    for label, t in table.items():
+        print(
+            f"{label:<25}{f(t['forget quality'], '.3g'):>10}{f(t['model utility'], '.3f'):>7}"
+            f"{f(t['PrivLeak'], '.1f'):>10}{f(t['forget knowledge'], '.3f'):>8}"
+            f"{f(t['relearn16 recovery'], '.2f'):>10}{f(t['int4 recovery'], '.2f'):>7}"
+            f"{f(t['time %'], '.1f'):>8}"
+        )
+    out = {"wall_time_s": wall, "table": table}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print(f"{wall:.1f}s; wrote {args.out}")
+
+
+def measure(base, name: str, methods: list[str], runs: Path) -> dict[str, dict]:
+    """Run ``methods`` (demo configs where the demo has them) with the light audit and
+    return the table rows by label."""
+    demo_configs = {m.name: m.config for m in base.methods}
+    specs = tuple(MethodSpec(n, config=dict(demo_configs.get(n, {}))) for n in methods)
     audit = AuditConfig(
         bits=(4,),
         noise=(),
@@ -52,10 +92,8 @@ def main() -> None:
         traces=False,
         requests=0,
     )
-    spec = demo.replace(name="methods", methods=methods, audit=audit)
-    t0 = time.perf_counter()
-    result = run_experiment(spec, cache=Cache(), runs_dir=args.runs, progress=False, log=print)
-    wall = time.perf_counter() - t0
+    spec = base.replace(name=name, methods=specs, audit=audit)
+    result = run_experiment(spec, cache=Cache(), runs_dir=runs, progress=False, log=print)
     results = load_results(result.run_dir)
     lines = {line["label"]: line for line in leaderboard(results)}
     target = next(r for r in results["rows"] if r["kind"] == "target")
@@ -78,25 +116,7 @@ def main() -> None:
             "time %": (line.get(TIME_COLUMN) or {}).get("value"),
             "wall_time_s": (row.get("efficiency") or {}).get("wall_time_s"),
         }
-
-    def f(v, fmt):
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
-
-    print(
-        f"{'model':<25}{'FQ':>10}{'MU':>7}{'PrivLeak':>10}{'forget':>8}"
-        f"{'relearn16':>10}{'int4':>7}{'time %':>8}"
-    )
-    for label, t in table.items():
-        print(
-            f"{label:<25}{f(t['forget quality'], '.3g'):>10}{f(t['model utility'], '.3f'):>7}"
-            f"{f(t['PrivLeak'], '.1f'):>10}{f(t['forget knowledge'], '.3f'):>8}"
-            f"{f(t['relearn16 recovery'], '.2f'):>10}{f(t['int4 recovery'], '.2f'):>7}"
-            f"{f(t['time %'], '.1f'):>8}"
-        )
-    out = {"wall_time_s": wall, "run_dir": str(result.run_dir), "table": table}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
-    print(f"{wall:.1f}s; wrote {args.out}")
+    return table
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from pathlib import Path
 
 import pytest
 import yaml
@@ -269,3 +270,24 @@ def test_a_run_with_the_audit_audits_every_model_and_reports_it(test_preset_cach
     assert not any(v for k, v in again.built.items() if k.startswith(("audit:", "sequence:")))
     assert [r.sequence for r in again.rows] == [r.sequence for r in first.rows]
     assert [r.audit for r in again.rows] == [r.audit for r in first.rows]
+
+
+def test_a_mixture_of_experts_build_runs_uoe_end_to_end(tmp_path):
+    """The moe-test build (Mixtral target and oracle) through the runner: evaluation,
+    leaderboard, and UOE reporting which expert it unlearned."""
+    spec = ExperimentSpec(
+        name="moe",
+        build=build_spec("moe-test"),
+        methods=(MethodSpec("uoe", config={"max_steps": 3, "batch_size": 4}),),
+        suites=("tofu",),
+        bootstrap=20,
+    )
+    result = run_experiment(
+        spec, cache=Cache(tmp_path / "cache"), runs_dir=tmp_path, progress=False, log=print
+    )
+    rows = {r.label: r for r in result.rows}
+    assert set(rows) == {"target", "oracle", "uoe"}
+    assert rows["oracle"].metrics["tofu/forget/forget_quality"] == pytest.approx(1.0)
+    record = json.loads((Path(rows["uoe"].model_dir).parent / "record.json").read_text())
+    assert {"layer", "expert", "affinity"} <= set(record["details"])
+    assert 0 < record["parameters_changed"] < record["parameters_total"] / 4
