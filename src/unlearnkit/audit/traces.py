@@ -27,13 +27,18 @@ VALUE_PROJECTIONS = ("down_proj", "fc2", "c_proj", "dense_4h_to_h")
 
 
 def value_matrices(model: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """``(module name, (hidden, units) weight)`` of every MLP output projection, in order."""
+    """``(name, (hidden, units) weight)`` of every MLP output projection, in order. Fused
+    mixture-of-experts weights (a 3-D ``down_proj`` parameter, expert first, as in
+    transformers' Mixtral) give one entry per expert, named ``<module>.down_proj[e]``."""
     out = []
     for name, module in model.named_modules():
         if name.rsplit(".", 1)[-1] in VALUE_PROJECTIONS and ".mlp." in f".{name}":
             weight = getattr(module, "weight", None)
             if isinstance(weight, torch.Tensor) and weight.ndim == 2:
                 out.append((name, weight.detach()))
+        fused = getattr(module, "down_proj", None)
+        if isinstance(fused, torch.nn.Parameter) and fused.ndim == 3:
+            out += [(f"{name}.down_proj[{e}]", fused[e].detach()) for e in range(fused.shape[0])]
     if not out:
         raise ValueError(
             f"no MLP output projection ({', '.join(VALUE_PROJECTIONS)}) found in "

@@ -123,3 +123,15 @@ def test_parametric_traces_laws(tiny_lm):
         parametric_traces(model, model, None, [])
     with pytest.raises(ValueError, match="no MLP output projection"):
         value_matrices(torch.nn.Linear(2, 2))
+
+
+def test_value_matrices_split_fused_experts(tiny_moe):
+    from unlearnkit.audit.traces import parametric_traces, value_matrices
+
+    model = tiny_moe.model
+    mats = dict(value_matrices(model))
+    assert "model.layers.0.mlp.experts.down_proj[3]" in mats
+    assert mats["model.layers.1.mlp.experts.down_proj[0]"].shape == (64, 64)
+    assert len(mats) == 2 * 4
+    same = parametric_traces(model, model, None, [5, 6], k=3)
+    assert same["unlearned"]["cosine"] == pytest.approx(1.0)

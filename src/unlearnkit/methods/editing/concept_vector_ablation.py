@@ -77,6 +77,11 @@ class ConceptVectorAblation(Method):
         retain = answer_tokens(ctx.data("retain"))
         tokens = sorted(forget - retain) or sorted(forget)
         picked = concept_vectors(model, tokens, self.config.k)
+        if any("[" in name for _, name, _ in picked):
+            raise ValueError(
+                "concept_vector_ablation trains columns of dense MLP output projections; this "
+                "model's value vectors are fused experts (use uoe for mixtures of experts)"
+            )
         modules = dict(model.named_modules())
         columns: dict[str, list[int]] = {}
         for _, name, unit in picked:
