@@ -101,3 +101,24 @@ def test_model_config_validation():
         TinyLMConfig(hidden_size=64, num_heads=3)
     with pytest.raises(ConfigError, match="epochs"):
         TrainConfig(epochs=0)
+
+
+def test_moe_presets_build_mixtral_and_dense_configs_keep_their_keys(tiny_lm):
+    from transformers import LlamaForCausalLM, MixtralForCausalLM
+
+    from unlearnkit.core.errors import ConfigError
+
+    dense = tiny_preset("demo")
+    # the expert fields stay out of a dense model's config dict (its cache keys)
+    assert "num_experts" not in dense.to_dict() and "experts_per_token" not in dense.to_dict()
+    assert TinyLMConfig.from_dict(dense.to_dict()) == dense
+    moe = tiny_preset("moe-test")
+    assert moe.to_dict()["num_experts"] == 4 and TinyLMConfig.from_dict(moe.to_dict()) == moe
+    assert isinstance(
+        build_tiny_lm(tiny_preset("test"), tiny_lm.tokenizer, seed=0), LlamaForCausalLM
+    )
+    model = build_tiny_lm(moe, tiny_lm.tokenizer, seed=0)
+    assert isinstance(model, MixtralForCausalLM)
+    assert model.config.num_local_experts == 4 and model.config.num_experts_per_tok == 2
+    with pytest.raises(ConfigError, match="experts_per_token"):
+        TinyLMConfig(num_experts=2, experts_per_token=3)
