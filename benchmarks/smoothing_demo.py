@@ -31,6 +31,7 @@ DEFENCES = ("none", "sam", "random", "grad_penalty", "curvature", "weight_avg")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="npo,rmu")
+    parser.add_argument("--defences", default=",".join(DEFENCES))
     parser.add_argument("--rho", type=float, default=0.01)
     parser.add_argument("--weight", type=float, default=0.1)
     parser.add_argument("--runs", type=Path, default=Path("runs"))
@@ -40,15 +41,19 @@ def main() -> None:
     base = {m.name: m for m in demo.methods}
     methods = []
     for name in args.methods.split(","):
-        for d in DEFENCES:
+        for d in args.defences.split(","):
             config = dict(base[name].config)
+            label = f"{name}+{d}"
             if d != "none":
                 config.update(smoothing=d, smooth_rho=args.rho, smooth_weight=args.weight)
-            methods.append(MethodSpec(name, config=config, label=f"{name}+{d}"))
+                label += f"(rho={args.rho:g})" if d in ("sam", "random") else ""
+            methods.append(MethodSpec(name, config=config, label=label))
     audit = AuditConfig(
         bits=(), noise=(), lora_steps=(), forms=(), probe=False, traces=False, requests=0
     )
     spec = demo.replace(name="smoothing", methods=tuple(methods), audit=audit)
+    # several calls (another rho, other defences) add up in one file
+    previous = json.loads(args.out.read_text()).get("table", {}) if args.out.is_file() else {}
     t0 = time.perf_counter()
     result = run_experiment(spec, cache=Cache(), runs_dir=args.runs, progress=False, log=print)
     wall = time.perf_counter() - t0
@@ -67,7 +72,7 @@ def main() -> None:
             "related@64": report["relearn_related"]["values"][-1],
             "time %": (line.get(TIME_COLUMN) or {}).get("value"),
         }
-    head = f"{'model':<22}{'FQ':>10}{'MU':>7}" + "".join(
+    head = f"{'model':<28}{'FQ':>10}{'MU':>7}" + "".join(
         f"{'@' + str(s):>7}" for s in table["target"]["relearn steps"]
     )
     print(head + f"{'related@64':>11}{'time %':>8}")
@@ -75,10 +80,10 @@ def main() -> None:
         cells = "".join(f"{v:>7.3f}" for v in t["relearn curve"])
         time_ = f"{t['time %']:>8.1f}" if t["time %"] is not None else f"{'-':>8}"
         print(
-            f"{label:<22}{t['forget quality']:>10.3g}{t['model utility']:>7.3f}{cells}"
+            f"{label:<28}{t['forget quality']:>10.3g}{t['model utility']:>7.3f}{cells}"
             f"{t['related@64']:>11.3f}{time_}"
         )
-    out = {"wall_time_s": wall, "rho": args.rho, "weight": args.weight, "table": table}
+    out = {"wall_time_s": wall, "table": {**previous, **table}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
     print(f"{wall:.1f}s; wrote {args.out}")
