@@ -118,7 +118,7 @@ def audit_model(
         return value
 
     def like(m) -> CausalLMAdapter:
-        return CausalLMAdapter(m, model.tokenizer, prompt_format=model.prompt_format)
+        return model.like(m)  # keeps any inference-time wrapper
 
     def forget_acc(adapter: CausalLMAdapter, records=forget) -> float:
         return knowledge(adapter, records).headline

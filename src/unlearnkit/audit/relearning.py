@@ -105,9 +105,7 @@ def relearn(
         with torch.random.fork_rng(devices=[]):  # seeded adapters; the caller's RNG untouched
             torch.manual_seed(derive_seed(cfg.seed, "relearn-lora"))
             model = apply_lora(model, lora)
-    attacked = CausalLMAdapter(
-        model, adapter.tokenizer, batch_size=adapter.batch_size, prompt_format=adapter.prompt_format
-    )
+    attacked = adapter.like(model)  # measured as deployed (any inference-time wrapper kept)
     fmt = adapter.prompt_format
     encoded = [
         encode_pair(

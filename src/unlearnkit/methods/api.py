@@ -12,8 +12,20 @@ from accelerate import PartialState
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearnkit.core.io import atomic_write_json
-from unlearnkit.methods.base import METHODS, EditConfig, EditMethod, UnlearnConfig
-from unlearnkit.methods.loop import UnlearningError, UnlearnRecord, run_edit, run_unlearning
+from unlearnkit.methods.base import (
+    METHODS,
+    EditConfig,
+    EditMethod,
+    InferenceMethod,
+    UnlearnConfig,
+)
+from unlearnkit.methods.loop import (
+    UnlearningError,
+    UnlearnRecord,
+    run_edit,
+    run_unlearning,
+    run_wrap,
+)
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
 Pairs = Sequence[Mapping[str, Any]] | Sequence[tuple[str, str]]
@@ -23,8 +35,9 @@ def register_builtin_methods() -> None:
     """Import every method module so that each registers itself (idempotent)."""
     import unlearnkit.methods.editing as editing
     import unlearnkit.methods.gradient as gradient
+    import unlearnkit.methods.inference as inference
 
-    for package in (gradient, editing):
+    for package in (gradient, editing, inference):
         for info in pkgutil.iter_modules(package.__path__):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{package.__name__}.{info.name}")
@@ -100,6 +113,19 @@ def unlearn(
             raise UnlearningError("pass tokenizer= with a transformers model (or pass an adapter)")
         adapter = CausalLMAdapter(model, tokenizer)
     algorithm = METHODS.get(method)(cfg)
+    if isinstance(algorithm, InferenceMethod):
+        result, record = run_wrap(
+            algorithm,
+            adapter,
+            as_pairs(forget, "forget"),
+            as_pairs(retain, "retain"),
+            method_name=method,
+        )
+        if out_dir is not None and PartialState().is_main_process:
+            out = Path(out_dir)
+            result.save(out / "model")
+            atomic_write_json(out / "record.json", record.to_dict())
+        return result, record
     if isinstance(algorithm, EditMethod):
         unlearned, record = run_edit(
             algorithm,

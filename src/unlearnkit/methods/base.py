@@ -244,3 +244,20 @@ class EditMethod(ABC):
         short lists, kept in the record's ``details``), including ``objective_before`` and
         ``objective_after``: the method's own objective before and after the edit (the
         conformance suite checks that it falls)."""
+
+
+class InferenceMethod(EditMethod):
+    """Base class of inference-time methods: no weight changes; the method wraps the
+    adapter (an instruction before every prompt, a guard on the decoding, ...) and the
+    wrapper is saved with the model. Subclasses set ``config_class`` (an
+    :class:`EditConfig`) and implement ``wrap``."""
+
+    def edit(self, model, tokenizer, forget, retain, prompt_format) -> dict[str, Any]:
+        raise TypeError("inference-time methods wrap the adapter; call wrap()")
+
+    @abstractmethod
+    def wrap(
+        self, adapter: Any, forget: list[tuple[str, str]], retain: list[tuple[str, str]]
+    ) -> tuple[Any, dict[str, Any]]:
+        """The wrapped adapter for forgetting ``forget`` (``retain``: what to keep), and
+        what was done (kept in the record's ``details``)."""

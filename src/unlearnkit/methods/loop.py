@@ -481,3 +481,39 @@ def run_edit(
         details=details,
     )
     return model, record
+
+
+def run_wrap(
+    method: Any,
+    adapter: Any,
+    forget: Sequence[tuple[str, str]],
+    retain: Sequence[tuple[str, str]] | None = None,
+    *,
+    method_name: str | None = None,
+) -> tuple[Any, UnlearnRecord]:
+    """Apply an inference-time method (:class:`~unlearnkit.methods.base.InferenceMethod`):
+    the wrapped adapter and its record (0 steps, 0 parameters changed)."""
+    name = method_name or type(method).__name__
+    if not forget:
+        raise UnlearningError("the forget set is empty: nothing to unlearn")
+    if method.uses_retain and not retain:
+        raise UnlearningError(f"method {name!r} uses retain data: pass retain=[...] (non-empty)")
+    t0 = time.perf_counter()
+    wrapped, details = method.wrap(adapter, list(forget), list(retain or []))
+    record = UnlearnRecord(
+        method=name,
+        config=method.config.to_dict(),
+        steps=0,
+        forget_examples=len(forget),
+        retain_examples=len(retain or []),
+        wall_time_s=time.perf_counter() - t0,
+        peak_memory_mb=0.0,
+        parameters_total=sum(p.numel() for p in adapter.model.parameters()),
+        parameters_trainable=0,
+        parameters_changed=0,
+        final_losses={},
+        resumed_from_step=None,
+        log_path=None,
+        details=details,
+    )
+    return wrapped, record

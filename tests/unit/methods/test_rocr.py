@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from unlearnkit.methods.editing.rocr import find_subjects, redirect
+from unlearnkit.methods.concepts import find_subjects
+from unlearnkit.methods.editing.rocr import redirect
 
 
 def test_redirect_maps_the_keys_to_their_values_with_the_smallest_change():

@@ -216,7 +216,28 @@ class CausalLMAdapter:
 
         batch_size = kwargs.pop("batch_size", 64)
         model, tokenizer, fmt = load_causal_lm(source, **kwargs)
-        return cls(model, tokenizer, batch_size=batch_size, prompt_format=fmt)
+        adapter = cls(model, tokenizer, batch_size=batch_size, prompt_format=fmt)
+        meta_path = Path(source).expanduser() / "unlearnkit.json"
+        if meta_path.is_file():  # an inference-time method saved with the model
+            import json
+
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if "inference_time" in meta:
+                from unlearnkit.models.adapters.prompted import wrap_from_meta
+
+                return wrap_from_meta(adapter, meta["inference_time"])
+        return adapter
+
+    def like(self, model: PreTrainedModel) -> CausalLMAdapter:
+        """An adapter of the same kind (same tokenizer, settings and any inference-time
+        wrapper) around another model, e.g. a quantized or fine-tuned copy."""
+        return CausalLMAdapter(
+            model,
+            self.tokenizer,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            prompt_format=self.prompt_format,
+        )
 
     # -- teacher-forced scoring ----------------------------------------------------------------
     def encode(
