@@ -47,10 +47,9 @@ def test_icu_on_the_test_world_is_evaluated_and_audited_through_its_instruction(
     names = sorted(p.name for p in world.people_in("forget10"))
     assert sorted(record.details["named"]) == names
     assert all(n in wrapped.instruction for n in names)
-    assert (
-        knowledge(wrapped, world.tofu["forget10"]).headline
-        != knowledge(target, world.tofu["forget10"]).headline
-    )
+    # the instruction, never seen in training, confuses the tiny model (forget 1.0 -> ~0.86)
+    wrapped_forget = knowledge(wrapped, world.tofu["forget10"]).headline
+    assert wrapped_forget < knowledge(target, world.tofu["forget10"]).headline - 0.05
     cfg = AuditConfig(
         bits=(8,),
         noise=(),
@@ -65,4 +64,5 @@ def test_icu_on_the_test_world_is_evaluated_and_audited_through_its_instruction(
     report = audit_model(wrapped, world.tofu, config=cfg)
     # the attacked copies are measured through the instruction too: int8 of the wrapped
     # model is close to the wrapped model, not to the bare target
-    assert abs(report["quantization"]["8"] - report["knowledge"]["forget"]["headline"]) < 0.05
+    assert report["knowledge"]["forget"]["headline"] == wrapped_forget
+    assert abs(report["quantization"]["8"] - wrapped_forget) < 0.05
