@@ -32,7 +32,7 @@ class ConceptVectorAblationConfig(RetainConfig):
 
     lr: float = param(3e-3, gt=0)
     epochs: int = param(10, ge=1)
-    k: int = param(20, ge=1)
+    k: int = param(100, ge=1)
     noise: float = param(0.5, ge=0)
     alpha: float = param(1.0, ge=0)
 

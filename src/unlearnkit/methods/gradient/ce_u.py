@@ -23,8 +23,8 @@ from unlearnkit.models.encoding import IGNORE_INDEX
 class CEUConfig(UnlearnConfig):
     """ignore_first: answer tokens left out at the start of each answer."""
 
-    lr: float = param(1e-3, gt=0)
-    epochs: int = param(10, ge=1)
+    lr: float = param(3e-4, gt=0)
+    epochs: int = param(1, ge=1)
     ignore_first: int = param(1, ge=0)
 
 

@@ -24,8 +24,8 @@ class FLATConfig(UnlearnConfig):
     """divergence: the f-divergence (tv, kl, js, pearson). refusals_file: template answers,
     one per line (null = the shipped list)."""
 
-    lr: float = param(1e-3, gt=0)
-    epochs: int = param(10, ge=1)
+    lr: float = param(1e-4, gt=0)
+    epochs: int = param(1, ge=1)
     divergence: Literal["tv", "kl", "js", "pearson"] = "tv"
     refusals_file: str | None = None
 

@@ -21,9 +21,9 @@ class SatImpConfig(RetainConfig):
     """beta1: saturation exponent (p^beta1). beta2: importance exponent ((1-p)^beta2).
     alpha: retain NLL weight."""
 
-    lr: float = param(1e-3, gt=0)
+    lr: float = param(3e-3, gt=0)
     epochs: int = param(10, ge=1)
-    beta1: float = param(5.0, ge=0)
+    beta1: float = param(1.0, ge=0)
     beta2: float = param(1.0, ge=0)
     alpha: float = param(1.0, ge=0)
 

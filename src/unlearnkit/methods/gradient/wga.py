@@ -20,7 +20,7 @@ from unlearnkit.methods.losses import weighted_ascent_loss
 class WGAConfig(RetainConfig):
     """beta: exponent of the token-probability weight p^beta. alpha: retain NLL weight."""
 
-    lr: float = param(1e-3, gt=0)
+    lr: float = param(3e-3, gt=0)
     epochs: int = param(10, ge=1)
     beta: float = param(1.0, ge=0)
     alpha: float = param(1.0, ge=0)
