@@ -70,7 +70,9 @@ def main() -> None:
             f"{f(t['relearn16 recovery'], '.2f'):>10}{f(t['int4 recovery'], '.2f'):>7}"
             f"{f(t['time %'], '.1f'):>8}"
         )
-    out = {"wall_time_s": wall, "table": table}
+    # a call for some methods adds its rows to the table of earlier calls
+    previous = json.loads(args.out.read_text()).get("table", {}) if args.out.is_file() else {}
+    out = {"wall_time_s": wall, "table": {**previous, **table}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
     print(f"{wall:.1f}s; wrote {args.out}")

@@ -223,9 +223,9 @@ class CausalLMAdapter:
 
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             if "inference_time" in meta:
-                from unlearnkit.models.adapters.prompted import wrap_from_meta
+                from unlearnkit.models.adapters.wrappers import wrap_saved
 
-                return wrap_from_meta(adapter, meta["inference_time"])
+                return wrap_saved(adapter, meta["inference_time"])
         return adapter
 
     def like(self, model: PreTrainedModel) -> CausalLMAdapter:

@@ -97,13 +97,8 @@ class PromptedAdapter(CausalLMAdapter):
         return torch.stack([r.mean(0) for r in rows])
 
 
-def wrap_from_meta(adapter: CausalLMAdapter, meta: dict[str, Any]) -> CausalLMAdapter:
+def prompted_from_meta(adapter: CausalLMAdapter, meta: dict[str, Any]) -> PromptedAdapter:
     """``adapter`` wrapped as described by a saved ``inference_time`` entry."""
-    if meta.get("kind") != KIND:
-        raise ValueError(
-            f"unknown inference-time wrapper {meta.get('kind')!r} in the model directory; "
-            "this unlearnkit knows 'prompt'"
-        )
     return PromptedAdapter(
         adapter.model,
         adapter.tokenizer,
@@ -114,4 +109,4 @@ def wrap_from_meta(adapter: CausalLMAdapter, meta: dict[str, Any]) -> CausalLMAd
     )
 
 
-__all__ = ["PromptedAdapter", "wrap_from_meta"]
+__all__ = ["PromptedAdapter", "prompted_from_meta"]
