@@ -26,6 +26,20 @@ from unlearnkit.models.adapters.causal_lm import CausalLMAdapter, ContinuationSc
 KIND = "guard"
 
 
+@contextlib.contextmanager
+def penalised(model: PreTrainedModel, token_ids: Sequence[int], penalty: float) -> Iterator[None]:
+    """While open, the output layer of ``model`` gives ``token_ids`` logits lowered by
+    ``penalty`` (a forward hook, removed on exit)."""
+    head = model.get_output_embeddings()
+    bias = torch.zeros(head.weight.shape[0], device=head.weight.device)
+    bias[list(token_ids)] = -penalty
+    handle = head.register_forward_hook(lambda mod, args, out: out + bias.to(out.dtype))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 class GuardedAdapter(CausalLMAdapter):
     """targets: the names guarded. forbidden: token ids pushed down by ``penalty`` for
     prompts about a target. detect_threshold: cosine of mean input embeddings above which a
@@ -115,16 +129,8 @@ class GuardedAdapter(CausalLMAdapter):
                 return True
         return False
 
-    @contextlib.contextmanager
-    def _guarding(self) -> Iterator[None]:
-        head = self.model.get_output_embeddings()
-        bias = torch.zeros(head.weight.shape[0], device=head.weight.device)
-        bias[self.forbidden] = -self.penalty
-        handle = head.register_forward_hook(lambda mod, args, out: out + bias.to(out.dtype))
-        try:
-            yield
-        finally:
-            handle.remove()
+    def _guarding(self) -> contextlib.AbstractContextManager[None]:
+        return penalised(self.model, self.forbidden, self.penalty)
 
     def _split(self, prompts: Sequence[str]) -> tuple[list[int], list[int]]:
         hit = [self.about_target(p) for p in prompts]
@@ -175,4 +181,4 @@ def guarded_from_meta(adapter: CausalLMAdapter, meta: dict[str, Any]) -> Guarded
     )
 
 
-__all__ = ["GuardedAdapter", "guarded_from_meta"]
+__all__ = ["GuardedAdapter", "guarded_from_meta", "penalised"]
