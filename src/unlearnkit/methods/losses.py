@@ -29,6 +29,7 @@ Conventions shared by every function here:
 | logit_flatness_loss | PDU's forget term ("Constrained Entropic Unlearning", primal-dual) |
 | inverted_hinge_loss | LoKU, Cha et al. (arXiv:2408.15562) |
 | answer_mean_prob, flat_loss | FLAT, Wang et al. (arXiv:2410.11143) |
+| uniform_ce_loss | ULD's "forget the retain set" objective (arXiv:2406.08607) |
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ __all__ = [
     "sequence_logprob",
     "simnpo_loss",
     "undial_loss",
+    "uniform_ce_loss",
     "weighted_ascent_loss",
 ]
 
@@ -607,3 +609,14 @@ def flat_loss(
     _check_same_shape(template_prob=template_prob, forget_prob=forget_prob)
     activation, conjugate = FLAT_DIVERGENCES[divergence]
     return -activation(template_prob.float().mean()) + conjugate(forget_prob.float().mean())
+
+
+def uniform_ce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy toward the uniform distribution at the answer positions:
+    ``mean_{scored t} −(1/V) Σ_v log p_t(v)``, minimal (= log V) when the model predicts
+    nothing. ULD's assistant minimises it on the retain set so that it knows nothing there.
+    0 when nothing is scored."""
+    rows, _ = _scored(logits, labels)
+    if rows.shape[0] == 0:
+        return logits.sum() * 0.0
+    return -rows.log_softmax(-1).mean(-1).mean()

@@ -225,7 +225,8 @@ class CausalLMAdapter:
             if "inference_time" in meta:
                 from unlearnkit.models.adapters.wrappers import wrap_saved
 
-                return wrap_saved(adapter, meta["inference_time"])
+                directory = str(Path(source).expanduser())
+                return wrap_saved(adapter, {**meta["inference_time"], "directory": directory})
         return adapter
 
     def like(self, model: PreTrainedModel) -> CausalLMAdapter:
