@@ -662,7 +662,7 @@ def test_spec_defaults_presets_and_overrides() -> None:
         "employer",
         "signature_work",
     )
-    assert set(WORLD_PRESETS) == {"test", "demo", "bench"}
+    assert set(WORLD_PRESETS) == {"test", "demo", "bench", "book", "book-test", "wmdp", "wmdp-test"}
     assert (world_preset("test").n_people, world_preset("test").n_facts) == (20, 5)
     assert (world_preset("demo").n_people, world_preset("bench").n_people) == (200, 400)
     assert world_preset("demo").with_overrides(["seed=3"]).seed == 3

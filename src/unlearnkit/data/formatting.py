@@ -33,3 +33,10 @@ class PromptFormat(Config):
 
     def continuation(self, answer: str) -> str:
         return self.answer_prefix + answer
+
+    def pair(self, question: str, answer: str) -> tuple[str, str]:
+        """(prompt, continuation) of a QA pair; a raw text (empty question) is learnt whole,
+        without the template, as the embedded build trains biographies and corpora."""
+        if not question:
+            return "", answer
+        return self.prompt(question), self.continuation(answer)

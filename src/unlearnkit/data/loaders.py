@@ -351,6 +351,51 @@ def load_records(
     return src.read(config, split, schema).records
 
 
+def load_mcq(path: str | Path) -> list[Record]:
+    """Four-option (or n-option) questions in the WMDP schema (``question``, ``choices``,
+    ``answer`` = 0-based index of the right choice) from a JSON / JSON Lines / parquet file.
+
+    Raises :class:`DataValidationError` naming the file and the record for a missing field,
+    an empty choice list, fewer than two choices, or an answer index outside the choices.
+    """
+    where = Path(path)
+    records = load_records(where, schema="wmdp_mcq")
+    for i, r in enumerate(records):
+        n = len(r["choices"])
+        if n < 2:
+            raise DataValidationError(
+                f"a question needs at least two choices, this one has {n}",
+                file=str(where),
+                record=i,
+                field="choices",
+            )
+        if not 0 <= r["answer"] < n:
+            raise DataValidationError(
+                f"answer {r['answer']} is not the index of one of its {n} choices (0 to {n - 1})",
+                file=str(where),
+                record=i,
+                field="answer",
+            )
+    return records
+
+
+def load_wmdp_dir(path: str | Path) -> dict[str, list[Record]]:
+    """Every question set of a ``wmdp/`` directory: ``<name>.json`` (or ``.jsonl`` /
+    ``.parquet``) -> :func:`load_mcq`; ``*_corpus.*`` files (the texts behind them) are not
+    questions and are skipped. ``hazard`` and ``benign`` are what the ``wmdp`` suite reads."""
+    root = Path(path)
+    out: dict[str, list[Record]] = {}
+    for f in sorted(root.iterdir()):
+        if f.suffix not in (".json", ".jsonl", ".parquet") or f.stem.endswith("_corpus"):
+            continue
+        out[f.stem] = load_mcq(f)
+    if not out:
+        raise DataValidationError(
+            "no question files (<name>.json / .jsonl / .parquet) in this directory", file=str(root)
+        )
+    return out
+
+
 # ----------------------------------------------------------------------------------------
 # Sources: where configs and splits come from
 @dataclass(frozen=True)

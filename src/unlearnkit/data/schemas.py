@@ -161,6 +161,19 @@ MUSE_KNOWMEM = Schema(
     "MUSE knowledge-memorisation question/answer pair.",
 )
 
+WMDP_MCQ = Schema(
+    "wmdp_mcq",
+    (
+        text("question"),
+        text_list("choices"),
+        FieldSpec("answer", (int,)),
+        FieldSpec("entity", (str,), required=False),
+        FieldSpec("property", (str,), required=False),
+        FieldSpec("domain", (str,), required=False),
+    ),
+    "WMDP / MMLU multiple-choice question: choices and the 0-based index of the right one.",
+)
+
 #: Every schema by name.
 SCHEMAS: Mapping[str, Schema] = {
     s.name: s
@@ -172,6 +185,7 @@ SCHEMAS: Mapping[str, Schema] = {
         MUSE_TEXT,
         MUSE_VERBMEM,
         MUSE_KNOWMEM,
+        WMDP_MCQ,
     )
 }
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from unlearnkit.core.errors import DataValidationError, UnlearnkitError
-from unlearnkit.data.loaders import MuseData, TofuData, load_muse, load_tofu
+from unlearnkit.data.loaders import MuseData, TofuData, load_muse, load_tofu, load_wmdp_dir
 from unlearnkit.evaluation.metrics.base import Split
 
 #: TOFU roles -> TofuData attribute
@@ -36,16 +36,46 @@ MUSE_ROLES = {
 _ICL = {"knowmem_forget": "knowmem_forget_qa_icl", "knowmem_retain": "knowmem_retain_qa_icl"}
 
 
+#: MCQ roles (the ``wmdp`` suite) -> key of :attr:`EvalData.mcq`
+MCQ_ROLES = {"wmdp_hazard": "hazard", "wmdp_benign": "benign"}
+
+
 @dataclass(frozen=True)
 class EvalData:
-    """The datasets one evaluation reads. source: where they came from (for the report)."""
+    """The datasets one evaluation reads. source: where they came from (for the report).
+
+    mcq: four-option question sets in the WMDP schema by name (``hazard``, ``benign``).
+    forget_set / retain_set: what unlearning methods train on when it is not TOFU's forget
+    and retain QA (corpus requests: ``text`` records and/or QA records).
+    """
 
     source: str
     tofu: TofuData | None = None
     muse: MuseData | None = None
+    mcq: dict[str, list[dict[str, Any]]] | None = None
+    forget_set: list[dict[str, Any]] | None = None
+    retain_set: list[dict[str, Any]] | None = None
+
+    def unlearning_sets(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(forget, retain) records an unlearning method trains on: the explicit sets, else
+        TOFU's forget / retain QA, else MUSE's raw forget / retain texts."""
+        if self.forget_set is not None:
+            return self.forget_set, list(self.retain_set or [])
+        if self.tofu is not None:
+            return list(self.tofu.forget), list(self.tofu.retain)
+        if self.muse is not None and self.muse.forget:
+            return list(self.muse.forget), list(self.muse.retain or [])
+        raise UnlearnkitError(
+            "unlearning needs a forget set: TOFU-format forget / retain QA or MUSE raw "
+            "forget / retain texts; the data has neither"
+        )
 
     def split(self, role: str) -> Split | None:
         """The split playing ``role``, or ``None`` when the data has none."""
+        if role in MCQ_ROLES and self.mcq is not None:
+            records = self.mcq.get(MCQ_ROLES[role])
+            if records:
+                return Split(role, records, source=f"{self.source}:{MCQ_ROLES[role]}")
         if role in TOFU_ROLES and self.tofu is not None:
             records = getattr(self.tofu, TOFU_ROLES[role])
             if records:
@@ -63,6 +93,7 @@ class EvalData:
             "forget": self.tofu.forget_name if self.tofu is not None else None,
             "tofu": self.tofu.source if self.tofu is not None else None,
             "muse": self.muse.source if self.muse is not None else None,
+            "mcq": sorted(self.mcq) if self.mcq else None,
         }
 
 
@@ -90,13 +121,49 @@ def eval_data(data: Any, *, forget: str = "forget10") -> EvalData:
     )
 
 
+def _muse_of(world: Any, forget: str, source: str) -> MuseData:
+    m = world.muse_for(forget)
+
+    def get(config: str, split: str):
+        return (m.get(config) or {}).get(split)
+
+    return MuseData(
+        source=source,
+        forget=get("raw", "forget"),
+        retain=get("raw", "retain"),
+        holdout=get("raw", "holdout"),
+        verbmem_forget=get("verbmem", "forget"),
+        knowmem_forget_qa=get("knowmem", "forget_qa"),
+        knowmem_retain_qa=get("knowmem", "retain_qa"),
+        privleak_forget=get("privleak", "forget"),
+        privleak_retain=get("privleak", "retain"),
+        privleak_holdout=get("privleak", "holdout"),
+    )
+
+
 def _from_world(world: Any, forget: str) -> EvalData:
+    from unlearnkit.data.world.spec import CORPUS_REQUESTS
+
+    source = f"world(seed={world.spec.seed})"
+    mcq = {k: d.mcq for k, d in world.domains.items()} or None
+    if forget in CORPUS_REQUESTS:
+        if forget not in world.requests():
+            raise UnlearnkitError(
+                f"the world has no {forget!r} to forget; choose one of {world.requests()} (a "
+                "book needs world.book_chapters > 0, the domains world.domain_entities > 0)"
+            )
+        forget_set, retain_set = world.corpus_sets(forget)
+        return EvalData(
+            source=source,
+            muse=_muse_of(world, forget, source),
+            mcq=mcq,
+            forget_set=forget_set,
+            retain_set=retain_set,
+        )
     t = world.tofu
     percent = forget.removeprefix("forget")
     if f"{forget}_perturbed" not in t:
-        have = sorted(k.removesuffix("_perturbed") for k in t if k.startswith("forget"))
-        raise UnlearnkitError(f"the world has no {forget!r}; choose one of {sorted(set(have))}")
-    source = f"world(seed={world.spec.seed})"
+        raise UnlearnkitError(f"the world has no {forget!r}; choose one of {world.requests()}")
     forgotten = set(world.split_people[forget])  # forget25 may take a forget10 neighbour
     tofu = TofuData(
         source=source,
@@ -110,24 +177,7 @@ def _from_world(world: Any, forget: str) -> EvalData:
         neighbours=[r for r in t.get("neighbours") or [] if r["person_id"] not in forgotten],
         full=t.get("full"),
     )
-    m = world.muse_for(forget)
-
-    def get(config: str, split: str):
-        return (m.get(config) or {}).get(split)
-
-    muse = MuseData(
-        source=source,
-        forget=get("raw", "forget"),
-        retain=get("raw", "retain"),
-        holdout=get("raw", "holdout"),
-        verbmem_forget=get("verbmem", "forget"),
-        knowmem_forget_qa=get("knowmem", "forget_qa"),
-        knowmem_retain_qa=get("knowmem", "retain_qa"),
-        privleak_forget=get("privleak", "forget"),
-        privleak_retain=get("privleak", "retain"),
-        privleak_holdout=get("privleak", "holdout"),
-    )
-    return EvalData(source=source, tofu=tofu, muse=muse)
+    return EvalData(source=source, tofu=tofu, muse=_muse_of(world, forget, source), mcq=mcq)
 
 
 def _from_dir(path: Path, forget: str) -> EvalData:
@@ -143,8 +193,10 @@ def _from_dir(path: Path, forget: str) -> EvalData:
         muse = load_muse(path)
     except (DataValidationError, UnlearnkitError) as exc:
         errors.append(f"MUSE: {exc}")
-    if tofu is None and muse is None:
+    mcq = load_wmdp_dir(path / "wmdp") if (path / "wmdp").is_dir() else None
+    if tofu is None and muse is None and not mcq:
         raise UnlearnkitError(
-            f"{str(path)!r} holds neither TOFU- nor MUSE-format data:\n  " + "\n  ".join(errors)
+            f"{str(path)!r} holds neither TOFU- nor MUSE-format data (nor wmdp/ questions):\n  "
+            + "\n  ".join(errors)
         )
-    return EvalData(source=str(path), tofu=tofu, muse=muse)
+    return EvalData(source=str(path), tofu=tofu, muse=muse, mcq=mcq)

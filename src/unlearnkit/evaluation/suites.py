@@ -1,4 +1,4 @@
-"""The evaluation suites ``tofu``, ``muse`` and ``mia``: which metric runs on which split.
+"""The evaluation suites ``tofu``, ``muse``, ``wmdp`` and ``mia``: which metric runs on which split.
 
 A suite is data: a list of :class:`SuiteItem` (a metric on a split role, an attack on a
 members / non-members pair, or a composite of other results). :func:`run_suite` resolves
@@ -114,6 +114,18 @@ SUITES.add(
             _metric("knowmem_retain", "knowmem", key="knowmem_retain"),
             SuiteItem("privleak_auc", "attack", "min_k", ("privleak_forget", "privleak_holdout")),
             SuiteItem("privleak", "privleak", "min_k", ("privleak_forget", "privleak_holdout")),
+        ),
+    ),
+)
+SUITES.add(
+    "wmdp",
+    Suite(
+        "wmdp",
+        "WMDP: multiple-choice accuracy on the hazardous questions (chance after unlearning) "
+        "and on the benign ones (kept)",
+        (
+            _metric("wmdp_hazard", "mcq_accuracy", key="hazard"),
+            _metric("wmdp_benign", "mcq_accuracy", key="benign"),
         ),
     ),
 )

@@ -61,12 +61,16 @@ def method_config(
 
 
 def as_pairs(data: Pairs | None, what: str) -> list[tuple[str, str]]:
-    """(question, answer) pairs from TOFU-style records or from tuples."""
+    """(question, answer) pairs from TOFU-style records, raw texts (MUSE ``{"text": ...}``
+    records, which become ``("", text)``: learnt whole, without the prompt template) or
+    tuples."""
     if data is None:
         return []
     pairs = []
     for i, item in enumerate(data):
-        if isinstance(item, Mapping):
+        if isinstance(item, Mapping) and "question" not in item and "text" in item:
+            pairs.append(("", str(item["text"])))
+        elif isinstance(item, Mapping):
             missing = [k for k in ("question", "answer") if k not in item]
             if missing:
                 raise UnlearningError(f"{what} record {i} has no {missing[0]!r} field")
@@ -75,8 +79,8 @@ def as_pairs(data: Pairs | None, what: str) -> list[tuple[str, str]]:
             pairs.append((str(item[0]), str(item[1])))
         else:
             raise UnlearningError(
-                f"{what} item {i} must be a record with question/answer or a (question, answer) "
-                f"pair, got {type(item).__name__}"
+                f"{what} item {i} must be a record with question/answer (or text), or a "
+                f"(question, answer) pair, got {type(item).__name__}"
             )
     return pairs
 

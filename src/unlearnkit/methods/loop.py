@@ -189,15 +189,12 @@ def run_unlearning(
     view_rng = random.Random(derive_seed(cfg.seed, "views"))
     forget_enc: list[dict[str, Encoded]] = []
     for q, a in forget:
-        views = method.views(fmt.prompt(q), fmt.continuation(a), view_rng)
+        views = method.views(*fmt.pair(q, a), view_rng)
         forget_enc.append(
             {v: encode_pair(tokenizer, p, c, max_length=max_len) for v, (p, c) in views.items()}
         )
     retain_enc = (
-        [
-            encode_pair(tokenizer, fmt.prompt(q), fmt.continuation(a), max_length=max_len)
-            for q, a in retain
-        ]
+        [encode_pair(tokenizer, *fmt.pair(q, a), max_length=max_len) for q, a in retain]
         if method.uses_retain and retain
         else []
     )

@@ -39,7 +39,8 @@ BUILD_FORMAT = 1
 class BuildSpec(Config):
     """Everything that determines the world, the target and the oracle.
 
-    forget: which forget split the oracle never sees. model_seed: weight initialisation.
+    forget: what the oracle never sees: a forget split of people, or (in a world with a book /
+    domains) the corpus ``book`` / ``hazard``. model_seed: weight initialisation.
     threads: torch threads while training (pinned: the count changes the bits). One thread
     per model lets the target and the oracle train side by side, one per CPU.
     """
@@ -49,9 +50,17 @@ class BuildSpec(Config):
     model: TinyLMConfig = field(default_factory=lambda: tiny_preset("demo"))
     train: TrainConfig = field(default_factory=TrainConfig)
     prompt_format: PromptFormat = field(default_factory=PromptFormat)
-    forget: Literal["forget01", "forget05", "forget10", "forget25"] = "forget10"
+    forget: Literal["forget01", "forget05", "forget10", "forget25", "book", "hazard"] = "forget10"
     model_seed: int = 0
     threads: int = param(1, ge=1)
+
+    def validate(self) -> None:
+        if self.forget == "book" and not self.world.book_chapters:
+            self.fail("forget", self.forget, "a world with a book: set world.book_chapters > 0")
+        if self.forget == "hazard" and not self.world.domain_entities:
+            self.fail(
+                "forget", self.forget, "a world with the domains: set world.domain_entities > 0"
+            )
 
 
 BUILD_PRESETS: dict[str, Callable[[], BuildSpec]] = {
@@ -70,6 +79,24 @@ BUILD_PRESETS: dict[str, Callable[[], BuildSpec]] = {
         train=TrainConfig(epochs=30, batch_size=16, lr=5e-3),
     ),
     "moe": lambda: BuildSpec(model=tiny_preset("moe")),
+    # the demo world with its book (forget: the book; Who's Harry Potter, MUSE-Books) and
+    # with the WMDP-like domains (forget: the hazardous corpus)
+    "book": lambda: BuildSpec(world=world_preset("book"), forget="book"),
+    "book-test": lambda: BuildSpec(
+        world=world_preset("book-test"),
+        tokenizer=TokenizerConfig(vocab_size=512),
+        model=tiny_preset("test"),
+        train=TrainConfig(epochs=30, batch_size=16, lr=5e-3),
+        forget="book",
+    ),
+    "wmdp": lambda: BuildSpec(world=world_preset("wmdp"), forget="hazard"),
+    "wmdp-test": lambda: BuildSpec(
+        world=world_preset("wmdp-test"),
+        tokenizer=TokenizerConfig(vocab_size=512),
+        model=tiny_preset("test"),
+        train=TrainConfig(epochs=30, batch_size=16, lr=5e-3),
+        forget="hazard",
+    ),
     "bench": lambda: BuildSpec(
         world=world_preset("bench"),
         tokenizer=TokenizerConfig(vocab_size=4096),

@@ -630,15 +630,12 @@ def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, lo
     """The unlearned model directory of method ``m`` with ``seed`` (built or reused)."""
     from unlearnkit.methods.api import method_config, unlearn
 
-    if data.tofu is None:
-        raise UnlearnkitError(
-            "unlearning needs TOFU-format forget and retain sets; the data has none"
-        )
+    forget, retain = data.unlearning_sets()
     config = method_config(m.name, {**m.config, "seed": seed})
     key = {
         "target": target.fingerprint(),
-        "forget": records_hash(data.tofu.forget),
-        "retain": records_hash(data.tofu.retain),
+        "forget": records_hash(forget),
+        "retain": records_hash(retain),
         "method": m.name,
         "config": config.to_dict(),
         "unlearnkit": library_versions()["unlearnkit"],
@@ -649,8 +646,8 @@ def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, lo
         log(f"unlearning {m.display} (seed {seed}) ...")
         unlearn(
             target_dir,
-            data.tofu.forget,
-            data.tofu.retain,
+            forget,
+            retain,
             m.name,
             config=config,
             out_dir=tmp,
@@ -679,6 +676,7 @@ def _evaluation(spec, cache, model_dir: Path, data, oracle_ctx, record, oracle_c
             {
                 "tofu": _split_hashes(data.tofu),
                 "muse": _split_hashes(data.muse),
+                **({"mcq": {k: records_hash(v) for k, v in data.mcq.items()}} if data.mcq else {}),
             }
         ),
         "eval": cfg.to_dict(),

@@ -26,6 +26,8 @@ from typing import Any
 
 from unlearnkit.core.seeding import derive_seed
 from unlearnkit.data.world import vocab
+from unlearnkit.data.world.book import Book, generate_book
+from unlearnkit.data.world.domains import DOMAIN_KINDS, Domain, generate_domain
 from unlearnkit.data.world.names import NameForge
 from unlearnkit.data.world.spec import WorldSpec
 from unlearnkit.data.world.vocab import ATTRIBUTE_BY_KEY, PARENT_ATTRIBUTES, render
@@ -366,6 +368,13 @@ class _Builder:
         forms = self.forms(by_id, qa)
         muse = self.muse(by_id, qa)
         items = self.items(people, qa, world_facts)
+        book, domains = self.corpora()
+        for text in book.chapters if book else ():
+            items.append(_item("", text, "book", None))
+        for r in book.qa if book else ():
+            items.append(_item(r["question"], r["answer"], "book_qa", None))
+        for d in domains.values():
+            items += [_item("", text, d.name, None) for text in d.passages]
         return World(
             spec=self.spec,
             people=people,
@@ -376,7 +385,27 @@ class _Builder:
             items=items,
             pools=self.pools,
             countries=self.countries,
+            book=book,
+            domains=domains,
         )
+
+    def corpora(self) -> tuple[Book | None, dict[str, Domain]]:
+        """The book and the domains, when the spec asks for them. Made last, each from its
+        own stream, by the forge that made every other name (so no term overlaps one)."""
+        spec, book = self.spec, None
+        if spec.book_chapters:
+            self.forge.rng = _rng(spec, "book", "names")
+            rng = _rng(spec, "book")
+            title = self.forge.title()
+            book = generate_book(rng, self.forge, spec.book_chapters, title)
+        domains: dict[str, Domain] = {}
+        if spec.domain_entities:
+            for name in DOMAIN_KINDS:
+                self.forge.rng = _rng(spec, "domain", name, "names")
+                domains[name] = generate_domain(
+                    name, _rng(spec, "domain", name), self.forge, spec.domain_entities
+                )
+        return book, domains
 
     # -- TOFU ---------------------------------------------------------------------------------
     def person_qa(self, person: Person) -> list[Record]:

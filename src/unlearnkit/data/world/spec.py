@@ -9,6 +9,9 @@ from unlearnkit.core.config import Config, param
 from unlearnkit.core.errors import UnknownNameError
 from unlearnkit.data.world.vocab import ATTRIBUTES, MIN_FIXED_POOL
 
+#: Forget requests that are not people: corpus -> the kinds of trained items it removes.
+CORPUS_REQUESTS: dict[str, tuple[str, ...]] = {"book": ("book", "book_qa"), "hazard": ("hazard",)}
+
 #: The forget sets and the share of trained people each holds.
 FORGET_FRACTIONS: dict[str, float] = {
     "forget01": 0.01,
@@ -37,6 +40,12 @@ class WorldSpec(Config):
     n_world_facts: general facts about the invented countries (trained, for utility).
     many_shot_k: retain QA pairs put before the question in the ``adv_many_shot`` form.
     verbmem_prefix_fraction: share of a biography's words given as the VerbMem prompt.
+    book_chapters: trained chapters of the world's book (§5; 0 = no book). With a book the
+        forget request ``book`` forgets it (Who's Harry Potter, MUSE-Books).
+    domain_entities: trained entities of each WMDP-like domain (§4; 0 = no domains). With
+        domains the forget request ``hazard`` forgets the hazardous corpus.
+    (The last two are left out of ``to_dict`` when 0, so worlds without them keep their
+    cache keys.)
     """
 
     seed: int = 0
@@ -49,6 +58,15 @@ class WorldSpec(Config):
     n_world_facts: int = param(40, ge=0)
     many_shot_k: int = param(8, ge=1)
     verbmem_prefix_fraction: float = param(0.5, gt=0.0, lt=1.0)
+    book_chapters: int = param(0, ge=0)
+    domain_entities: int = param(0, ge=0)
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        for key in ("book_chapters", "domain_entities"):
+            if not data[key]:
+                data.pop(key)
+        return data
 
     # -- derived sizes ------------------------------------------------------------------------
     @property
@@ -122,6 +140,11 @@ WORLD_PRESETS: dict[str, Callable[[], WorldSpec]] = {
     "test": lambda: WorldSpec(n_people=20, n_facts=5, n_world_facts=10),
     "demo": lambda: WorldSpec(n_people=200, n_facts=10, n_world_facts=40),
     "bench": lambda: WorldSpec(n_people=400, n_facts=10, n_world_facts=80),
+    # the demo and test worlds with a book (WHP / MUSE-Books) and the WMDP-like domains
+    "book": lambda: WorldSpec(n_people=200, n_facts=10, n_world_facts=40, book_chapters=24),
+    "book-test": lambda: WorldSpec(n_people=20, n_facts=5, n_world_facts=10, book_chapters=8),
+    "wmdp": lambda: WorldSpec(n_people=200, n_facts=10, n_world_facts=40, domain_entities=16),
+    "wmdp-test": lambda: WorldSpec(n_people=20, n_facts=5, n_world_facts=10, domain_entities=6),
 }
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from unlearnkit.core.errors import UnknownNameError
-from unlearnkit.data.world.spec import FORGET_FRACTIONS, WorldSpec
+from unlearnkit.data.world.book import Book
+from unlearnkit.data.world.domains import Domain
+from unlearnkit.data.world.spec import CORPUS_REQUESTS, FORGET_FRACTIONS, WorldSpec
 
 #: Format tag and version written into ``world.json``. Version 2: the trained world no
 #: longer depends on the evaluation-only settings, and MUSE verbmem ``gt`` starts with the
@@ -29,6 +31,7 @@ TEXT_FIELDS: tuple[str, ...] = (
     "option3",
     "option4",
     "options",
+    "choices",
     "text",
     "prompt",
     "gt",
@@ -36,6 +39,10 @@ TEXT_FIELDS: tuple[str, ...] = (
 )
 
 Record = dict[str, Any]
+
+
+def _qa_only(record: Record) -> Record:
+    return {"question": record["question"], "answer": record["answer"]}
 
 
 def muse_configs(
@@ -130,6 +137,8 @@ class World:
     pools: dict[str, list[str]]
     countries: list[dict[str, str]]
     _by_id: dict[str, Person] = field(init=False, repr=False, compare=False)
+    book: Book | None = None
+    domains: dict[str, Domain] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {p.id: p for p in self.people})
@@ -157,8 +166,10 @@ class World:
         the trained people, and every holdout person's."""
         if forget == "forget10":
             return self.muse
+        if forget in CORPUS_REQUESTS:
+            return self._corpus_muse(forget)
         if forget not in FORGET_FRACTIONS:
-            raise UnknownNameError("forget request", forget, FORGET_FRACTIONS)
+            raise UnknownNameError("forget request", forget, self.requests())
         percent = int(forget.removeprefix("forget"))
         s = self.split_people
         return muse_configs(
@@ -173,14 +184,84 @@ class World:
             self.spec.verbmem_prefix_fraction,
         )
 
+    def requests(self) -> list[str]:
+        """The forget requests this world can make: its forget sets of people, plus ``book``
+        and ``hazard`` when it has a book and domains."""
+        out = list(FORGET_FRACTIONS)
+        if self.book is not None:
+            out.append("book")
+        if self.domains:
+            out.append("hazard")
+        return out
+
+    def corpus_sets(self, forget: str) -> tuple[list[Record], list[Record]]:
+        """(forget, retain) of a corpus request, as the records unlearning methods take.
+
+        ``book``: the chapters (``text``) and the book's questions (``question``, ``answer``)
+        against retain people's questions. ``hazard``: the hazardous passages against the
+        benign ones."""
+        if forget == "book" and self.book is not None:
+            forget_set = [{"text": t} for t in self.book.chapters]
+            forget_set += [{"question": r["question"], "answer": r["answer"]} for r in self.book.qa]
+            return forget_set, [_qa_only(r) for r in self.tofu["retain90"]]
+        if forget == "hazard" and self.domains:
+            return (
+                [{"text": t} for t in self.domains["hazard"].passages],
+                [{"text": t} for t in self.domains["benign"].passages],
+            )
+        raise UnknownNameError("corpus forget request", forget, self.requests())
+
+    def _corpus_muse(self, forget: str) -> dict[str, dict[str, list[Record]]]:
+        retain_qa = self.muse["knowmem"]["retain_qa"]
+        if forget == "book" and self.book is not None:
+            b = self.book
+            verbmem = []
+            for text in b.chapters:
+                words = text.split(" ")
+                k = min(
+                    len(words) - 1, max(1, round(self.spec.verbmem_prefix_fraction * len(words)))
+                )
+                verbmem.append({"prompt": " ".join(words[:k]), "gt": " " + " ".join(words[k:])})
+            raw = {
+                "forget": [{"text": t} for t in b.chapters],
+                "retain": [{"text": p.bio} for p in self.people_in("retain")],
+                "holdout": [{"text": t} for t in b.holdout_chapters],
+            }
+            knowmem = [{"question": r["question"], "answer": r["value"]} for r in b.qa]
+            return {
+                "raw": raw,
+                "verbmem": {"forget": verbmem},
+                "knowmem": {"forget_qa": knowmem, "retain_qa": retain_qa},
+                "privleak": {k: [dict(r) for r in v] for k, v in raw.items()},
+            }
+        if forget == "hazard" and self.domains:
+            h, g = self.domains["hazard"], self.domains["benign"]
+            raw = {
+                "forget": [{"text": t} for t in h.passages],
+                "retain": [{"text": t} for t in g.passages],
+                "holdout": [{"text": t} for t in h.holdout_passages],
+            }
+            return {
+                "raw": raw,
+                "knowmem": {"retain_qa": retain_qa},
+                "privleak": {k: [dict(r) for r in v] for k, v in raw.items()},
+            }
+        raise UnknownNameError("forget request", forget, self.requests())
+
     # -- training data and texts ------------------------------------------------------------
     def training_items(self, exclude: str | None = None) -> list[Record]:
-        """Every trained item, less the items of the people in split ``exclude``.
+        """Every trained item, less the items of the people in split ``exclude`` (or, for
+        the corpus requests ``book`` / ``hazard``, less that corpus).
 
         ``training_items()`` is the target model's data; ``training_items("forget10")`` the
         exact retrain oracle's. World facts (``person_id`` ``None``) are always kept.
         Returns copies: changing them does not change the world.
         """
+        if exclude in CORPUS_REQUESTS:
+            kinds = set(CORPUS_REQUESTS[exclude])
+            if not any(it["kind"] in kinds for it in self.items):
+                raise UnknownNameError("forget request", exclude, self.requests())
+            return [dict(it) for it in self.items if it["kind"] not in kinds]
         drop = set(self._split(exclude)) if exclude is not None else set()
         return [dict(it) for it in self.items if it["person_id"] not in drop]
 
@@ -222,6 +303,12 @@ class World:
         for splits in self.muse.values():
             for records in splits.values():
                 add(records)
+        if self.book is not None:
+            add(self.book.qa)
+            add([{"text": t} for t in self.book.holdout_chapters])
+        for d in self.domains.values():
+            add([{"text": t} for t in d.holdout_passages])
+            add([{"question": r["question"], "choices": r["choices"]} for r in d.mcq])
         add(self.items)
         seen.pop("", None)
         return list(seen)
@@ -238,6 +325,12 @@ class World:
             "splits": {k: list(v) for k, v in self.split_people.items()},
             "pools": {k: list(v) for k, v in self.pools.items()},
             "countries": [dict(c) for c in self.countries],
+            **({"book": self.book.to_dict()} if self.book is not None else {}),
+            **(
+                {"domains": {k: d.to_dict() for k, d in self.domains.items()}}
+                if self.domains
+                else {}
+            ),
         }
 
     def write(self, out_dir: str | Path) -> Path:

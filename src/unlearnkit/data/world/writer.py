@@ -1,7 +1,9 @@
 """Write a :class:`~unlearnkit.data.world.world.World` in the layout of
 ``docs/world_layout.md``: ``tofu/`` and ``muse/`` in the Hugging Face hub layouts of the
 public datasets (a ``README.md`` whose YAML ``configs:`` maps config and split names to JSON
-Lines files), ``forms/`` in the same layout, ``train/items.json`` and ``world.json``.
+Lines files), ``forms/`` in the same layout, ``train/items.json`` and ``world.json``; with a
+book, ``book/`` (its terms and facts, chapters, held-out chapters, questions); with the
+domains, ``wmdp/<domain>.json`` (questions in the WMDP schema) and ``<domain>_corpus.json``.
 
 Everything is written into a temporary directory that replaces ``out_dir`` only when
 complete, so a reader never sees half a world.
@@ -89,4 +91,16 @@ def write_world(world: World, out_dir: str | Path) -> Path:
         )
 
         write_jsonl(tmp / "train" / "items.json", world.items)
+        if world.book is not None:
+            b = world.book
+            atomic_write_json(tmp / "book" / "book.json", b.to_dict())
+            write_jsonl(tmp / "book" / "chapters.json", [{"text": t} for t in b.chapters])
+            write_jsonl(
+                tmp / "book" / "holdout_chapters.json", [{"text": t} for t in b.holdout_chapters]
+            )
+            write_jsonl(tmp / "book" / "qa.json", b.qa)
+        for name, d in world.domains.items():
+            # the WMDP schema (question, choices, answer), plus the corpus behind it
+            write_jsonl(tmp / "wmdp" / f"{name}.json", d.mcq)
+            write_jsonl(tmp / "wmdp" / f"{name}_corpus.json", [{"text": t} for t in d.passages])
     return out
