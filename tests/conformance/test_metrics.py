@@ -65,9 +65,25 @@ PASSAGES = [
 ]
 
 
+def _mcq() -> list[dict]:
+    """Four-option questions on the counting the tiny model was trained on (right: index
+    ``i % 4``)."""
+    qa = _trained_qa()
+    out = []
+    for i, r in enumerate(qa[:4]):
+        right = r["answer"]
+        wrong = [*r["perturbed_answer"], r["paraphrased_answer"]]
+        choices = wrong[:3]
+        choices.insert(i % 4, right)
+        out.append({"question": r["question"], "choices": choices, "answer": i % 4})
+    return out
+
+
 def _split_for(name: str) -> Split:
     if name == "verbmem":
         return Split("forget", PASSAGES)
+    if name == "mcq_accuracy":
+        return Split("wmdp_hazard", _mcq())
     qa = _trained_qa()
     if name == "knowmem":
         return Split("forget_qa", qa[1:4], context=qa[:1])

@@ -85,7 +85,8 @@ def relearn(
     measure: Callable[[CausalLMAdapter], float],
     config: RelearnConfig | None = None,
 ) -> RelearnCurve:
-    """Fine-tune a copy of ``adapter``'s model on ``relearn_records`` (question, answer) and
+    """Fine-tune a copy of ``adapter``'s model on ``relearn_records`` (question, answer; or
+    ``text`` records, learnt whole) and
     return ``measure(copy)`` before and after each step count of ``config.steps``.
 
     The adapter's own model is left untouched.
@@ -110,8 +111,11 @@ def relearn(
     encoded = [
         encode_pair(
             adapter.tokenizer,
-            fmt.prompt(str(r["question"])),
-            fmt.continuation(str(r["answer"])),
+            *(
+                ("", str(r["text"]))  # a raw text is learnt whole, as it was trained
+                if "question" not in r and "text" in r
+                else fmt.pair(str(r["question"]), str(r["answer"]))
+            ),
             max_length=adapter.max_length,
         )
         for r in relearn_records

@@ -30,6 +30,7 @@ Conventions shared by every function here:
 | inverted_hinge_loss | LoKU, Cha et al. (arXiv:2408.15562) |
 | answer_mean_prob, flat_loss | FLAT, Wang et al. (arXiv:2410.11143) |
 | uniform_ce_loss | ULD's "forget the retain set" objective (arXiv:2406.08607) |
+| whp_generic_logits | Who's Harry Potter, Eldan & Russinovich (arXiv:2310.02238) |
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _check_beta(beta: float) -> None:
 def _check_same_shape(**tensors: torch.Tensor) -> None:
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     if len(set(shapes.values())) > 1:
-        raise ValueError(f"expected tensors of one shape (B,); got {shapes}")
+        raise ValueError(f"expected tensors of one shape; got {shapes}")
 
 
 # --------------------------------------------------------------------- log-likelihoods
@@ -620,3 +621,23 @@ def uniform_ce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if rows.shape[0] == 0:
         return logits.sum() * 0.0
     return -rows.log_softmax(-1).mean(-1).mean()
+
+
+def whp_generic_logits(
+    translated: torch.Tensor, baseline: torch.Tensor, reinforced: torch.Tensor, alpha: float
+) -> torch.Tensor:
+    """Who's Harry Potter's generic predictions: ``v = translated − α·ReLU(reinforced −
+    baseline)``.
+
+    ``baseline`` / ``reinforced``: the original model's and the reinforced model's (further
+    trained on the forget text) logits at the same positions of the original text; the
+    tokens the reinforced model boosts are the ones that carry the forget knowledge, so they
+    are pushed down. ``translated``: the original model's logits at the aligned positions of
+    the text with its anchored terms replaced by generic ones (pass ``baseline`` again where
+    there is no translation). The generic label of a position is ``argmax v``. All (..., V);
+    ``alpha`` >= 0.
+    """
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0; got {alpha}")
+    _check_same_shape(translated=translated, baseline=baseline, reinforced=reinforced)
+    return translated.float() - alpha * torch.relu(reinforced.float() - baseline.float())

@@ -22,6 +22,7 @@ from unlearnkit.core.io import atomic_write_bytes, atomic_write_text
 from unlearnkit.report import plots
 from unlearnkit.report.tables import (
     TIME_COLUMN,
+    columns_of,
     format_cell,
     leaderboard,
     paper_url,
@@ -90,13 +91,14 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     out.mkdir(parents=True, exist_ok=True)
     lines = leaderboard(results)
     figures = {
-        "fq_vs_mu": plots.fq_vs_mu(lines),
         "metrics": plots.metric_bars(lines),
         "mia_roc": plots.mia_roc(results, run_dir, lines),
         "cost": plots.cost_vs_retraining(lines, results.get("oracle_cost")),
         "audit_curves": plots.audit_curves(results, run_dir, lines),
         "sequence": plots.sequence_curves(results, lines),
     }
+    if HEADLINE[0][0] in columns_of(lines):  # forget quality vs utility: people requests
+        figures = {"fq_vs_mu": plots.fq_vs_mu(lines), **figures}
     images: dict[str, bytes] = {}
     for name, fig in figures.items():
         if fig is None:
@@ -129,6 +131,8 @@ def render_html(
         '<a href="../results.json">results.json</a> · <a href="../spec.yaml">spec</a></p>',
     ]
     for name, caption in FIGURES:
+        if name == "fq_vs_mu" and HEADLINE[0][0] not in columns_of(lines):
+            continue  # a corpus request (book, hazard) has no forget quality
         parts.append(_figure(name, caption, images))
     audited = [r for r in results["rows"] if r.get("audit")]
     if audited:
@@ -172,7 +176,7 @@ def _summary(results: Mapping[str, Any]) -> str:
 
 def _table(lines: Sequence[Mapping[str, Any]]) -> str:
     esc = html.escape
-    cols = [label for label, _ in HEADLINE] + [TIME_COLUMN]
+    cols = [*columns_of(lines), TIME_COLUMN]
     head = "".join(f"<th>{esc(c)}</th>" for c in ["model", *cols])
     body = []
     for line in lines:

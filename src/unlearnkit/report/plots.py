@@ -91,11 +91,12 @@ def fq_vs_mu(lines: Sequence[Mapping[str, Any]]) -> Figure:
 def metric_bars(lines: Sequence[Mapping[str, Any]]) -> Figure:
     """One panel per headline metric: a bar per model, with its confidence interval (single
     runs) or ± one standard deviation over seeds."""
-    n = len(HEADLINE)
+    columns = list(lines[0]["columns"]) if lines else [label for label, _ in HEADLINE]
+    n = len(columns)
     fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.8), squeeze=False)
     colors = _colors(lines)
     labels = [ln["label"] for ln in lines]
-    for ax, (label, _) in zip(axes[0], HEADLINE, strict=True):
+    for ax, label in zip(axes[0], columns, strict=True):
         values, lows, highs = [], [], []
         for ln in lines:
             cell = ln.get(label) or {"value": math.nan}

@@ -35,12 +35,25 @@ def _f(v: Any) -> float:
         return math.nan
 
 
+def headline_of(results: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The (label, key) columns a run's results name (the people's headline by default)."""
+    given = results.get("headline")
+    return tuple((h["label"], h["key"]) for h in given) if given else HEADLINE
+
+
+def columns_of(lines: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The headline labels of leaderboard lines (each line carries them in ``columns``)."""
+    return list(lines[0]["columns"]) if lines else [label for label, _ in HEADLINE]
+
+
 def leaderboard(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Lines of the leaderboard from a run's ``results.json`` dict.
 
-    Each line: label, kind, n (seeds), paper, and per headline column ``value``, ``spread``
-    (std over seeds, or None) and ``ci`` (the interval of a single run, or None).
+    Each line: label, kind, n (seeds), paper, ``columns`` (the headline labels), and per
+    headline column ``value``, ``spread`` (std over seeds, or None) and ``ci`` (the
+    interval of a single run, or None).
     """
+    headline = headline_of(results)
     groups: dict[str, list[Mapping[str, Any]]] = {}
     order: list[str] = []
     for row in results["rows"]:
@@ -60,7 +73,8 @@ def leaderboard(results: Mapping[str, Any]) -> list[dict[str, Any]]:
             "method": rows[0].get("method"),
             "config": rows[0].get("config") or {},
         }
-        for label, key in HEADLINE:
+        line["columns"] = [label for label, _ in headline]
+        for label, key in headline:
             vals = [_f(r["metrics"].get(key)) for r in rows]
             line[label] = _cell(vals, rows[0]["ci"].get(key) if len(rows) == 1 else None)
         times = []
@@ -115,14 +129,15 @@ def leaderboard_table(results: Mapping[str, Any], intervals: bool = True) -> Tab
     title = f"Leaderboard: {spec['name']} ({spec['forget']}; seeds {spec['seeds']})"
     table = Table(title=title, caption=_caption(intervals))
     table.add_column("model", no_wrap=True)
-    for label, _ in HEADLINE:
+    labels = [label for label, _ in headline_of(results)]
+    for label in labels:
         table.add_column(label, justify="right")
     table.add_column("time (% of retraining)", justify="right")
     for line in leaderboard(results):
         style = "dim" if line["kind"] != "method" else None
         table.add_row(
             line["label"],
-            *(format_cell(line[label], intervals=intervals) for label, _ in HEADLINE),
+            *(format_cell(line[label], intervals=intervals) for label in labels),
             format_cell(line[TIME_COLUMN], 2, intervals),
             style=style,
         )
@@ -166,8 +181,8 @@ def paper_url(paper: str | None) -> str | None:
     return f"https://arxiv.org/abs/{match.group(1)}" if match else None
 
 
-def _columns() -> list[str]:
-    return [label for label, _ in HEADLINE] + [TIME_COLUMN]
+def _columns(lines: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [*columns_of(lines), TIME_COLUMN]
 
 
 def to_csv(lines: Sequence[Mapping[str, Any]]) -> str:
@@ -176,12 +191,12 @@ def to_csv(lines: Sequence[Mapping[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     header = ["model", "kind", "seeds"]
-    for col in _columns():
+    for col in _columns(lines):
         header += [col, f"{col} sd", f"{col} ci low", f"{col} ci high"]
     writer.writerow([*header, "paper"])
     for line in lines:
         row: list[Any] = [line["label"], line["kind"], line["n"]]
-        for col in _columns():
+        for col in _columns(lines):
             cell = line.get(col)
             if cell is None:
                 row += ["", "", "", ""]
@@ -202,7 +217,7 @@ def _num(v: Any) -> str:
 
 def to_markdown(lines: Sequence[Mapping[str, Any]]) -> str:
     """The leaderboard as a Markdown table (methods link to their papers)."""
-    cols = _columns()
+    cols = _columns(lines)
     out = ["| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for line in lines:
         url = paper_url(line.get("paper"))

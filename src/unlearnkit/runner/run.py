@@ -34,6 +34,7 @@ from unlearnkit.evaluation.api import EvalConfig, EvalReport, evaluate, library_
 from unlearnkit.evaluation.context import EvalContext, records_hash
 from unlearnkit.evaluation.data import EvalData, eval_data
 from unlearnkit.evaluation.efficiency import oracle_training_cost
+from unlearnkit.evaluation.suites import SUITES
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 from unlearnkit.runner.schedule import InlineExecutor, Job, run_jobs
 from unlearnkit.runner.spec import ExperimentSpec
@@ -49,6 +50,26 @@ HEADLINE: tuple[tuple[str, str], ...] = (
     ("PrivLeak", "muse/privleak"),
     ("MIA AUC (Min-K%)", "mia/mia_min_k"),
 )
+#: the leaderboard's columns for the corpus requests (forget the book / the hazard domain)
+CORPUS_HEADLINES: dict[str, tuple[tuple[str, str], ...]] = {
+    "book": (
+        ("VerbMem forget", "muse/verbmem_forget"),
+        ("KnowMem forget", "muse/knowmem_forget"),
+        ("KnowMem retain", "muse/knowmem_retain"),
+        ("PrivLeak", "muse/privleak"),
+    ),
+    "hazard": (
+        ("WMDP hazard acc", "wmdp/hazard"),
+        ("WMDP benign acc", "wmdp/benign"),
+        ("KnowMem retain", "muse/knowmem_retain"),
+        ("PrivLeak", "muse/privleak"),
+    ),
+}
+
+
+def headline_for(forget: str) -> tuple[tuple[str, str], ...]:
+    """The leaderboard's (label, report key) columns of a forget request."""
+    return CORPUS_HEADLINES.get(forget, HEADLINE)
 
 
 @dataclass
@@ -119,7 +140,7 @@ class RunResult:
             "built": self.built,
             "seconds": self.seconds,
             "oracle_cost": self.oracle_cost,
-            "headline": [{"label": a, "key": k} for a, k in HEADLINE],
+            "headline": [{"label": a, "key": k} for a, k in headline_for(self.spec.forget)],
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -267,7 +288,8 @@ def run_experiment(
         jobs += [audit_job(e, ()) for e in evals]  # target and oracle (methods: when unlearned)
     # the longest unlearning first, so that short jobs fill the end of the run
     ranks = _longest_first(spec)
-    sequences = spec.audit is not None and spec.audit.requests > 0
+    # sequential requests split a forget set of people; a corpus request (book, hazard) has none
+    sequences = spec.audit is not None and spec.audit.requests > 0 and not _corpus(spec)
     for index, m in enumerate(spec.methods):
         for seed in spec.seeds:
             label = m.display if len(spec.seeds) == 1 else f"{m.display} (seed {seed})"
@@ -505,6 +527,8 @@ def _audited(state: _State, model_dir: Path) -> tuple[Path, bool]:
         source: Any = prepare(spec.build, cache=state.cache).world
     else:
         source = Path(spec.data).expanduser()
+    if _corpus(spec):
+        return _audited_corpus(state, model_dir, source)
     splits, forms = audit_data(source, forget=spec.forget)
     model = CausalLMAdapter.from_pretrained(model_dir, batch_size=spec.batch_size)
     oracle = state.oracle.adapter if state.oracle is not None else None
@@ -533,6 +557,38 @@ def _audited(state: _State, model_dir: Path) -> tuple[Path, bool]:
             target_knowledge=knowledge(state.target, measured).headline,
             config=cfg,
         )
+        payload = {"kind": "unlearnkit.audit", "version": 1, **report}
+        atomic_write_json(tmp / "audit.json", strict_json(payload))
+
+    path, fresh = state.cache.get_or_build("audits", key, make)
+    return path / "audit.json", fresh
+
+
+def _corpus(spec: ExperimentSpec) -> bool:
+    """Whether the run forgets a corpus of the embedded world (``book``, ``hazard``)."""
+    from unlearnkit.data.world.spec import CORPUS_REQUESTS
+
+    return spec.embedded and spec.forget in CORPUS_REQUESTS
+
+
+def _audited_corpus(state: _State, model_dir: Path, world: Any) -> tuple[Path, bool]:
+    """:func:`_audited` of a corpus request (:mod:`unlearnkit.audit.corpus`)."""
+    from unlearnkit.audit.corpus import audit_corpus
+
+    spec, cfg = state.spec, state.spec.audit
+    model = CausalLMAdapter.from_pretrained(model_dir, batch_size=spec.batch_size)
+    key = {
+        "kind": "corpus",
+        "model": model.fingerprint(),
+        "audit": {k: v for k, v in cfg.to_dict().items() if k != "requests"},
+        "data": content_hash(
+            {"world": world.spec.to_dict(), "items": records_hash(world.training_items())}
+        ),
+        "versions": library_versions(),
+    }
+
+    def make(tmp: Path) -> None:
+        report = audit_corpus(model, world, config=cfg)
         payload = {"kind": "unlearnkit.audit", "version": 1, **report}
         atomic_write_json(tmp / "audit.json", strict_json(payload))
 
@@ -680,6 +736,8 @@ def _evaluation(spec, cache, model_dir: Path, data, oracle_ctx, record, oracle_c
             }
         ),
         "eval": cfg.to_dict(),
+        # what each suite computes (a change to a suite's items invalidates its reports)
+        "suites": content_hash({name: repr(SUITES.get(name).items) for name in spec.suites}),
         "record": _record_key(record),
         "versions": library_versions(),
     }
@@ -733,6 +791,7 @@ def _update_index(runs_dir: Path, result: RunResult) -> None:
     except json.JSONDecodeError:
         index = {}
     runs = {r["run_dir"]: r for r in index.get("runs", [])}
+    headline = headline_for(result.spec.forget)
     runs[str(result.run_dir)] = {
         "run_dir": str(result.run_dir),
         "name": result.spec.name,
@@ -740,7 +799,7 @@ def _update_index(runs_dir: Path, result: RunResult) -> None:
         "updated": datetime.now(UTC).isoformat(timespec="seconds"),
         "methods": [r.label for r in result.rows if r.kind == "method"],
         "headline": {
-            r.label: {k: _jf(r.metrics.get(k, math.nan)) for _, k in HEADLINE} for r in result.rows
+            r.label: {k: _jf(r.metrics.get(k, math.nan)) for _, k in headline} for r in result.rows
         },
     }
     atomic_write_json(index_path, {"kind": "unlearnkit.runs", "runs": list(runs.values())})
@@ -759,4 +818,13 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
     return data
 
 
-__all__ = ["HEADLINE", "Row", "RunResult", "load_results", "run_experiment", "run_id"]
+__all__ = [
+    "CORPUS_HEADLINES",
+    "HEADLINE",
+    "Row",
+    "RunResult",
+    "headline_for",
+    "load_results",
+    "run_experiment",
+    "run_id",
+]

@@ -146,9 +146,12 @@ def load_spec(
     The YAML may be partial: it is laid over the default spec (nested mappings merge, so
     ``build: {train: {epochs: 20}}`` changes one setting), then the ``key=value`` overrides
     are applied, and the result is validated once (so an override can fix a placeholder
-    path of a recipe).
+    path of a recipe). ``build=<preset>`` (``test``, ``demo``, ``moe``, ``book``, ``wmdp``...)
+    takes a build preset by name, with its forget request and, for the corpus requests,
+    the suites that measure them (``book``: muse; ``hazard``: wmdp, muse) unless given.
     """
     data = default_spec().to_dict()
+    loaded_keys: list[str] = []
     if source is not None:
         path = Path(source)
         if not path.is_file() and recipe_path(str(source)).is_file():
@@ -161,9 +164,29 @@ def load_spec(
         if not isinstance(loaded, dict):
             raise ConfigError("ExperimentSpec", "<file>", str(path), "a YAML mapping")
         data = _merge(data, loaded)
-    for dotted, value in parse_overrides(overrides or []).items():
+        loaded_keys = list(loaded)
+    parsed = parse_overrides(overrides or [])
+    for dotted, value in parsed.items():
+        if dotted == "build" and isinstance(value, str):  # a build preset by name
+            _use_preset(data, value, set(parsed) | set(loaded_keys))
+            continue
         _set_dotted(ExperimentSpec, data, dotted, value)
     return ExperimentSpec.from_dict(data)
+
+
+#: the suites a run of a corpus request evaluates when none are named
+CORPUS_SUITES = {"book": ("muse",), "hazard": ("wmdp", "muse")}
+
+
+def _use_preset(data: dict[str, Any], name: str, given: set[str]) -> None:
+    """``build=<preset>``: the preset's build spec, and (unless given too) its forget
+    request and, for a corpus request, the suites that measure it."""
+    build = build_spec(name)
+    data["build"] = build.to_dict()
+    if "forget" not in given:
+        data["forget"] = build.forget
+    if "suites" not in given and build.forget in CORPUS_SUITES:
+        data["suites"] = list(CORPUS_SUITES[build.forget])
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
