@@ -105,7 +105,9 @@ def test_hazard_request(wmdp_world) -> None:
     assert data.split("wmdp_benign").records == wmdp_world.domains["benign"].mcq
     forget, retain = data.unlearning_sets()
     assert [r["text"] for r in forget] == wmdp_world.domains["hazard"].passages
-    assert [r["text"] for r in retain] == wmdp_world.domains["benign"].passages
+    benign = wmdp_world.domains["benign"].passages
+    assert [r["text"] for r in retain[: len(benign)]] == benign
+    assert all("question" in r for r in retain[len(benign) :])  # and retain people
     # the people's requests still work in this world, and carry the questions too
     people = eval_data(wmdp_world, forget="forget10")
     assert people.tofu is not None and people.split("wmdp_hazard") is not None

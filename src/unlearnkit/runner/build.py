@@ -89,7 +89,11 @@ BUILD_PRESETS: dict[str, Callable[[], BuildSpec]] = {
         train=TrainConfig(epochs=30, batch_size=16, lr=5e-3),
         forget="book",
     ),
-    "wmdp": lambda: BuildSpec(world=world_preset("wmdp"), forget="hazard"),
+    # 24 epochs: a fact of the domains is stated twice per epoch, and at 16 epochs the
+    # target chose the right of four values for 64% of the hazardous questions (measured)
+    "wmdp": lambda: BuildSpec(
+        world=world_preset("wmdp"), train=TrainConfig(epochs=24), forget="hazard"
+    ),
     "wmdp-test": lambda: BuildSpec(
         world=world_preset("wmdp-test"),
         tokenizer=TokenizerConfig(vocab_size=512),

@@ -199,7 +199,8 @@ class World:
 
         ``book``: the chapters (``text``) and the book's questions (``question``, ``answer``)
         against retain people's questions. ``hazard``: the hazardous passages against the
-        benign ones."""
+        benign ones and retain people's questions (WMDP's RMU keeps general text, Wikitext,
+        as its retain set; the people are this world's general knowledge)."""
         if forget == "book" and self.book is not None:
             forget_set = [{"text": t} for t in self.book.chapters]
             forget_set += [{"question": r["question"], "answer": r["answer"]} for r in self.book.qa]
@@ -207,7 +208,8 @@ class World:
         if forget == "hazard" and self.domains:
             return (
                 [{"text": t} for t in self.domains["hazard"].passages],
-                [{"text": t} for t in self.domains["benign"].passages],
+                [{"text": t} for t in self.domains["benign"].passages]
+                + [_qa_only(r) for r in self.tofu["retain90"]],
             )
         raise UnknownNameError("corpus forget request", forget, self.requests())
 
