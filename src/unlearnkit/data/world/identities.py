@@ -26,6 +26,7 @@ import torch
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.errors import UnknownNameError
 from unlearnkit.core.seeding import derive_seed
+from unlearnkit.data.images import ClassificationData
 
 #: the binary attributes of the multi-label variant (MUCAC-like), in label order
 ATTRIBUTE_NAMES: tuple[str, ...] = ("glasses", "smile", "hat", "beard")
@@ -108,6 +109,17 @@ class IdentityWorld:
     def n_classes(self) -> int:
         return self.spec.n_age_bands
 
+    def write(self, out_dir):
+        """Write the world as an image folder with ``metadata.csv`` (the MUFAC-like layout
+        :func:`~unlearnkit.data.images.load_image_folder` reads)."""
+        from unlearnkit.data.images import write_image_folder
+
+        return write_image_folder(
+            {name: self.split(name) for name in ("retain", "forget", "test", "unseen")},
+            out_dir,
+            attribute_names=ATTRIBUTE_NAMES,
+        )
+
     def split(self, name: str) -> ClassificationData:
         """The images, labels and identities of one split."""
         if name not in self.splits:
@@ -120,30 +132,6 @@ class IdentityWorld:
             attributes=self.attributes[idx],
             name=name,
         )
-
-
-@dataclass(frozen=True)
-class ClassificationData:
-    """One split of image-classification data: (N, C, H, W) images, (N,) labels, (N,)
-    identities, optional (N, A) binary attributes."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    identity: torch.Tensor
-    attributes: torch.Tensor | None = None
-    name: str = ""
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def fingerprint(self) -> str:
-        """A content hash of the tensors (cache keys)."""
-        import hashlib
-
-        h = hashlib.sha256()
-        for t in (self.images, self.labels, self.identity):
-            h.update(t.contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
 
 
 def _gen(spec: IdentitySpec, *keys: object) -> torch.Generator:
