@@ -45,7 +45,7 @@ def test_splits_partition_people(world) -> None:
 def test_images_and_labels(world) -> None:
     s = world.spec
     assert world.images.shape == (len(world.age), 3, s.image_size, s.image_size)
-    assert 0.0 <= float(world.images.min()) and float(world.images.max()) <= 1.0
+    assert float(world.images.min()) >= 0.0 and float(world.images.max()) <= 1.0
     assert int(world.age.max()) < s.n_age_bands
     # the task does not depend on the person: each person shows several age bands
     per_person = [len(set(world.true_age[world.identity == i].tolist())) for i in range(10)]
@@ -89,9 +89,9 @@ def _rewrite(root, change) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda r, f: (r[:1] + [{**r[1], "path": "images/nope.png"}] + r[2:], f), "no such image"),
-        (lambda r, f: ([{**r[0], "label": "9"}] + r[1:], f), "unknown label 9"),
-        (lambda r, f: ([{**r[0], "label": "old"}] + r[1:], f), "not an integer class"),
+        (lambda r, f: ([*r[:1], {**r[1], "path": "images/nope.png"}, *r[2:]], f), "no such image"),
+        (lambda r, f: ([{**r[0], "label": "9"}, *r[1:]], f), "unknown label 9"),
+        (lambda r, f: ([{**r[0], "label": "old"}, *r[1:]], f), "not an integer class"),
         (
             lambda r, f: (
                 [{**x, "identity": r[0]["identity"]} if x["split"] == "test" else x for x in r],
