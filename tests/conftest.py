@@ -82,3 +82,18 @@ def test_preset_cache(tmp_path_factory):
     cache = Cache(tmp_path_factory.mktemp("cache"))
     built = build(build_spec("test"), cache=cache, progress=False, log=lambda m: None)
     return built, cache
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier():
+    """A CNN trained on the test identity world until it memorises its training images
+    (train accuracy 1.0, test 0.5; under a second), with its world."""
+    from unlearnkit.data.world.identities import generate_identities, identity_preset
+    from unlearnkit.models.classifier_training import ClassifierTrainConfig, train_classifier
+    from unlearnkit.models.vision import build_classifier, classifier_preset
+
+    world = generate_identities(identity_preset("test"))
+    train = world.split("train")
+    model = build_classifier(classifier_preset("cnn"), seed=0)
+    train_classifier(model, train.images, train.labels, ClassifierTrainConfig(epochs=60))
+    return model, world

@@ -33,11 +33,12 @@ Pairs = Sequence[Mapping[str, Any]] | Sequence[tuple[str, str]]
 
 def register_builtin_methods() -> None:
     """Import every method module so that each registers itself (idempotent)."""
+    import unlearnkit.methods.classifier as classifier
     import unlearnkit.methods.editing as editing
     import unlearnkit.methods.gradient as gradient
     import unlearnkit.methods.inference as inference
 
-    for package in (gradient, editing, inference):
+    for package in (gradient, editing, inference, classifier):
         for info in pkgutil.iter_modules(package.__path__):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{package.__name__}.{info.name}")
