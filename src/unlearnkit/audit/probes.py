@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from unlearnkit.evaluation.functional.representation import linear_cka
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
 
@@ -97,17 +98,6 @@ def attribute_probe(
             y = [index[str(r["value"])] for r in recs]
             out["accuracy"][name].append(float(probe.score(_states(adapter, recs, layer), y)))
     return out
-
-
-def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Linear CKA of two (n, d) representations of the same n inputs."""
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"need the same inputs: {x.shape[0]} vs {y.shape[0]} rows")
-    x = x.double() - x.double().mean(0, keepdim=True)
-    y = y.double() - y.double().mean(0, keepdim=True)
-    cross = (y.T @ x).square().sum()
-    norm = torch.sqrt((x.T @ x).square().sum() * (y.T @ y).square().sum())
-    return float(cross / norm) if norm > 0 else float("nan")
 
 
 def representation_cka(
