@@ -97,3 +97,16 @@ def tiny_classifier():
     model = build_classifier(classifier_preset("cnn"), seed=0)
     train_classifier(model, train.images, train.labels, ClassifierTrainConfig(epochs=60))
     return model, world
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_oracle(tiny_classifier):
+    """The same CNN trained like ``tiny_classifier`` on the retain set only (the oracle)."""
+    from unlearnkit.models.classifier_training import ClassifierTrainConfig, train_classifier
+    from unlearnkit.models.vision import build_classifier, classifier_preset
+
+    _, world = tiny_classifier
+    retain = world.split("retain")
+    model = build_classifier(classifier_preset("cnn"), seed=0)
+    train_classifier(model, retain.images, retain.labels, ClassifierTrainConfig(epochs=60))
+    return model
