@@ -137,21 +137,28 @@ def lira_scores(
     target: np.ndarray,
     shadow_in: np.ndarray | None,
     shadow_out: np.ndarray,
+    *,
+    sd_in: float | None = None,
+    sd_out: float | None = None,
 ) -> np.ndarray:
     """Per-example LiRA membership scores (higher = member) from the target's statistic
     (N,) and the shadow models' (K_in, N) / (K_out, N) statistics with each example in /
     out of their training. With ``shadow_in`` the online likelihood ratio of two Gaussians
     (log N(x; μ_in, σ_in) − log N(x; μ_out, σ_out)); without it the offline one-sided
     test, the log-probability under the out-Gaussian that a statistic is at most x
-    (higher x than non-members ⇒ member). σ has a floor of 1e-3."""
+    (higher x than non-members ⇒ member). ``sd_in`` / ``sd_out``: fixed standard
+    deviations (LiRA's "fixed variance" variant, better with few shadows) instead of each
+    example's own; σ has a floor of 1e-3."""
     from scipy.stats import norm
 
     x = np.asarray(target, float)
-    mu_out, sd_out = shadow_out.mean(0), np.maximum(shadow_out.std(0), 1e-3)
+    mu_out = shadow_out.mean(0)
+    s_out = np.maximum(sd_out if sd_out is not None else shadow_out.std(0), 1e-3)
     if shadow_in is None:
-        return norm.logcdf(x, mu_out, sd_out)
-    mu_in, sd_in = shadow_in.mean(0), np.maximum(shadow_in.std(0), 1e-3)
-    return norm.logpdf(x, mu_in, sd_in) - norm.logpdf(x, mu_out, sd_out)
+        return norm.logcdf(x, mu_out, s_out)
+    mu_in = shadow_in.mean(0)
+    s_in = np.maximum(sd_in if sd_in is not None else shadow_in.std(0), 1e-3)
+    return norm.logpdf(x, mu_in, s_in) - norm.logpdf(x, mu_out, s_out)
 
 
 # -- the NeurIPS 2023 unlearning challenge's forgetting quality -------------------------------
