@@ -118,7 +118,10 @@ def demo(
 def run(
     spec: Annotated[
         str | None,
-        typer.Argument(help="experiment spec: a YAML file or a recipe name (default: demo)"),
+        typer.Argument(
+            help="experiment spec: a YAML file or a recipe name (default: demo; classifier: "
+            "the identity-level image-classifier experiment)"
+        ),
     ] = None,
     runs_dir: Annotated[Path, typer.Option("--runs", help="where runs are written")] = Path("runs"),
     cache_dir: Annotated[
@@ -144,15 +147,31 @@ def run(
     """
     from unlearnkit.core.cache import Cache
     from unlearnkit.report.tables import leaderboard_table
+    from unlearnkit.runner.classifier import (
+        is_classifier_spec,
+        load_classifier_spec,
+        run_classifier_experiment,
+    )
     from unlearnkit.runner.run import load_results, run_experiment
     from unlearnkit.runner.spec import load_spec
 
     _quiet_libraries()
     try:
-        experiment = load_spec(spec, overrides or [])
-        result = run_experiment(
-            experiment, cache=Cache(cache_dir), runs_dir=runs_dir, log=lambda m: console.print(m)
-        )
+        if is_classifier_spec(spec):
+            result = run_classifier_experiment(
+                load_classifier_spec(spec, overrides or []),
+                cache=Cache(cache_dir),
+                runs_dir=runs_dir,
+                log=lambda m: console.print(m),
+            )
+        else:
+            experiment = load_spec(spec, overrides or [])
+            result = run_experiment(
+                experiment,
+                cache=Cache(cache_dir),
+                runs_dir=runs_dir,
+                log=lambda m: console.print(m),
+            )
     except UnlearnkitError as exc:
         _fail(exc)
     reused = [k for k, fresh in result.built.items() if not fresh]

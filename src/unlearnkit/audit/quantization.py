@@ -33,7 +33,8 @@ def quantize_rtn(weight: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def quantized_copy(model: torch.nn.Module, bits: int) -> torch.nn.Module:
-    """A copy of ``model`` with every ``nn.Linear`` weight quantized to ``bits`` bits.
+    """A copy of ``model`` with every ``nn.Linear`` and ``nn.Conv2d`` weight quantized to
+    ``bits`` bits (per output channel; a convolution's kernel is one row per output channel).
 
     Embeddings tied to the output layer are quantized with it (they are one tensor); biases
     and norms stay in full precision, as in weight-only quantization.
@@ -43,6 +44,9 @@ def quantized_copy(model: torch.nn.Module, bits: int) -> torch.nn.Module:
         for module in out.modules():
             if isinstance(module, torch.nn.Linear):
                 module.weight.copy_(quantize_rtn(module.weight, bits))
+            elif isinstance(module, torch.nn.Conv2d):
+                w = module.weight
+                module.weight.copy_(quantize_rtn(w.reshape(w.shape[0], -1), bits).reshape(w.shape))
     return out
 
 

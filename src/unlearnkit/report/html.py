@@ -156,14 +156,26 @@ def _figure(name: str, caption: str, images: Mapping[str, bytes]) -> str:
 def _summary(results: Mapping[str, Any]) -> str:
     spec = results["spec"]
     esc = html.escape
+    versions = ", ".join(f"{k} {v}" for k, v in (results.get("versions") or {}).items())
+    wall = results.get("wall_time_s", math.nan)
+    if spec.get("kind") == "classifier":
+        w = spec["world"]
+        return (
+            "<ul>"
+            f"<li>data: the identity world (seed {w['seed']}: {w['n_train_identities']} train, "
+            f"{w['n_forget']} forgotten, {w['n_test_identities']} test and "
+            f"{w['n_unseen_identities']} unseen people); model {esc(spec['model']['arch'])}</li>"
+            f"<li>seeds {esc(str(spec['seeds']))}; epsilon-score over {spec['challenge_n']} "
+            f"unlearned and retrained models; LiRA with {spec['shadows']} shadow models</li>"
+            f"<li>created {esc(str(results.get('created', '')))} in {wall:.1f} s; "
+            f"{esc(versions)}</li></ul>"
+        )
     source = (
         f"embedded world (preset build, seed {spec['build']['world']['seed']})"
         if spec.get("model") is None
         else f"model <code>{esc(str(spec['model']))}</code>, data <code>"
         f"{esc(str(spec['data']))}</code>"
     )
-    versions = ", ".join(f"{k} {v}" for k, v in (results.get("versions") or {}).items())
-    wall = results.get("wall_time_s", math.nan)
     return (
         "<ul>"
         f"<li>data: {source}; forget set <b>{esc(str(spec['forget']))}</b></li>"

@@ -31,6 +31,10 @@ ROC_ATTACKS: tuple[tuple[str, str], ...] = (
     ("mia_zlib", "zlib"),
     ("mia_min_k", "Min-K%"),
     ("mia_min_k_pp", "Min-K%++"),
+    # classifier runs (forget images against unseen people)
+    ("loss_threshold", "loss"),
+    ("m_entropy", "modified entropy"),
+    ("lira", "LiRA (shadow models)"),
 )
 
 

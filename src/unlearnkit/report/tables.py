@@ -126,7 +126,8 @@ def leaderboard_table(results: Mapping[str, Any], intervals: bool = True) -> Tab
     """A rich table of :func:`leaderboard` (what ``unlearnkit run`` prints at the end);
     ``intervals=False`` leaves the bootstrap intervals out (narrow terminals)."""
     spec = results["spec"]
-    title = f"Leaderboard: {spec['name']} ({spec['forget']}; seeds {spec['seeds']})"
+    request = spec.get("forget", spec.get("kind", ""))
+    title = f"Leaderboard: {spec['name']} ({request}; seeds {spec['seeds']})"
     table = Table(title=title, caption=_caption(intervals))
     table.add_column("model", no_wrap=True)
     labels = [label for label, _ in headline_of(results)]

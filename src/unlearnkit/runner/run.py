@@ -72,6 +72,12 @@ def headline_for(forget: str) -> tuple[tuple[str, str], ...]:
     return CORPUS_HEADLINES.get(forget, HEADLINE)
 
 
+def _headline(spec: Any) -> tuple[tuple[str, str], ...]:
+    """A spec's own headline (classifier runs) or its forget request's."""
+    own = getattr(spec, "headline", None)
+    return tuple(own) if own else headline_for(spec.forget)
+
+
 @dataclass
 class Row:
     """One model of a run: the target, the oracle, or a method with a seed."""
@@ -140,7 +146,7 @@ class RunResult:
             "built": self.built,
             "seconds": self.seconds,
             "oracle_cost": self.oracle_cost,
-            "headline": [{"label": a, "key": k} for a, k in headline_for(self.spec.forget)],
+            "headline": [{"label": a, "key": k} for a, k in _headline(self.spec)],
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -791,7 +797,7 @@ def _update_index(runs_dir: Path, result: RunResult) -> None:
     except json.JSONDecodeError:
         index = {}
     runs = {r["run_dir"]: r for r in index.get("runs", [])}
-    headline = headline_for(result.spec.forget)
+    headline = _headline(result.spec)
     runs[str(result.run_dir)] = {
         "run_dir": str(result.run_dir),
         "name": result.spec.name,
