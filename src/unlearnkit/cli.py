@@ -174,8 +174,9 @@ def run(
             )
     except UnlearnkitError as exc:
         _fail(exc)
-    reused = [k for k, fresh in result.built.items() if not fresh]
-    console.print(f"reused from the cache: {len(reused)} of {len(result.built)} artefacts")
+    if result.built:
+        reused = [k for k, fresh in result.built.items() if not fresh]
+        console.print(f"reused from the cache: {len(reused)} of {len(result.built)} artefacts")
     console.print(leaderboard_table(load_results(result.run_dir), _wide()))
     console.print(f"run finished in {result.wall_time_s:.1f}s; results: {result.run_dir}")
     if report:

@@ -38,6 +38,12 @@ FIGURES: tuple[tuple[str, str], ...] = (
         "perfect unlearning method lands; the target (black cross) is where it starts.",
     ),
     (
+        "frontier",
+        "Classifier runs: forget accuracy against test accuracy. The oracle's forget "
+        "accuracy (dashed) is the goal: a model that never saw these people still "
+        "recognises their age bands as well as it does for anyone.",
+    ),
+    (
         "metrics",
         "Headline metrics per model, with 95% bootstrap intervals (one seed) or "
         "± one standard deviation over seeds.",
@@ -91,6 +97,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     out.mkdir(parents=True, exist_ok=True)
     lines = leaderboard(results)
     figures = {
+        "frontier": plots.accuracy_frontier(lines),
         "metrics": plots.metric_bars(lines),
         "mia_roc": plots.mia_roc(results, run_dir, lines),
         "cost": plots.cost_vs_retraining(lines, results.get("oracle_cost")),
@@ -133,6 +140,8 @@ def render_html(
     for name, caption in FIGURES:
         if name == "fq_vs_mu" and HEADLINE[0][0] not in columns_of(lines):
             continue  # a corpus request (book, hazard) has no forget quality
+        if name == "frontier" and name not in images:
+            continue  # LM runs
         parts.append(_figure(name, caption, images))
     audited = [r for r in results["rows"] if r.get("audit")]
     if audited:

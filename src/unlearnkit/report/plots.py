@@ -311,6 +311,33 @@ def _load_report(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def accuracy_frontier(lines: Sequence[Mapping[str, Any]]) -> Figure | None:
+    """Classifier runs: forget accuracy against test accuracy, one point per model. The
+    oracle's forget accuracy is the goal (not 0: it still generalises to the forgotten
+    people); the target is where methods start. None without those columns."""
+    cols = list(lines[0]["columns"]) if lines else []
+    if "forget acc" not in cols or "test acc" not in cols:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    colors = _colors(lines)
+    for ln in lines:
+        f, t = _value(ln, "forget acc"), _value(ln, "test acc")
+        if math.isnan(f) or math.isnan(t):
+            continue
+        style = {"target": TARGET_STYLE, "oracle": ORACLE_STYLE}.get(
+            ln["kind"], {"marker": "o", "color": colors[ln["label"]], "s": 60}
+        )
+        ax.scatter([t], [f], label=ln["label"], zorder=3, **style)
+        if ln["kind"] == "oracle":
+            ax.axhline(f, color="tab:green", lw=0.8, ls="--")
+    ax.set_xlabel("test accuracy (unseen images of other people; higher is better)")
+    ax.set_ylabel("forget accuracy (the oracle's level is the goal)")
+    ax.set_title("Forget vs test accuracy")
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def cost_vs_retraining(
     lines: Sequence[Mapping[str, Any]], oracle_cost: Mapping[str, Any] | None
 ) -> Figure | None:
@@ -342,6 +369,7 @@ def cost_vs_retraining(
 
 __all__ = [
     "ROC_ATTACKS",
+    "accuracy_frontier",
     "cost_vs_retraining",
     "fq_vs_mu",
     "metric_bars",

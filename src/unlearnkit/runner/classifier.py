@@ -224,7 +224,7 @@ def run_classifier_experiment(
         shadows = shadow_models(
             run.cached_trainer("shadow"), pool, spec.shadows, seed=spec.model_seed
         )
-        log(f"trained {spec.shadows} shadow models in {time.perf_counter() - t0:.1f}s")
+        log(f"{spec.shadows} shadow models ready in {time.perf_counter() - t0:.1f}s")
         forget_people = np.asarray(run.world.identities["forget"])
         members = np.flatnonzero(np.isin(pool.identity.numpy(), forget_people))
         nonmembers = np.arange(len(s["train"]), len(pool))
@@ -300,7 +300,7 @@ def run_classifier_experiment(
 
     adapter_dir = {"target": target_dir, "oracle": oracle_dir}
     measure("target", "target", target, None, None, None, {}, None)
-    measure("oracle", "oracle", oracle, None, None, {"wall_time_s": oracle_s}, {}, None)
+    measure("oracle", "oracle", oracle, None, None, None, {}, None)
     for m in spec.methods:
         for seed in spec.seeds:
             label = m.display if len(spec.seeds) == 1 else f"{m.display} (seed {seed})"
@@ -345,11 +345,18 @@ def run_classifier_experiment(
                     unlearned, retrained, s["forget"], s["retain"], s["test"], seed=spec.model_seed
                 )
             wall = float(record["wall_time_s"])
+            total = int(record["parameters_total"])
             efficiency = {
                 "wall_time_s": wall,
-                "retrain_time_s": oracle_s,
+                "peak_memory_mb": float(record["peak_memory_mb"]),
+                "steps": int(record["steps"]),
+                "parameters_changed": int(record["parameters_changed"]),
+                "parameters_total": total,
+                "fraction_changed": int(record["parameters_changed"]) / total
+                if total
+                else math.nan,
                 "time_fraction_of_retraining": wall / oracle_s if oracle_s else math.nan,
-                "steps": record["steps"],
+                "retrain_time_s": oracle_s,
             }
             measure(
                 label,

@@ -1,0 +1,123 @@
+"""The classifier experiment end to end on the test identity world: ``unlearnkit run
+classifier`` builds and caches everything, writes results in the runs' schema, the
+leaderboard and the report (frontier, MIA ROC curves), and audits every model."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+from typer.testing import CliRunner
+
+from unlearnkit.cli import app
+from unlearnkit.core.cache import Cache
+from unlearnkit.core.errors import ConfigError
+from unlearnkit.report.html import write_report
+from unlearnkit.report.tables import leaderboard, to_markdown
+from unlearnkit.runner.classifier import (
+    is_classifier_spec,
+    load_classifier_spec,
+    run_classifier_experiment,
+)
+from unlearnkit.runner.run import load_results
+
+SMALL = [
+    "world=test",
+    "challenge_n=3",
+    "shadows=2",
+    "methods=[{name: salun}, {name: finetune}]",
+    "audit={relearn_steps: [4], bits: [4], noise: [0.01]}",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    cache = Cache(tmp_path_factory.mktemp("cls-cache"))
+    runs = tmp_path_factory.mktemp("cls-runs")
+    spec = load_classifier_spec(None, SMALL)
+    return (
+        run_classifier_experiment(spec, cache=cache, runs_dir=runs, log=lambda m: None),
+        cache,
+        runs,
+    )
+
+
+def test_rows_metrics_and_schema(run) -> None:
+    result, _, _ = run
+    data = load_results(result.run_dir)
+    assert [r["label"] for r in data["rows"]] == ["target", "oracle", "salun", "finetune"]
+    rows = {r["label"]: r for r in data["rows"]}
+    for label in ("salun", "finetune"):
+        m = rows[label]["metrics"]
+        assert 0.0 <= float(m["challenge/F"]) <= 1.0
+        assert "mia/lira" in m and "nomus" in m and "repr/identity_probe" in m
+        assert rows[label]["efficiency"]["time_fraction_of_retraining"] > 0
+        assert set(rows[label]["audit"]) >= {
+            "forget",
+            "int4",
+            "noise 0.01",
+            "relearn@0",
+            "relearn@4",
+        }
+    # sanity: the target memorised the forget images, the oracle did not
+    assert float(rows["target"]["metrics"]["acc/forget"]) > float(
+        rows["oracle"]["metrics"]["acc/forget"]
+    )
+    assert float(rows["target"]["metrics"]["mia/lira"]) > float(
+        rows["oracle"]["metrics"]["mia/lira"]
+    )
+    assert next(h["key"] for h in data["headline"]) == "acc/forget"
+    jsonschema = pytest.importorskip("jsonschema")
+    ref = resources.files("unlearnkit.runner") / "schemas" / "run_results.schema.json"
+    jsonschema.validate(data, json.loads(ref.read_text()))
+
+
+def test_report_and_tables(run) -> None:
+    result, _, _ = run
+    data = load_results(result.run_dir)
+    md = to_markdown(leaderboard(data))
+    assert "forget acc" in md and "epsilon-score F" in md
+    page = write_report(result.run_dir).read_text()
+    assert 'id="frontier"' in page and 'id="mia_roc"' in page
+    assert "fq_vs_mu" not in page
+    assert "identity world" in page
+
+
+def test_second_run_reuses_the_cache(run) -> None:
+    result, cache, runs = run
+    spec = load_classifier_spec(None, SMALL)
+    logs: list[str] = []
+    again = run_classifier_experiment(spec, cache=cache, runs_dir=runs, log=logs.append)
+    assert not [m for m in logs if m.startswith(("trained", "unlearned"))]
+    first = {r.label: r.metrics for r in result.rows}
+    for r in again.rows:
+        assert r.metrics == pytest.approx(first[r.label], nan_ok=True)
+
+
+def test_cli_and_spec_errors(tmp_path) -> None:
+    assert is_classifier_spec("classifier") and not is_classifier_spec("demo")
+    path = tmp_path / "faces.yaml"
+    path.write_text("kind: classifier\nname: faces-small\n")
+    assert is_classifier_spec(path)
+    with pytest.raises(ConfigError, match="a classifier method"):
+        load_classifier_spec(None, ["methods=[{name: npo}]"])
+    with pytest.raises(ConfigError, match="shadows"):
+        load_classifier_spec(None, ["shadows=1"])
+    out = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "classifier",
+            "--cache",
+            str(tmp_path / "c"),
+            "--runs",
+            str(tmp_path / "r"),
+            "--no-report",
+            *[a for s in SMALL[:3] for a in ("-s", s)],
+            "-s",
+            "methods=[{name: neg_grad}]",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert "neg_grad" in out.output and "oracle" in out.output
