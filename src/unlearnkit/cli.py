@@ -299,11 +299,23 @@ def list_(
         _fail(UnknownNameError("listing", what, tables))
     register_builtin_methods()
     table = Table(title=f"unlearnkit {what}")
-    for col in ("name", "description", "paper"):
+    cols = (
+        ("name", "family", "description", "paper")
+        if what == "methods"
+        else (
+            "name",
+            "description",
+            "paper",
+        )
+    )
+    for col in cols:
         table.add_column(col, overflow="fold")
     for entry in tables[what].entries():
         desc = entry.obj.description if what == "suites" else entry.description
-        table.add_row(entry.name, desc, str(entry.meta.get("paper", "")))
+        cells = [entry.name, desc, str(entry.meta.get("paper", ""))]
+        if what == "methods":
+            cells.insert(1, str(entry.meta.get("family", "lm")))
+        table.add_row(*cells)
     console.print(table)
 
 

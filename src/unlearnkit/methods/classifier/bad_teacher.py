@@ -45,6 +45,7 @@ class BadTeacher(ClassifierMethod):
     shuffled stream of both."""
 
     config_class = BadTeacherConfig
+    uses_reference = True
 
     def run(self, model, forget, retain, n_classes):
         cfg = self.config

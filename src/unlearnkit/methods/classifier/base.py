@@ -43,12 +43,14 @@ class ClassifierUnlearnConfig(Config):
 
 
 class ClassifierMethod(ABC):
-    """Base class of classifier methods. uses_forget / uses_retain: which sets it reads."""
+    """Base class of classifier methods. uses_forget / uses_retain: which sets it reads.
+    uses_reference: it keeps a frozen copy of the original model (a teacher)."""
 
     family: ClassVar[str] = "classifier"
     config_class: ClassVar[type[ClassifierUnlearnConfig]] = ClassifierUnlearnConfig
     uses_forget: ClassVar[bool] = True
     uses_retain: ClassVar[bool] = True
+    uses_reference: ClassVar[bool] = False
 
     def __init__(self, config: ClassifierUnlearnConfig | None = None) -> None:
         config = config if config is not None else self.config_class()

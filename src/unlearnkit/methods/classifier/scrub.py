@@ -49,6 +49,7 @@ class SCRUB(ClassifierMethod):
     """max: −KL(teacher ‖ student) on f; min: γ·CE(r) + α·KL(teacher ‖ student) on r."""
 
     config_class = SCRUBConfig
+    uses_reference = True
 
     def run(self, model, forget, retain, n_classes):
         cfg = self.config
