@@ -28,8 +28,8 @@ from unlearnkit.models.vision import build_classifier
 class BadTeacherConfig(ClassifierUnlearnConfig):
     """retain_fraction: share of the retain set distilled (seeded). temperature: KL's."""
 
-    epochs: int = param(2, ge=1)
-    lr: float = param(0.005, gt=0)
+    epochs: int = param(1, ge=1)
+    lr: float = param(0.002, gt=0)
     retain_fraction: float = param(0.3, gt=0, le=1)
     temperature: float = param(1.0, gt=0)
 

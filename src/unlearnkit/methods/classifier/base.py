@@ -32,7 +32,9 @@ from unlearnkit.models.training import peak_memory_mb
 @dataclass(frozen=True)
 class ClassifierUnlearnConfig(Config):
     """Settings every classifier method has: epochs (passes over the set it trains on),
-    batch_size, SGD lr / momentum / weight_decay, seed (batch order, random labels, noise)."""
+    batch_size, SGD lr / momentum / weight_decay, seed (batch order, random labels, noise).
+    Each method's defaults were selected on a held-out tuning identity world
+    (benchmarks/tune_classifier.py; docs/classifiers.md)."""
 
     epochs: int = param(5, ge=1)
     batch_size: int = param(32, ge=1)

@@ -21,9 +21,9 @@ from unlearnkit.methods.classifier.base import (
 class CFkConfig(ClassifierUnlearnConfig):
     """k: how many of the last blocks train (the head always trains)."""
 
-    k: int = param(1, ge=0)
-    epochs: int = param(5, ge=1)
-    lr: float = param(0.02, gt=0)
+    k: int = param(2, ge=0)
+    epochs: int = param(10, ge=1)
+    lr: float = param(0.01, gt=0)
 
 
 @METHODS.register(

@@ -21,8 +21,8 @@ from unlearnkit.methods.classifier.base import (
 class FinetuneConfig(ClassifierUnlearnConfig):
     """epochs over the retain set at lr."""
 
-    epochs: int = param(5, ge=1)
-    lr: float = param(0.02, gt=0)
+    epochs: int = param(10, ge=1)
+    lr: float = param(0.01, gt=0)
 
 
 @METHODS.register(

@@ -22,8 +22,8 @@ from unlearnkit.methods.classifier.losses import l1_penalty
 class L1SparseConfig(ClassifierUnlearnConfig):
     """gamma: initial ℓ1 weight (linearly to 0 at the last step)."""
 
-    epochs: int = param(5, ge=1)
-    lr: float = param(0.02, gt=0)
+    epochs: int = param(10, ge=1)
+    lr: float = param(0.01, gt=0)
     gamma: float = param(5e-4, ge=0)
 
 

@@ -21,7 +21,7 @@ class NegGradConfig(ClassifierUnlearnConfig):
     """epochs over the forget set; a small lr (ascent diverges)."""
 
     epochs: int = param(3, ge=1)
-    lr: float = param(0.002, gt=0)
+    lr: float = param(0.005, gt=0)
 
 
 @METHODS.register(
@@ -56,9 +56,9 @@ class NegGrad(ClassifierMethod):
 class NegGradPlusConfig(ClassifierUnlearnConfig):
     """beta: weight of the retain term; the forget term gets 1 − β (Kurmanji et al.)."""
 
-    epochs: int = param(2, ge=1)
-    lr: float = param(0.01, gt=0)
-    beta: float = param(0.95, gt=0, lt=1)
+    epochs: int = param(5, ge=1)
+    lr: float = param(0.005, gt=0)
+    beta: float = param(0.9, gt=0, lt=1)
 
 
 @METHODS.register(

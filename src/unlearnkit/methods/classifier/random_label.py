@@ -22,8 +22,8 @@ from unlearnkit.methods.classifier.losses import random_other_labels
 class RandomLabelConfig(ClassifierUnlearnConfig):
     """alpha: weight of the retain CE (0: forget images only)."""
 
-    epochs: int = param(2, ge=1)
-    lr: float = param(0.01, gt=0)
+    epochs: int = param(4, ge=1)
+    lr: float = param(0.002, gt=0)
     alpha: float = param(1.0, ge=0)
 
 

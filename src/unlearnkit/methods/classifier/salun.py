@@ -25,8 +25,8 @@ class SalUnConfig(ClassifierUnlearnConfig):
     """fraction: share of the weights the saliency mask keeps (the paper: 0.5). alpha:
     retain CE weight."""
 
-    epochs: int = param(2, ge=1)
-    lr: float = param(0.01, gt=0)
+    epochs: int = param(4, ge=1)
+    lr: float = param(0.005, gt=0)
     fraction: float = param(0.5, gt=0, le=1)
     alpha: float = param(1.0, ge=0)
 
