@@ -95,6 +95,22 @@ def test_second_run_reuses_the_cache(run) -> None:
         assert r.metrics == pytest.approx(first[r.label], nan_ok=True)
 
 
+def test_cache_keys_follow_the_resolved_config(run) -> None:
+    """Spelling out a default is the same model (reused); changing it is a new one."""
+    _, cache, runs = run
+    logs: list[str] = []
+    same = load_classifier_spec(
+        None, [*SMALL[:4], "methods=[{name: finetune, config: {epochs: 10}}]"]
+    )
+    run_classifier_experiment(same, cache=cache, runs_dir=runs, log=logs.append)
+    assert not [m for m in logs if m.startswith("unlearned")]
+    other = load_classifier_spec(
+        None, [*SMALL[:4], "methods=[{name: finetune, config: {epochs: 2}}]"]
+    )
+    run_classifier_experiment(other, cache=cache, runs_dir=runs, log=logs.append)
+    assert [m for m in logs if m.startswith("unlearned finetune")]
+
+
 def test_cli_and_spec_errors(tmp_path) -> None:
     assert is_classifier_spec("classifier") and not is_classifier_spec("demo")
     path = tmp_path / "faces.yaml"

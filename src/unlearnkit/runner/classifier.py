@@ -199,6 +199,7 @@ def run_classifier_experiment(
         lira_attack,
         shadow_models,
     )
+    from unlearnkit.methods.api import method_config
     from unlearnkit.methods.base import METHODS
     from unlearnkit.methods.classifier.base import unlearn_classifier
 
@@ -304,12 +305,13 @@ def run_classifier_experiment(
     for m in spec.methods:
         for seed in spec.seeds:
             label = m.display if len(spec.seeds) == 1 else f"{m.display} (seed {seed})"
+            resolved = method_config(m.name, {**m.config, "seed": seed}).to_dict()
             key = {
                 "target": target.fingerprint(),
                 "method": m.name,
-                "config": dict(m.config),
+                "config": resolved,
                 "seed": seed,
-                "data": s["forget"].fingerprint(),
+                "data": [s["forget"].fingerprint(), s["retain"].fingerprint()],
                 "versions": _versions(),
             }
 
