@@ -146,7 +146,8 @@ def render_html(
     audited = [r for r in results["rows"] if r.get("audit")]
     if audited:
         parts += ["<h2>Robustness audit</h2>", _audit_table(audited)]
-        parts += [_figure(name, caption, images) for name, caption in AUDIT_FIGURES]
+        if results.get("family") != "classifier":  # the curves are the LM audit's
+            parts += [_figure(name, caption, images) for name, caption in AUDIT_FIGURES]
     parts += ["<h2>Methods and their configs</h2>", _configs(lines), "</body></html>"]
     return "\n".join(parts) + "\n"
 

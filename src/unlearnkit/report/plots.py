@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -186,19 +187,22 @@ def mia_roc(
     panels = [(k, t) for k, t in ROC_ATTACKS if k in curves]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.8), squeeze=False)
     for ax, (key, title) in zip(axes[0], panels, strict=True):
-        for kind, name, fpr, tpr, auc in curves[key]:
+        for kind, name, fpr, tpr, _ in curves[key]:
             style = {"oracle": {"lw": 2.4, "ls": "--"}, "target": {"lw": 2.0, "ls": ":"}}
+            # the area under the drawn curve (an attack's aggregate may be another figure,
+            # e.g. a classifier attack's best threshold accuracy)
+            area = float(np.trapezoid(tpr, fpr))
             ax.plot(
                 fpr,
                 tpr,
                 color=colors.get(name, "grey"),
-                label=f"{name} ({float(auc):.2f})",
+                label=f"{name} ({area:.2f})",
                 **style.get(kind, {"lw": 1.3}),
             )
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
         ax.set_title(f"{title} attack: ROC", fontsize=10)
-        ax.set_xlabel("false-positive rate (holdout)")
-        ax.set_ylabel("true-positive rate (forget)")
+        ax.set_xlabel("false-positive rate (non-members)")
+        ax.set_ylabel("true-positive rate (members: forget)")
         ax.set_aspect("equal")
         ax.legend(fontsize=6, loc="lower right", title="model (AUC)", title_fontsize=6)
     fig.tight_layout()
