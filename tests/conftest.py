@@ -110,3 +110,18 @@ def tiny_classifier_oracle(tiny_classifier):
     model = build_classifier(classifier_preset("cnn"), seed=0)
     train_classifier(model, retain.images, retain.labels, ClassifierTrainConfig(epochs=60))
     return model
+
+
+@pytest.fixture(scope="session")
+def tiny_multilabel_classifier():
+    """A CNN trained on the test identity world's four binary attributes (multi-label)."""
+    from unlearnkit.data.world.identities import generate_identities, identity_preset
+    from unlearnkit.models.classifier_training import ClassifierTrainConfig, train_classifier
+    from unlearnkit.models.vision import build_classifier, classifier_preset
+
+    world = generate_identities(identity_preset("test"))
+    train = world.split("train", "attributes")
+    config = classifier_preset("cnn").replace(n_classes=4, multilabel=True)
+    model = build_classifier(config, seed=0)
+    train_classifier(model, train.images, train.labels, ClassifierTrainConfig(epochs=60))
+    return model, world

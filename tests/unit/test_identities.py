@@ -139,3 +139,11 @@ def test_label_names(world, tmp_path) -> None:
     assert torch.equal(data["forget"].labels, world.split("forget").labels)
     with pytest.raises(DataValidationError, match="unknown label"):
         load_image_folder(root, label_names=names[:2])
+
+
+def test_attribute_task_labels(world) -> None:
+    data = world.split("forget", "attributes")
+    assert data.labels.shape == (len(data), 4) and data.labels.dtype == torch.float32
+    assert torch.equal(data.labels, world.attributes[world.splits["forget"]])
+    with pytest.raises(Exception, match="identity task"):
+        world.split("forget", "colour")

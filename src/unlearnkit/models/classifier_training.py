@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.progress import bar_kwargs
 from unlearnkit.core.seeding import derive_seed
+from unlearnkit.models.vision import task_loss
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def train_classifier(
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
             x = shift_batch(images[idx], cfg.augment_shift, g)
-            loss = F.cross_entropy(model(x), labels[idx])
+            loss = task_loss(model(x), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

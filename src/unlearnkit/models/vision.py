@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -28,13 +29,27 @@ CLASSIFIER_FORMAT = "unlearnkit.classifier"
 class ClassifierConfig(Config):
     """arch: ``cnn`` (conv-BN-ReLU-pool blocks) or ``resnet`` (a stem and residual blocks,
     a stride-2 stage per block after the first). width: channels of the first block
-    (doubled each block). depth: number of blocks. n_classes: outputs. in_channels: 3."""
+    (doubled each block). depth: number of blocks. n_classes: outputs. in_channels: 3.
+    multilabel: the outputs are independent binary attributes (sigmoid, binary
+    cross-entropy; the MUCAC-style variant) instead of one class (softmax). (Left out of
+    ``to_dict`` when false, so single-label cache keys do not change.)"""
 
     arch: Literal["cnn", "resnet"] = "cnn"
     width: int = param(16, ge=4)
     depth: int = param(3, ge=1, le=5)
-    n_classes: int = param(4, ge=2)
+    n_classes: int = param(4, ge=1)
     in_channels: int = param(3, ge=1)
+    multilabel: bool = False
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        if not self.multilabel:
+            data.pop("multilabel")
+        return data
+
+    def validate(self) -> None:
+        if not self.multilabel and self.n_classes < 2:
+            self.fail("n_classes", self.n_classes, "at least 2 classes (or multilabel=true)")
 
 
 CLASSIFIER_PRESETS = {
@@ -120,6 +135,22 @@ class SmallClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+def is_multilabel(labels: torch.Tensor) -> bool:
+    """Float (N, A) labels are multi-label attributes; (N,) integers are classes."""
+    return labels.ndim == 2 and labels.is_floating_point()
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy of class labels, or for multi-label data the binary cross-entropy
+    averaged over the attributes of each example (then ``reduction`` over examples)."""
+    if is_multilabel(labels):
+        per = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(1)
+        if reduction == "none":
+            return per
+        return per.mean() if reduction == "mean" else per.sum()
+    return F.cross_entropy(logits, labels, reduction=reduction)
 
 
 def build_classifier(config: ClassifierConfig, seed: int = 0) -> SmallClassifier:

@@ -30,6 +30,7 @@ from unlearnkit.core.config import Config, param
 from unlearnkit.core.io import atomic_write_json, strict_json
 from unlearnkit.data.images import ClassificationData
 from unlearnkit.data.world.identities import (
+    ATTRIBUTE_NAMES,
     IdentitySpec,
     IdentityWorld,
     generate_identities,
@@ -38,7 +39,12 @@ from unlearnkit.data.world.identities import (
 from unlearnkit.evaluation.api import library_versions
 from unlearnkit.models.adapters.classifier import ClassifierAdapter
 from unlearnkit.models.classifier_training import ClassifierTrainConfig, train_classifier
-from unlearnkit.models.vision import ClassifierConfig, build_classifier, classifier_preset
+from unlearnkit.models.vision import (
+    ClassifierConfig,
+    build_classifier,
+    classifier_preset,
+    task_loss,
+)
 from unlearnkit.runner.run import Row, RunResult, _update_index
 from unlearnkit.runner.spec import MethodSpec
 
@@ -80,14 +86,17 @@ class ClassifierAuditConfig(Config):
 
 @dataclass(frozen=True)
 class ClassifierExperimentSpec(Config):
-    """A classifier experiment. world: the identity world. model / train / model_seed: the
-    target's and oracle's recipe (``model.n_classes`` follows the world). methods × seeds.
+    """A classifier experiment. world: the identity world. task: ``age`` (one age band per
+    image, MUFAC-like) or ``attributes`` (the four binary attributes, multi-label,
+    MUCAC-like). model / train / model_seed: the target's and oracle's recipe
+    (``model.n_classes`` and ``model.multilabel`` follow the task). methods × seeds.
     challenge_n: N unlearned and N retrained models for the ε-score (0: off). shadows: LiRA
     shadow models (0: off). audit: the robustness attacks, or none."""
 
     kind: Literal["classifier"] = "classifier"
     name: str = "faces"
     world: IdentitySpec = field(default_factory=lambda: identity_preset("demo"))
+    task: Literal["age", "attributes"] = "age"
     model: ClassifierConfig = field(default_factory=lambda: classifier_preset("cnn"))
     train: ClassifierTrainConfig = field(default_factory=lambda: ClassifierTrainConfig(epochs=60))
     model_seed: int = 0
@@ -121,7 +130,15 @@ class ClassifierExperimentSpec(Config):
 
     @property
     def model_config(self) -> ClassifierConfig:
+        if self.task == "attributes":
+            return self.model.replace(n_classes=len(ATTRIBUTE_NAMES), multilabel=True)
         return self.model.replace(n_classes=self.world.n_age_bands)
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        if self.task == "age":  # single-label runs keep their ids
+            data.pop("task")
+        return data
 
 
 def _versions() -> dict[str, str]:
@@ -136,7 +153,8 @@ class _Run:
         self.spec, self.cache, self.log = spec, cache, log
         self.world: IdentityWorld = generate_identities(spec.world)
         self.splits = {
-            s: self.world.split(s) for s in ("forget", "retain", "test", "unseen", "train")
+            s: self.world.split(s, spec.task)
+            for s in ("forget", "retain", "test", "unseen", "train")
         }
         self.base_key = {
             "world": spec.world.to_dict(),
@@ -394,8 +412,6 @@ def _audit(adapter: ClassifierAdapter, run: _Run, cfg: ClassifierAuditConfig) ->
     forgotten person's images, measured on the rest)."""
     import copy
 
-    import torch.nn.functional as F
-
     from unlearnkit.audit.quantization import quantized_copy
     from unlearnkit.audit.tampering import noisy_copy
 
@@ -427,7 +443,7 @@ def _audit(adapter: ClassifierAdapter, run: _Run, cfg: ClassifierAuditConfig) ->
     for target_steps in sorted(cfg.relearn_steps):
         while done < target_steps:
             pick = t_idx[torch.randint(len(t_idx), (min(16, len(t_idx)),), generator=g)]
-            loss = F.cross_entropy(model(forget.images[pick]), forget.labels[pick])
+            loss = task_loss(model(forget.images[pick]), forget.labels[pick])
             opt.zero_grad()
             loss.backward()
             opt.step()

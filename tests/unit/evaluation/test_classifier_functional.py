@@ -117,3 +117,22 @@ def test_knn_accuracy() -> None:
     test_x = torch.tensor([[1.0, 0.05], [0.05, 1.0]])
     assert knn_accuracy(train_x, train_y, test_x, torch.tensor([0, 1]), k=1) == 1.0
     assert knn_accuracy(train_x, train_y, test_x, torch.tensor([1, 0]), k=1) == 0.0
+
+
+def test_multilabel_confidences_by_hand() -> None:
+    probs = torch.tensor([[0.9, 0.2]])
+    labels = torch.tensor([[1.0, 0.0]])
+    # true values get 0.9 and 0.8
+    assert C.true_confidence(probs, labels).tolist() == pytest.approx([0.85])
+    h = lambda p: -(p * math.log(p) + (1 - p) * math.log(1 - p))  # noqa: E731
+    assert C.entropy(probs, multilabel=True).tolist() == pytest.approx([(h(0.9) + h(0.2)) / 2])
+    m = lambda q: -2 * (1 - q) * math.log(q)  # noqa: E731
+    assert C.modified_entropy(probs, labels).tolist() == pytest.approx([(m(0.9) + m(0.8)) / 2])
+
+
+def test_knn_accuracy_multilabel() -> None:
+    train_x = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    train_y = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    test_x = torch.tensor([[1.0, 0.05]])
+    # 2 nearest: (1,0) and (1,1): votes 1 and 0.5 -> (1, 1); truth (1, 0): half right
+    assert knn_accuracy(train_x, train_y, test_x, torch.tensor([[1.0, 0.0]]), k=2) == 0.5

@@ -56,3 +56,33 @@ def test_saliency_mask_keeps_the_largest_gradients_across_tensors() -> None:
     assert sum(int(m.sum()) for m in saliency_mask(grads, 1.0).values()) == 5
     with pytest.raises(ValueError, match="fraction"):
         saliency_mask(grads, 0.0)
+
+
+def test_multilabel_task_loss_by_hand() -> None:
+    from unlearnkit.methods.classifier.losses import task_loss
+
+    logits = torch.tensor([[0.0, math.log(3.0)]])  # p = 0.5 and 0.75
+    labels = torch.tensor([[1.0, 0.0]])
+    want = 0.5 * (-math.log(0.5) - math.log(0.25))
+    assert float(task_loss(logits, labels)) == pytest.approx(want)
+    assert task_loss(logits, labels, reduction="none").shape == (1,)
+    # class labels: plain cross-entropy
+    assert float(task_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([1]))) == pytest.approx(
+        math.log(2)
+    )
+
+
+def test_multilabel_distillation_kl_by_hand() -> None:
+    teacher = torch.tensor([[0.0]])  # p = 0.5
+    student = torch.tensor([[math.log(3.0)]])  # q = 0.75
+    want = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)
+    assert float(distillation_kl(student, teacher, multilabel=True)) == pytest.approx(
+        want, abs=1e-6
+    )
+
+
+def test_random_other_attribute_vectors() -> None:
+    labels = (torch.rand(200, 4, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    wrong = random_other_labels(labels, 4, torch.Generator().manual_seed(0))
+    assert bool(((wrong != labels).sum(1) >= 1).all())
+    assert set(wrong.unique().tolist()) == {0.0, 1.0}

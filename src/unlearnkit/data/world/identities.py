@@ -31,6 +31,8 @@ from unlearnkit.data.images import ClassificationData
 #: the binary attributes of the multi-label variant (MUCAC-like), in label order
 ATTRIBUTE_NAMES: tuple[str, ...] = ("glasses", "smile", "hat", "beard")
 SPLITS: tuple[str, ...] = ("train", "forget", "retain", "test", "unseen")
+#: the tasks: one age band per image, or the binary attributes (multi-label)
+TASKS: tuple[str, ...] = ("age", "attributes")
 
 
 @dataclass(frozen=True)
@@ -120,14 +122,18 @@ class IdentityWorld:
             attribute_names=ATTRIBUTE_NAMES,
         )
 
-    def split(self, name: str) -> ClassificationData:
-        """The images, labels and identities of one split."""
+    def split(self, name: str, task: str = "age") -> ClassificationData:
+        """The images, labels and identities of one split. task: ``age`` (the labels are
+        the age bands) or ``attributes`` (float (N, 4) 0/1 labels: the multi-label
+        variant)."""
         if name not in self.splits:
             raise UnknownNameError("identity world split", name, self.splits)
+        if task not in TASKS:
+            raise UnknownNameError("identity task", task, TASKS)
         idx = self.splits[name]
         return ClassificationData(
             images=self.images[idx],
-            labels=self.age[idx],
+            labels=self.age[idx] if task == "age" else self.attributes[idx],
             identity=self.identity[idx],
             attributes=self.attributes[idx],
             name=name,

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.results import Result
@@ -72,10 +71,9 @@ def evaluate_classifier(
     probs, losses = {}, {}
     for name in SPLITS:
         d = splits[name]
-        logits = model.logits(d.images)
-        probs[name] = logits.softmax(-1)
-        losses[name] = torch.nn.functional.cross_entropy(logits, d.labels, reduction="none")
-        right = (logits.argmax(-1) == d.labels).float().tolist()
+        probs[name] = model.probabilities(d.images)
+        losses[name] = model.losses(d.images, d.labels)
+        right = model.correct(d.images, d.labels).tolist()
         out[f"acc/{name}"] = Result.from_values(
             f"acc/{name}", right, higher_is_better=name != "forget", ids=_ids(d)
         )
@@ -87,7 +85,10 @@ def evaluate_classifier(
             C.true_confidence(probs["forget"], f.labels),
             C.true_confidence(probs["unseen"], u.labels),
         ),
-        "entropy": (-C.entropy(probs["forget"]), -C.entropy(probs["unseen"])),
+        "entropy": (
+            -C.entropy(probs["forget"], model.multilabel),
+            -C.entropy(probs["unseen"], model.multilabel),
+        ),
         "m_entropy": (
             -C.modified_entropy(probs["forget"], f.labels),
             -C.modified_entropy(probs["unseen"], u.labels),

@@ -30,11 +30,11 @@ def forget_statistic(
 ) -> np.ndarray:
     """(S,) per-example output the challenge compares: ``loss`` (cross-entropy of the true
     label) or ``logit_confidence`` (LiRA's log(p/(1-p)) of the true label)."""
-    logits = model.logits(forget.images)
     if statistic == "loss":
-        return torch.nn.functional.cross_entropy(logits, forget.labels, reduction="none").numpy()
+        return model.losses(forget.images, forget.labels).numpy()
     if statistic == "logit_confidence":
-        p = C.true_confidence(logits.softmax(-1), forget.labels).double().numpy()
+        probs = model.probabilities(forget.images)
+        p = C.true_confidence(probs, forget.labels).double().numpy()
         return C.logit_confidence(p)
     raise ValueError(f"statistic must be 'loss' or 'logit_confidence'; got {statistic!r}")
 

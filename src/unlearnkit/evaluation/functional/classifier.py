@@ -25,20 +25,41 @@ import torch
 _EPS = 1e-12
 
 
+def _multilabel(labels: torch.Tensor) -> bool:
+    return labels.ndim == 2 and labels.is_floating_point()
+
+
+def _attribute_confidence(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(N, A) probability each attribute's true value gets (multi-label sigmoid outputs)."""
+    p, y = probs.double(), labels.double()
+    return y * p + (1 - y) * (1 - p)
+
+
 def true_confidence(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """(N,) probability of each example's true label."""
+    """(N,) probability of each example's true label (multi-label: the mean over the
+    attributes of the probability of each one's true value)."""
+    if _multilabel(labels):
+        return _attribute_confidence(probs, labels).mean(1)
     return probs.gather(1, labels.view(-1, 1)).squeeze(1)
 
 
-def entropy(probs: torch.Tensor) -> torch.Tensor:
-    """(N,) prediction entropy −Σ p log p."""
-    p = probs.double().clamp_min(_EPS)
+def entropy(probs: torch.Tensor, multilabel: bool = False) -> torch.Tensor:
+    """(N,) prediction entropy −Σ p log p (multi-label: the mean binary entropy of the
+    attributes)."""
+    p = probs.double().clamp(_EPS, 1 - _EPS)
+    if multilabel:
+        return (-(p * p.log()) - (1 - p) * (1 - p).log()).mean(1)
     return -(p * p.log()).sum(1)
 
 
 def modified_entropy(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """(N,) Song & Mittal's modified entropy: −(1 − p_y) log p_y − Σ_{i≠y} p_i log(1 − p_i).
-    Low for confidently right predictions (members), high when confidently wrong."""
+    Low for confidently right predictions (members), high when confidently wrong.
+    Multi-label: each attribute is a two-class prediction (−2(1 − q) log q with q the
+    probability of its true value), averaged over the attributes."""
+    if _multilabel(labels):
+        q = _attribute_confidence(probs, labels).clamp(_EPS, 1 - _EPS)
+        return (-2 * (1 - q) * q.log()).mean(1)
     p = probs.double().clamp(_EPS, 1 - _EPS)
     py = p.gather(1, labels.view(-1, 1)).squeeze(1)
     other = -(p * (1 - p).log())

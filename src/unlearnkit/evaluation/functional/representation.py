@@ -26,13 +26,17 @@ def knn_accuracy(
     k: int = 5,
 ) -> float:
     """Accuracy of a k-nearest-neighbour vote (cosine similarity) of ``test_x`` among
-    ``train_x``; ties go to the smallest label."""
+    ``train_x``; ties go to the smallest label. Multi-label (float (N, A) 0/1 labels): a
+    majority vote per attribute (ties to 1), accuracy averaged over the attributes."""
     if len(test_y) == 0:
         return float("nan")
     a = torch.nn.functional.normalize(train_x.double(), dim=1)
     b = torch.nn.functional.normalize(test_x.double(), dim=1)
     k = min(k, len(train_y))
     nearest = (b @ a.T).topk(k, dim=1).indices
+    if train_y.ndim == 2:
+        vote = (train_y[nearest].double().mean(1) >= 0.5).double()  # (N, A)
+        return float((vote == test_y.double()).double().mean())
     votes = train_y[nearest]
     n_classes = int(max(train_y.max(), test_y.max())) + 1
     counts = torch.zeros(len(test_y), n_classes, dtype=torch.long)

@@ -20,7 +20,7 @@ from unlearnkit.methods.classifier.base import (
     ClassifierUnlearnConfig,
     train_steps,
 )
-from unlearnkit.methods.classifier.losses import distillation_kl
+from unlearnkit.methods.classifier.losses import distillation_kl, is_multilabel
 from unlearnkit.models.vision import build_classifier
 
 
@@ -62,12 +62,13 @@ class BadTeacher(ClassifierMethod):
         images = torch.cat([forget.images, retain.images[r_sub]])
         is_forget = torch.cat([torch.ones(len(forget)), torch.zeros(k)]).bool()
         opt = self.optimiser(model.parameters())
+        multilabel = is_multilabel(forget.labels)
 
         def loss(idx):
             x, f = images[idx], is_forget[idx]
             with torch.no_grad():
                 target = torch.where(f.unsqueeze(1), bad(x), good(x))
-            return distillation_kl(model(x), target, cfg.temperature)
+            return distillation_kl(model(x), target, cfg.temperature, multilabel)
 
         def steps():
             for epoch in range(cfg.epochs):

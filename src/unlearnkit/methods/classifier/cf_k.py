@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
-
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS
 from unlearnkit.methods.classifier.base import (
@@ -15,6 +13,7 @@ from unlearnkit.methods.classifier.base import (
     ClassifierUnlearnConfig,
     train_steps,
 )
+from unlearnkit.methods.classifier.losses import task_loss
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class CFk(ClassifierMethod):
         def loss(idx):
             for b in frozen:
                 b.eval()
-            return F.cross_entropy(model(retain.images[idx]), retain.labels[idx])
+            return task_loss(model(retain.images[idx]), retain.labels[idx])
 
         n = train_steps(model, opt, steps(), loss)
         for p in model.parameters():

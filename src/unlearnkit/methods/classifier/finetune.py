@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
-
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS
 from unlearnkit.methods.classifier.base import (
@@ -15,6 +13,7 @@ from unlearnkit.methods.classifier.base import (
     ClassifierUnlearnConfig,
     train_steps,
 )
+from unlearnkit.methods.classifier.losses import task_loss
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,6 @@ class Finetune(ClassifierMethod):
             model,
             opt,
             steps(),
-            lambda idx: F.cross_entropy(model(retain.images[idx]), retain.labels[idx]),
+            lambda idx: task_loss(model(retain.images[idx]), retain.labels[idx]),
         )
         return {"steps": n}

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
-
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS
 from unlearnkit.methods.classifier.base import (
@@ -15,7 +13,7 @@ from unlearnkit.methods.classifier.base import (
     ClassifierUnlearnConfig,
     train_steps,
 )
-from unlearnkit.methods.classifier.losses import l1_penalty
+from unlearnkit.methods.classifier.losses import l1_penalty, task_loss
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ class L1Sparse(ClassifierMethod):
         def loss(idx):
             weight = cfg.gamma * (1 - step["t"] / total)
             step["t"] += 1
-            ce = F.cross_entropy(model(retain.images[idx]), retain.labels[idx])
+            ce = task_loss(model(retain.images[idx]), retain.labels[idx])
             return ce + weight * l1_penalty(
                 p for n, p in model.named_parameters() if n.endswith("weight")
             )

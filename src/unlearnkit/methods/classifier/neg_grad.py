@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
-
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS
 from unlearnkit.methods.classifier.base import (
@@ -14,6 +12,7 @@ from unlearnkit.methods.classifier.base import (
     ClassifierUnlearnConfig,
     train_steps,
 )
+from unlearnkit.methods.classifier.losses import task_loss
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class NegGrad(ClassifierMethod):
             model,
             opt,
             steps(),
-            lambda idx: -F.cross_entropy(model(forget.images[idx]), forget.labels[idx]),
+            lambda idx: -task_loss(model(forget.images[idx]), forget.labels[idx]),
         )
         return {"steps": n}
 
@@ -83,8 +82,8 @@ class NegGradPlus(ClassifierMethod):
 
         def loss(pair):
             f_idx, r_idx = pair
-            f = F.cross_entropy(model(forget.images[f_idx]), forget.labels[f_idx])
-            r = F.cross_entropy(model(retain.images[r_idx]), retain.labels[r_idx])
+            f = task_loss(model(forget.images[f_idx]), forget.labels[f_idx])
+            r = task_loss(model(retain.images[r_idx]), retain.labels[r_idx])
             return cfg.beta * r - (1 - cfg.beta) * f
 
         return {"steps": train_steps(model, opt, steps(), loss)}

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
-
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS
 from unlearnkit.methods.classifier.base import (
@@ -15,7 +13,7 @@ from unlearnkit.methods.classifier.base import (
     ClassifierUnlearnConfig,
     train_steps,
 )
-from unlearnkit.methods.classifier.losses import random_other_labels
+from unlearnkit.methods.classifier.losses import random_other_labels, task_loss
 
 
 @dataclass(frozen=True)
@@ -30,9 +28,9 @@ class RandomLabelConfig(ClassifierUnlearnConfig):
 def random_label_loss(model, forget, retain, f_idx, r_idx, n_classes, generator, alpha):
     """CE(f with random other labels) + α·CE(r) on one forget and one retain batch."""
     wrong = random_other_labels(forget.labels[f_idx], n_classes, generator)
-    loss = F.cross_entropy(model(forget.images[f_idx]), wrong)
+    loss = task_loss(model(forget.images[f_idx]), wrong)
     if alpha:
-        loss = loss + alpha * F.cross_entropy(model(retain.images[r_idx]), retain.labels[r_idx])
+        loss = loss + alpha * task_loss(model(retain.images[r_idx]), retain.labels[r_idx])
     return loss
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
-
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS
 from unlearnkit.methods.classifier.base import (
@@ -16,7 +14,7 @@ from unlearnkit.methods.classifier.base import (
     ClassifierUnlearnConfig,
     train_steps,
 )
-from unlearnkit.methods.classifier.losses import saliency_mask
+from unlearnkit.methods.classifier.losses import saliency_mask, task_loss
 from unlearnkit.methods.classifier.random_label import random_label_loss
 
 
@@ -46,7 +44,7 @@ class SalUn(ClassifierMethod):
         cfg = self.config
         model.eval()  # the saliency of the trained model, without updating batch statistics
         model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(forget.images), forget.labels).backward()
+        task_loss(model(forget.images), forget.labels).backward()
         grads = {
             n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None
         }

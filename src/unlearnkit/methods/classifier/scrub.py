@@ -13,7 +13,6 @@ import copy
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS
@@ -22,7 +21,7 @@ from unlearnkit.methods.classifier.base import (
     ClassifierUnlearnConfig,
     train_steps,
 )
-from unlearnkit.methods.classifier.losses import distillation_kl
+from unlearnkit.methods.classifier.losses import distillation_kl, is_multilabel, task_loss
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,7 @@ class SCRUB(ClassifierMethod):
         cfg = self.config
         teacher = copy.deepcopy(model).eval().requires_grad_(False)
         opt = self.optimiser(model.parameters())
+        multilabel = is_multilabel(retain.labels)
 
         @torch.no_grad()
         def teach(x):
@@ -62,13 +62,14 @@ class SCRUB(ClassifierMethod):
 
         def max_loss(idx):
             x = forget.images[idx]
-            return -distillation_kl(model(x), teach(x), cfg.temperature)
+            return -distillation_kl(model(x), teach(x), cfg.temperature, multilabel)
 
         def min_loss(idx):
             x = retain.images[idx]
             logits = model(x)
-            ce = F.cross_entropy(logits, retain.labels[idx])
-            return cfg.gamma * ce + cfg.alpha * distillation_kl(logits, teach(x), cfg.temperature)
+            ce = task_loss(logits, retain.labels[idx])
+            kl = distillation_kl(logits, teach(x), cfg.temperature, multilabel)
+            return cfg.gamma * ce + cfg.alpha * kl
 
         steps = {"max": 0, "min": 0}
         for epoch in range(cfg.epochs):

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS
@@ -22,6 +21,7 @@ from unlearnkit.methods.classifier.base import (
     ClassifierUnlearnConfig,
     train_steps,
 )
+from unlearnkit.methods.classifier.losses import task_loss
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,7 @@ class UNSIR(ClassifierMethod):
         for p in model.parameters():
             p.requires_grad_(False)
         for _ in range(cfg.noise_steps):
-            loss = (
-                -F.cross_entropy(model(noise), forget.labels)
-                + cfg.noise_penalty * noise.pow(2).mean()
-            )
+            loss = -task_loss(model(noise), forget.labels) + cfg.noise_penalty * noise.pow(2).mean()
             opt_noise.zero_grad()
             loss.backward()
             opt_noise.step()
@@ -79,7 +76,7 @@ class UNSIR(ClassifierMethod):
             model,
             impair,
             self.batches(len(images), "impair", 0),
-            lambda idx: F.cross_entropy(model(images[idx]), labels[idx]),
+            lambda idx: task_loss(model(images[idx]), labels[idx]),
         )
         repair = self.optimiser(model.parameters())
 
@@ -91,8 +88,6 @@ class UNSIR(ClassifierMethod):
             model,
             repair,
             steps(),
-            lambda idx: F.cross_entropy(
-                model(retain.images[r_sub][idx]), retain.labels[r_sub][idx]
-            ),
+            lambda idx: task_loss(model(retain.images[r_sub][idx]), retain.labels[r_sub][idx]),
         )
         return {"steps": n, "noise_norm": float(noise.flatten(1).norm(dim=1).mean())}

@@ -11,10 +11,9 @@ import hashlib
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from unlearnkit.models.vision import SmallClassifier, load_classifier, save_classifier
+from unlearnkit.models.vision import SmallClassifier, load_classifier, save_classifier, task_loss
 
 
 class ClassifierAdapter:
@@ -35,6 +34,12 @@ class ClassifierAdapter:
     def like(self, model: nn.Module) -> ClassifierAdapter:
         """An adapter of the same kind around another model (attacked copies)."""
         return ClassifierAdapter(model, batch_size=self.batch_size)
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether the outputs are independent binary attributes (sigmoid) rather than one
+        class (softmax)."""
+        return bool(getattr(getattr(self.model, "config", None), "multilabel", False))
 
     @property
     def n_layers(self) -> int:
@@ -65,19 +70,29 @@ class ClassifierAdapter:
         return self._batched(images, self.model)
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        return self.logits(images).softmax(-1)
+        """(N, C) softmax, or (N, A) sigmoid of multi-label outputs."""
+        logits = self.logits(images)
+        return torch.sigmoid(logits) if self.multilabel else logits.softmax(-1)
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
-        return self.logits(images).argmax(-1)
+        """(N,) classes, or (N, A) 0/1 attributes."""
+        logits = self.logits(images)
+        return (logits > 0).float() if self.multilabel else logits.argmax(-1)
+
+    def correct(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(N,) 1 for a right prediction (multi-label: the share of right attributes)."""
+        right = (self.predict(images) == labels).float()
+        return right.mean(1) if right.ndim == 2 else right
 
     def losses(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """(N,) cross-entropy of each example."""
-        return F.cross_entropy(self.logits(images), labels, reduction="none")
+        """(N,) cross-entropy of each example (multi-label: binary cross-entropy averaged
+        over the attributes)."""
+        return task_loss(self.logits(images), labels, reduction="none")
 
     def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         if len(labels) == 0:
             return float("nan")
-        return float((self.predict(images) == labels).float().mean())
+        return float(self.correct(images, labels).mean())
 
     def features(self, images: torch.Tensor, layer: int | None = None) -> torch.Tensor:
         """(N, channels) pooled features after block ``layer`` (default: the last)."""
