@@ -1,0 +1,212 @@
+"""The interaction world (BENCHMARK_WORLD.md §6): users × items with latent preferences and
+popularity, implicit feedback, per-user train / validation / test splits, and forget
+requests of three kinds (UnlearnRec, MMRecUn).
+
+Each user and item has a latent factor vector; each item a popularity bias (Zipf-like
+ranks). A user interacts with ``n_u`` distinct items (Poisson around
+``interactions_per_user``, at least ``min_interactions``) drawn without replacement with
+probability ∝ exp(u·v / temperature + popularity). Interactions get increasing timestamps
+per user; each user's last ``test_fraction`` go to test, the ``val_fraction`` before them to
+validation, the rest to train (leave-last-out, as recommenders are evaluated).
+
+Forget requests (all over train interactions): ``interactions`` (a seeded share of them),
+``users`` (every train interaction of chosen users), ``items`` (every train interaction
+with chosen items). The same spec (seed included) gives the same arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from unlearnkit.core.config import Config, param
+from unlearnkit.core.errors import UnknownNameError
+from unlearnkit.core.seeding import derive_seed
+
+REQUEST_KINDS: tuple[str, ...] = ("interactions", "users", "items")
+
+
+@dataclass(frozen=True)
+class InteractionSpec(Config):
+    """What the interaction world holds. Same spec ⇒ identical arrays.
+
+    n_users / n_items / n_factors: the latent model. interactions_per_user: mean of each
+    user's Poisson count (min_interactions at least). temperature: of the preference
+    logits. popularity: weight of the items' Zipf-like popularity bias. val_fraction /
+    test_fraction: per-user held-out shares (by time). forget_fraction: share of train
+    interactions in the ``interactions`` request; forget_users / forget_items: how many
+    users / items the other two requests remove.
+    """
+
+    seed: int = 0
+    n_users: int = param(300, ge=10)
+    n_items: int = param(200, ge=10)
+    n_factors: int = param(8, ge=1)
+    interactions_per_user: float = param(25.0, gt=0)
+    min_interactions: int = param(5, ge=3)
+    temperature: float = param(0.5, gt=0)
+    popularity: float = param(1.0, ge=0)
+    val_fraction: float = param(0.1, ge=0, lt=1)
+    test_fraction: float = param(0.2, gt=0, lt=1)
+    forget_fraction: float = param(0.05, gt=0, lt=1)
+    forget_users: int = param(10, ge=1)
+    forget_items: int = param(5, ge=1)
+
+    def validate(self) -> None:
+        if self.val_fraction + self.test_fraction >= 0.8:
+            self.fail(
+                "test_fraction",
+                self.test_fraction,
+                "val_fraction + test_fraction below 0.8 (train needs most interactions)",
+            )
+        if self.forget_users >= self.n_users:
+            self.fail("forget_users", self.forget_users, f"fewer than n_users ({self.n_users})")
+        if self.forget_items >= self.n_items:
+            self.fail("forget_items", self.forget_items, f"fewer than n_items ({self.n_items})")
+        if self.interactions_per_user >= self.n_items:
+            self.fail("interactions_per_user", self.interactions_per_user, "below n_items")
+
+
+INTERACTION_PRESETS: dict[str, Callable[[], InteractionSpec]] = {
+    "test": lambda: InteractionSpec(
+        n_users=60, n_items=50, interactions_per_user=12.0, forget_users=4, forget_items=3
+    ),
+    "demo": lambda: InteractionSpec(),
+}
+
+
+def interaction_preset(name: str) -> InteractionSpec:
+    """The :class:`InteractionSpec` of a named preset (``test``, ``demo``)."""
+    if name not in INTERACTION_PRESETS:
+        raise UnknownNameError("interaction world preset", name, INTERACTION_PRESETS)
+    return INTERACTION_PRESETS[name]()
+
+
+@dataclass(frozen=True)
+class InteractionWorld:
+    """A generated interaction world.
+
+    user / item / timestamp: (M,) arrays of every interaction. split: (M,) ``train``,
+    ``val`` or ``test``. forget: request kind -> (M,) bool mask (always within train).
+    forget_users / forget_items: the users / items of those requests. user_factors /
+    item_factors / popularity: the latent truth (for analysis, never for training).
+    """
+
+    spec: InteractionSpec
+    user: np.ndarray
+    item: np.ndarray
+    timestamp: np.ndarray
+    split: np.ndarray
+    forget: dict[str, np.ndarray]
+    forget_users: list[int]
+    forget_items: list[int]
+    user_factors: np.ndarray = field(repr=False)
+    item_factors: np.ndarray = field(repr=False)
+    popularity: np.ndarray = field(repr=False)
+
+    @property
+    def n_users(self) -> int:
+        return self.spec.n_users
+
+    @property
+    def n_items(self) -> int:
+        return self.spec.n_items
+
+    def mask(self, split: str) -> np.ndarray:
+        """(M,) bool mask of ``train`` / ``val`` / ``test``."""
+        if split not in ("train", "val", "test"):
+            raise UnknownNameError("interaction split", split, ("train", "val", "test"))
+        return self.split == split
+
+    def request(self, kind: str) -> np.ndarray:
+        """(M,) bool mask of the forget request of ``kind``."""
+        if kind not in self.forget:
+            raise UnknownNameError("forget request kind", kind, self.forget)
+        return self.forget[kind]
+
+    def pairs(self, mask: np.ndarray) -> np.ndarray:
+        """(K, 2) (user, item) pairs of the interactions in ``mask``."""
+        return np.stack([self.user[mask], self.item[mask]], axis=1)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for a in (self.user, self.item, self.timestamp):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update("|".join(self.split.tolist()).encode())
+        return h.hexdigest()[:16]
+
+
+def _rng(spec: InteractionSpec, *keys: object) -> np.random.Generator:
+    return np.random.default_rng(derive_seed(spec.seed, "interactions", *keys))
+
+
+def generate_interactions(spec: InteractionSpec) -> InteractionWorld:
+    """Draw the interaction world of ``spec`` (deterministic)."""
+    g = _rng(spec, "factors")
+    scale = 1.0 / np.sqrt(spec.n_factors)
+    users = g.normal(0.0, 1.0, (spec.n_users, spec.n_factors)) * np.sqrt(scale) * 2
+    items = g.normal(0.0, 1.0, (spec.n_items, spec.n_factors)) * np.sqrt(scale) * 2
+    ranks = g.permutation(spec.n_items) + 1
+    popularity = -spec.popularity * np.log(ranks)
+    popularity -= popularity.mean()
+
+    g = _rng(spec, "interactions")
+    rows_u, rows_i, rows_t, rows_s = [], [], [], []
+    clock = 0
+    for u in range(spec.n_users):
+        n = int(max(spec.min_interactions, g.poisson(spec.interactions_per_user)))
+        n = min(n, spec.n_items - 1)
+        logits = users[u] @ items.T / spec.temperature + popularity
+        p = np.exp(logits - logits.max())
+        chosen = g.choice(spec.n_items, size=n, replace=False, p=p / p.sum())
+        n_test = max(1, round(spec.test_fraction * n))
+        n_val = round(spec.val_fraction * n)
+        splits = ["train"] * (n - n_test - n_val) + ["val"] * n_val + ["test"] * n_test
+        for item, s in zip(chosen, splits, strict=True):
+            rows_u.append(u)
+            rows_i.append(int(item))
+            rows_t.append(clock)
+            rows_s.append(s)
+            clock += 1
+    user = np.asarray(rows_u, dtype=np.int64)
+    item = np.asarray(rows_i, dtype=np.int64)
+    split = np.asarray(rows_s)
+    train = split == "train"
+
+    g = _rng(spec, "forget")
+    forget_interactions = np.zeros(len(user), bool)
+    train_idx = np.flatnonzero(train)
+    k = max(1, round(spec.forget_fraction * len(train_idx)))
+    forget_interactions[g.choice(train_idx, size=k, replace=False)] = True
+    forget_users = sorted(g.choice(spec.n_users, size=spec.forget_users, replace=False).tolist())
+    forget_items = sorted(g.choice(spec.n_items, size=spec.forget_items, replace=False).tolist())
+    return InteractionWorld(
+        spec=spec,
+        user=user,
+        item=item,
+        timestamp=np.asarray(rows_t, dtype=np.int64),
+        split=split,
+        forget={
+            "interactions": forget_interactions,
+            "users": train & np.isin(user, forget_users),
+            "items": train & np.isin(item, forget_items),
+        },
+        forget_users=forget_users,
+        forget_items=forget_items,
+        user_factors=users,
+        item_factors=items,
+        popularity=popularity,
+    )
+
+
+__all__ = [
+    "INTERACTION_PRESETS",
+    "REQUEST_KINDS",
+    "InteractionSpec",
+    "InteractionWorld",
+    "generate_interactions",
+    "interaction_preset",
+]
