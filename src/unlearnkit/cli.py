@@ -120,7 +120,8 @@ def run(
         str | None,
         typer.Argument(
             help="experiment spec: a YAML file or a recipe name (default: demo; classifier: "
-            "the identity-level image-classifier experiment)"
+            "the identity-level image-classifier experiment; recommender: forgetting "
+            "interactions, users or items from a recommender)"
         ),
     ] = None,
     runs_dir: Annotated[Path, typer.Option("--runs", help="where runs are written")] = Path("runs"),
@@ -152,12 +153,24 @@ def run(
         load_classifier_spec,
         run_classifier_experiment,
     )
+    from unlearnkit.runner.recommender import (
+        is_recommender_spec,
+        load_recommender_spec,
+        run_recommender_experiment,
+    )
     from unlearnkit.runner.run import load_results, run_experiment
     from unlearnkit.runner.spec import load_spec
 
     _quiet_libraries()
     try:
-        if is_classifier_spec(spec):
+        if is_recommender_spec(spec):
+            result = run_recommender_experiment(
+                load_recommender_spec(spec, overrides or []),
+                cache=Cache(cache_dir),
+                runs_dir=runs_dir,
+                log=lambda m: console.print(m),
+            )
+        elif is_classifier_spec(spec):
             result = run_classifier_experiment(
                 load_classifier_spec(spec, overrides or []),
                 cache=Cache(cache_dir),

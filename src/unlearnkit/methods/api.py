@@ -37,8 +37,9 @@ def register_builtin_methods() -> None:
     import unlearnkit.methods.editing as editing
     import unlearnkit.methods.gradient as gradient
     import unlearnkit.methods.inference as inference
+    import unlearnkit.methods.recommender as recommender
 
-    for package in (gradient, editing, inference, classifier):
+    for package in (gradient, editing, inference, classifier, recommender):
         for info in pkgutil.iter_modules(package.__path__):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{package.__name__}.{info.name}")

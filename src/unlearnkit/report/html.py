@@ -39,9 +39,10 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ),
     (
         "frontier",
-        "Classifier runs: forget accuracy against test accuracy. The oracle's forget "
-        "accuracy (dashed) is the goal: a model that never saw these people still "
-        "recognises their age bands as well as it does for anyone.",
+        "Classifier runs: forget accuracy against test accuracy (recommender runs: the "
+        "removed interactions' rank percentile against NDCG). The oracle's level (dashed) "
+        "is the goal: a model that never saw these people still recognises their age "
+        "bands, and still ranks what a user liked above what they did not.",
     ),
     (
         "metrics",
@@ -72,6 +73,13 @@ AUDIT_FIGURES: tuple[tuple[str, str], ...] = (
         "retain knowledge should stay; forget quality compares the people requested so far "
         "with the oracle of the whole forget set (exact after the last request).",
     ),
+)
+
+REC_SEQUENCE = (
+    "Sequential requests: the request applied in successive parts by each method (one "
+    "method instance, so a one-off setup is paid once), the oracle retrained after each. "
+    "Top-K hits of the interactions requested so far should fall to the oracle's level "
+    "and stay; those not yet requested and the utility should stay."
 )
 
 _CSS = """
@@ -143,10 +151,12 @@ def render_html(
         if name == "frontier" and name not in images:
             continue  # LM runs
         parts.append(_figure(name, caption, images))
+    if results.get("family") == "recommender" and "sequence" in images:
+        parts += ["<h2>Sequential requests</h2>", _figure("sequence", REC_SEQUENCE, images)]
     audited = [r for r in results["rows"] if r.get("audit")]
     if audited:
         parts += ["<h2>Robustness audit</h2>", _audit_table(audited)]
-        if results.get("family") != "classifier":  # the curves are the LM audit's
+        if results.get("family") is None:  # the curves are the LM audit's
             parts += [_figure(name, caption, images) for name, caption in AUDIT_FIGURES]
     parts += ["<h2>Methods and their configs</h2>", _configs(lines), "</body></html>"]
     return "\n".join(parts) + "\n"
@@ -168,6 +178,18 @@ def _summary(results: Mapping[str, Any]) -> str:
     esc = html.escape
     versions = ", ".join(f"{k} {v}" for k, v in (results.get("versions") or {}).items())
     wall = results.get("wall_time_s", math.nan)
+    if spec.get("kind") == "recommender":
+        w = spec["world"]
+        return (
+            "<ul>"
+            f"<li>data: the interaction world (seed {w['seed']}: {w['n_users']} users × "
+            f"{w['n_items']} items); forget request <b>{esc(str(spec['request']))}</b>; model "
+            f"{esc(spec['model']['arch'])}</li>"
+            f"<li>seeds {esc(str(spec['seeds']))}; rankings cut at K = {spec['k']}; "
+            f"sequential requests: {spec.get('sequential') or 'off'}</li>"
+            f"<li>created {esc(str(results.get('created', '')))} in {wall:.1f} s; "
+            f"{esc(versions)}</li></ul>"
+        )
     if spec.get("kind") == "classifier":
         w = spec["world"]
         return (

@@ -36,6 +36,8 @@ ROC_ATTACKS: tuple[tuple[str, str], ...] = (
     ("loss_threshold", "loss"),
     ("m_entropy", "modified entropy"),
     ("lira", "LiRA (shadow models)"),
+    # recommender runs (removed interactions against never-trained ones)
+    ("interaction_mia", "interaction score"),
 )
 
 
@@ -271,6 +273,14 @@ SEQUENCE_PANELS: tuple[tuple[str, str], ...] = (
     ("forget_quality", "forget quality (requested)"),
     ("model_utility", "model utility"),
 )
+#: the same for recommender runs (top-K hits of removed interactions, and utility)
+REC_SEQUENCE_PANELS: tuple[tuple[str, str], ...] = (
+    ("requested", "top-K hits: requested so far"),
+    ("pending", "top-K hits: not yet requested"),
+    ("forget_rank_pct", "rank percentile: requested"),
+    ("retain", "Recall@K (all users)"),
+    ("model_utility", "NDCG@K (all users)"),
+)
 
 
 def sequence_curves(
@@ -290,7 +300,8 @@ def sequence_curves(
             curves.append((name, row["sequence"]))
     if not curves:
         return None
-    panels = [(k, t) for k, t in SEQUENCE_PANELS if any(k in h[0] for _, h in curves)]
+    chosen = REC_SEQUENCE_PANELS if results.get("family") == "recommender" else SEQUENCE_PANELS
+    panels = [(k, t) for k, t in chosen if any(k in h[0] for _, h in curves)]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 3.3), squeeze=False)
     for ax, (key, title) in zip(axes[0], panels, strict=True):
         for name, history in curves:
@@ -315,17 +326,44 @@ def _load_report(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+#: the frontiers of the family runs: (forget column, utility column, axis labels, title)
+FRONTIERS: tuple[tuple[str, str, str, str, str], ...] = (
+    (
+        "forget acc",
+        "test acc",
+        "forget accuracy (the oracle's level is the goal)",
+        "test accuracy (unseen images of other people; higher is better)",
+        "Forget vs test accuracy",
+    ),
+    (
+        "forget rank pct",
+        "NDCG@",
+        "removed interactions' rank percentile (the oracle's level is the goal)",
+        "NDCG on the test interactions (higher is better)",
+        "Forgetting vs recommendation quality",
+    ),
+)
+
+
 def accuracy_frontier(lines: Sequence[Mapping[str, Any]]) -> Figure | None:
-    """Classifier runs: forget accuracy against test accuracy, one point per model. The
-    oracle's forget accuracy is the goal (not 0: it still generalises to the forgotten
-    people); the target is where methods start. None without those columns."""
+    """Family runs: how forgotten the request is against utility, one point per model
+    (classifiers: forget vs test accuracy; recommenders: the removed interactions' rank
+    percentile vs NDCG). The oracle's forget level is the goal (not 0: it still generalises
+    to what it never saw); the target is where methods start. None without those columns."""
     cols = list(lines[0]["columns"]) if lines else []
-    if "forget acc" not in cols or "test acc" not in cols:
+    found = None
+    for f_col, t_prefix, y_label, x_label, title in FRONTIERS:
+        t_col = next((c for c in cols if c.startswith(t_prefix)), None)
+        if f_col in cols and t_col is not None:
+            found = (f_col, t_col, y_label, x_label, title)
+            break
+    if found is None:
         return None
+    f_col, t_col, y_label, x_label, title = found
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     colors = _colors(lines)
     for ln in lines:
-        f, t = _value(ln, "forget acc"), _value(ln, "test acc")
+        f, t = _value(ln, f_col), _value(ln, t_col)
         if math.isnan(f) or math.isnan(t):
             continue
         style = {"target": TARGET_STYLE, "oracle": ORACLE_STYLE}.get(
@@ -334,9 +372,9 @@ def accuracy_frontier(lines: Sequence[Mapping[str, Any]]) -> Figure | None:
         ax.scatter([t], [f], label=ln["label"], zorder=3, **style)
         if ln["kind"] == "oracle":
             ax.axhline(f, color="tab:green", lw=0.8, ls="--")
-    ax.set_xlabel("test accuracy (unseen images of other people; higher is better)")
-    ax.set_ylabel("forget accuracy (the oracle's level is the goal)")
-    ax.set_title("Forget vs test accuracy")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     return fig

@@ -457,39 +457,24 @@ def _audit(adapter: ClassifierAdapter, run: _Run, cfg: ClassifierAuditConfig) ->
 def is_classifier_spec(source: str | Path | None) -> bool:
     """Whether ``source`` names the classifier experiment: ``classifier``, or a YAML file
     with ``kind: classifier``."""
-    from unlearnkit.core.config import _load_yaml
+    from unlearnkit.runner.spec import spec_kind
 
-    if source is None:
-        return False
-    if str(source) == "classifier":
-        return True
-    path = Path(source)
-    if not path.is_file():
-        return False
-    loaded = _load_yaml(path.read_text(encoding="utf-8"))
-    return isinstance(loaded, dict) and loaded.get("kind") == "classifier"
+    return spec_kind(source) == "classifier"
 
 
 def load_classifier_spec(
     source: str | Path | None, overrides: list[str] | None = None
 ) -> ClassifierExperimentSpec:
     """A classifier spec from a YAML file (``kind: classifier``) or the shipped default, with
-    ``key=value`` overrides."""
-    from unlearnkit.core.config import _load_yaml, _set_dotted, parse_overrides
+    ``key=value`` overrides (``world=<preset>``, ``model=<preset>`` take presets)."""
+    from unlearnkit.runner.spec import load_family_spec
 
-    data = ClassifierExperimentSpec().to_dict()
-    if source is not None and Path(source).is_file():
-        loaded = _load_yaml(Path(source).read_text(encoding="utf-8")) or {}
-        data.update(loaded)
-    for dotted, value in parse_overrides(overrides or []).items():
-        if dotted == "world" and isinstance(value, str):
-            data["world"] = identity_preset(value).to_dict()
-            continue
-        if dotted == "model" and isinstance(value, str):
-            data["model"] = classifier_preset(value).to_dict()
-            continue
-        _set_dotted(ClassifierExperimentSpec, data, dotted, value)
-    return ClassifierExperimentSpec.from_dict(data)
+    return load_family_spec(
+        ClassifierExperimentSpec,
+        source,
+        overrides,
+        {"world": identity_preset, "model": classifier_preset},
+    )
 
 
 __all__ = [

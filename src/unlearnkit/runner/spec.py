@@ -197,3 +197,42 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def spec_kind(source: str | Path | None) -> str | None:
+    """The experiment family a ``run`` source names: ``classifier`` / ``recommender`` (the
+    recipe name, or a YAML file with that ``kind``), else None (a language-model run)."""
+    if source is None:
+        return None
+    if str(source) in FAMILY_KINDS:
+        return str(source)
+    path = Path(source)
+    if not path.is_file():
+        return None
+    loaded = _load_yaml(path.read_text(encoding="utf-8"))
+    kind = loaded.get("kind") if isinstance(loaded, dict) else None
+    return kind if kind in FAMILY_KINDS else None
+
+
+#: the families with their own experiment spec (``kind:`` in a YAML spec)
+FAMILY_KINDS = ("classifier", "recommender")
+
+
+def load_family_spec(
+    cls: type[Config],
+    source: str | Path | None,
+    overrides: list[str] | None,
+    presets: dict[str, Any] | None = None,
+) -> Any:
+    """A family spec (``cls``) from a YAML file or the shipped default, with ``key=value``
+    overrides; ``presets[key](name)`` turns ``key=<preset name>`` into that preset's dict."""
+    data = cls().to_dict()
+    if source is not None and Path(source).is_file():
+        loaded = _load_yaml(Path(source).read_text(encoding="utf-8")) or {}
+        data.update(loaded)
+    for dotted, value in parse_overrides(overrides or []).items():
+        if presets and dotted in presets and isinstance(value, str):
+            data[dotted] = presets[dotted](value).to_dict()
+            continue
+        _set_dotted(cls, data, dotted, value)
+    return cls.from_dict(data)

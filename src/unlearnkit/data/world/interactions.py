@@ -6,7 +6,8 @@ Each user and item has a latent factor vector; each item a popularity bias (Zipf
 ranks). A user interacts with ``n_u`` distinct items (Poisson around
 ``interactions_per_user``, at least ``min_interactions``) drawn without replacement with
 probability ∝ exp(u·v / temperature + popularity). Interactions get increasing timestamps
-per user; each user's last ``test_fraction`` go to test, the ``val_fraction`` before them to
+per user in a random order of the chosen items (held-out and training interactions are
+exchangeable); each user's last ``test_fraction`` go to test, the ``val_fraction`` before them to
 validation, the rest to train (leave-last-out, as recommenders are evaluated).
 
 Forget requests (all over train interactions): ``interactions`` (a seeded share of them),
@@ -162,6 +163,11 @@ def generate_interactions(spec: InteractionSpec) -> InteractionWorld:
         logits = users[u] @ items.T / spec.temperature + popularity
         p = np.exp(logits - logits.max())
         chosen = g.choice(spec.n_items, size=n, replace=False, p=p / p.sum())
+        # the order of a draw without replacement favours the likeliest items first; the
+        # user's timeline is a random order of the chosen items, so that held-out and
+        # training interactions are exchangeable (a forgotten interaction looks, to a
+        # model that never saw it, like a held-out one)
+        chosen = g.permutation(chosen)
         n_test = max(1, round(spec.test_fraction * n))
         n_val = round(spec.val_fraction * n)
         splits = ["train"] * (n - n_test - n_val) + ["val"] * n_val + ["test"] * n_test

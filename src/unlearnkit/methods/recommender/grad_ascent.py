@@ -1,0 +1,58 @@
+"""Gradient ascent on the forgotten interactions' BPR loss: the classic baseline, which
+pushes them down with nothing holding the rest in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from unlearnkit.core.config import param
+from unlearnkit.methods.base import METHODS
+from unlearnkit.methods.recommender.base import (
+    RecommenderMethod,
+    RecUnlearnConfig,
+    negatives_for,
+    seen_of,
+    train_loop,
+)
+from unlearnkit.models.recommender import bpr_loss, triple_scores
+
+
+@dataclass(frozen=True)
+class RecGradAscentConfig(RecUnlearnConfig):
+    """epochs over the forget set at lr (no retain term: keep both small)."""
+
+    epochs: int = param(5, ge=1)
+    lr: float = param(0.005, gt=0)
+
+
+@METHODS.register(
+    "rec_grad_ascent",
+    family="recommender",
+    paper="baseline of MMRecUn arXiv:2405.15328 (gradient ascent on the forget set)",
+    description="Ascend the BPR loss of the forgotten interactions.",
+)
+class RecGradAscent(RecommenderMethod):
+    """loss = −BPR(forgotten positive over a never-seen negative), ``epochs`` passes over
+    the forget set."""
+
+    config_class = RecGradAscentConfig
+    uses_retain = False
+
+    def run(self, model, forget, retain):
+        seen = seen_of(np.concatenate([forget, retain]), model.n_users)
+        opt = self.optimiser(model.parameters())
+
+        def steps():
+            for epoch in range(self.config.epochs):
+                rng = self.rng("negatives", epoch)
+                for idx in self.batches(len(forget), "forget", epoch):
+                    yield forget[idx], negatives_for(forget[idx], seen, model.n_items, rng)
+
+        def loss_of(item):
+            pairs, neg = item
+            pos, negs = triple_scores(model, pairs[:, 0], pairs[:, 1], neg)
+            return -bpr_loss(pos, negs)
+
+        return model, {"steps": train_loop(model, opt, steps(), loss_of)}
