@@ -16,8 +16,9 @@ from unlearnkit.models.adapters import CausalLMAdapter, model_fingerprint
 
 register_builtin_methods()
 EVERY = METHODS.names()
-# the LM methods (classifier methods have their own suite: test_classifier_methods.py)
-ALL = [n for n in EVERY if METHODS.entry(n).meta.get("family") != "classifier"]
+# the LM methods (classifier and recommender methods have their own suites:
+# test_classifier_methods.py, test_recommender_methods.py)
+ALL = [n for n in EVERY if METHODS.entry(n).meta.get("family") not in ("classifier", "recommender")]
 CORE = ["grad_ascent", "grad_diff", "kl", "npo", "simnpo", "idk_dpo", "idk_nll", "rmu"]
 
 

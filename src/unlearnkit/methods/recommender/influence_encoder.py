@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from unlearnkit.core.config import param
+from unlearnkit.core.seeding import derive_seed
 from unlearnkit.methods.base import METHODS
 from unlearnkit.methods.loop import UnlearningError
 from unlearnkit.methods.recommender.base import (
@@ -152,8 +153,9 @@ class InfluenceEncoder(RecommenderMethod):
     def pretrain(self, model: BPRMF, pairs: np.ndarray) -> int:
         """Train the encoder on simulated requests over ``pairs`` (the model frozen)."""
         cfg = self.config
-        torch.manual_seed(cfg.seed)
-        net = InfluenceEncoderNet(model.config.n_factors, cfg.hidden, cfg.layers)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(cfg.seed, "encoder"))
+            net = InfluenceEncoderNet(model.config.n_factors, cfg.hidden, cfg.layers)
         adj = with_self_loops(pairs[:, 0], pairs[:, 1], model.n_users, model.n_items)
         with torch.no_grad():
             base = model.ego().detach().clone()

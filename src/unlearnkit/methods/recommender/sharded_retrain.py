@@ -127,7 +127,9 @@ class ShardedRetrain(RecommenderMethod):
             sub, n = self._fresh_shard(model, k, pairs[shard_of == k])
             subs.append(sub)
             steps += n
-        sharded = ShardedRecommender(subs, attention_size=cfg.attention_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(cfg.seed, "attention"))
+            sharded = ShardedRecommender(subs, attention_size=cfg.attention_size)
         sharded.set_shards(pairs[:, 0], pairs[:, 1], shard_of)
         return sharded, steps + self.fit_aggregator(sharded, pairs)
 

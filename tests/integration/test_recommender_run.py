@@ -1,0 +1,136 @@
+"""The recommender experiment end to end on the test interaction world: ``unlearnkit run
+recommender`` trains and caches the target and oracles, writes results in the runs'
+schema (with the sequential requests' histories), the leaderboard and the report."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+from typer.testing import CliRunner
+
+from unlearnkit.cli import app
+from unlearnkit.core.cache import Cache
+from unlearnkit.core.errors import ConfigError
+from unlearnkit.report.html import write_report
+from unlearnkit.report.tables import leaderboard, to_markdown
+from unlearnkit.runner.recommender import (
+    is_recommender_spec,
+    load_recommender_spec,
+    run_recommender_experiment,
+    sequential_parts,
+)
+from unlearnkit.runner.run import load_results
+
+SMALL = [
+    "world=test",
+    "request=users",
+    "sequential=2",
+    "train.epochs=15",
+    "methods=[{name: reverse_bpr}, {name: sharded_retrain, config: {epochs: 5, n_shards: 2}}]",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    cache = Cache(tmp_path_factory.mktemp("rec-cache"))
+    runs = tmp_path_factory.mktemp("rec-runs")
+    spec = load_recommender_spec(None, SMALL)
+    return run_recommender_experiment(spec, cache=cache, runs_dir=runs, log=lambda m: None), cache
+
+
+def test_rows_metrics_sequences_and_schema(run) -> None:
+    import jsonschema
+
+    result, _ = run
+    data = load_results(result.run_dir)
+    assert data["family"] == "recommender"
+    assert [r["label"] for r in data["rows"]] == [
+        "target",
+        "oracle",
+        "reverse_bpr",
+        "sharded_retrain",
+    ]
+    rows = {r["label"]: r for r in data["rows"]}
+    assert rows["target"]["metrics"]["mi/bf"] == pytest.approx(1.0)
+    assert rows["oracle"]["metrics"]["forget/rank_gap"] == 0.0
+    eff = rows["sharded_retrain"]["efficiency"]
+    assert eff["setup_time_s"] > 0 and eff["speedup"] > 0
+    assert rows["reverse_bpr"]["config"]["epochs"] == 10
+    # sequential: two requests, the second with everything requested so far
+    seq = rows["reverse_bpr"]["sequence"]
+    assert [h["request"] for h in seq] == [1, 2]
+    assert seq[1]["forgotten_so_far"] > seq[0]["forgotten_so_far"]
+    assert rows["oracle"]["sequence"][0]["oracle_forget_rank_pct"] == pytest.approx(
+        rows["oracle"]["sequence"][0]["forget_rank_pct"]
+    )
+    assert rows["target"]["sequence"] is None
+    ref = resources.files("unlearnkit.runner") / "schemas" / "run_results.schema.json"
+    jsonschema.validate(data, json.loads(ref.read_text()))
+    report = json.loads((result.run_dir / rows["oracle"]["report"]).read_text())
+    assert "interaction_mia" in report["results"]["mia"]
+
+
+def test_cached_models_leaderboard_and_report(run, tmp_path) -> None:
+    _, cache = run
+    spec = load_recommender_spec(None, SMALL)
+    logs: list[str] = []
+    again = run_recommender_experiment(spec, cache=cache, runs_dir=tmp_path, log=logs.append)
+    assert not any(m.startswith("trained") for m in logs)  # target and oracles reused
+    lines = leaderboard(load_results(again.run_dir))
+    assert "forget rank pct" in lines[0]["columns"] and "MI-NG" in lines[0]["columns"]
+    assert "sharded_retrain" in to_markdown(lines)
+    page = write_report(again.run_dir).read_text()
+    for figure in ("frontier", "mia_roc", "sequence", "cost"):
+        assert f'id="{figure}"' in page and "no data in this run" not in page
+    assert "interaction world" in page
+
+
+def test_specs_and_errors(tmp_path) -> None:
+    assert is_recommender_spec("recommender") and not is_recommender_spec("demo")
+    path = tmp_path / "rec.yaml"
+    path.write_text("kind: recommender\nname: mine\nrequest: items\n")
+    assert is_recommender_spec(path)
+    spec = load_recommender_spec(path, ["model.arch=lightgcn", "world=test"])
+    assert spec.name == "mine" and spec.request == "items" and spec.model.arch == "lightgcn"
+    with pytest.raises(ConfigError, match="recommender method"):
+        load_recommender_spec(None, ["methods=[{name: npo}]"])
+    with pytest.raises(ConfigError, match="request"):
+        load_recommender_spec(None, ["request=people"])
+    with pytest.raises(ConfigError, match="sequential"):
+        load_recommender_spec(None, ["sequential=1"])
+
+
+def test_sequential_parts_cover_the_request() -> None:
+    from unlearnkit.data.world.interactions import generate_interactions, interaction_preset
+
+    world = generate_interactions(interaction_preset("test"))
+    for kind in ("interactions", "users", "items"):
+        parts = sequential_parts(world, kind, 3, seed=0)
+        assert len(parts) == 3
+        total = sum(p.astype(int) for p in parts)
+        assert total.max() == 1 and (total.astype(bool) == world.request(kind)).all()
+    with pytest.raises(ValueError, match="sequential requests"):
+        sequential_parts(world, "users", 10, seed=0)
+
+
+def test_cli_runs_the_recommender(tmp_path) -> None:
+    out = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "recommender",
+            "-s",
+            "world=test",
+            "-s",
+            "methods=[{name: rec_finetune}]",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--no-report",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert "rec_finetune" in out.output and "recommender" in out.output
