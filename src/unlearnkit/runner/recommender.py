@@ -221,6 +221,7 @@ def run_recommender_experiment(
     from unlearnkit.methods.api import method_config
     from unlearnkit.methods.base import METHODS
     from unlearnkit.methods.recommender.base import unlearn_recommender
+    from unlearnkit.runner.build import pinned_threads
 
     cache = cache or Cache()
     t_run = time.perf_counter()
@@ -262,7 +263,10 @@ def run_recommender_experiment(
             if instance is None:
                 model, wall = step_oracle, step_oracle_s
             else:
-                model, record = unlearn_recommender(model, world.pairs(part), now.retain, instance)
+                with pinned_threads(1):
+                    model, record = unlearn_recommender(
+                        model, world.pairs(part), now.retain, instance
+                    )
                 wall = record.wall_time_s
             res = evaluate_recommender(
                 model, now, before=target, oracle=step_oracle, config=eval_cfg
@@ -345,7 +349,8 @@ def run_recommender_experiment(
             config = {**m.config, "seed": seed}
             slug = "".join(c if c.isalnum() or c in "-_+" else "_" for c in label)
             out = run_dir / "models" / slug
-            with torch.random.fork_rng(devices=[]):
+            # one thread, as the oracle was trained: the speed-ups compare like with like
+            with torch.random.fork_rng(devices=[]), pinned_threads(1):
                 adapter, record = unlearn_recommender(
                     target, splits.forget, splits.retain, m.name, config=config, out_dir=out
                 )

@@ -49,18 +49,20 @@ class InfluenceEncoderConfig(RecUnlearnConfig):
     """pretrain_steps / pretrain_lr: the encoder's pre-training on simulated requests
     (request_fraction of the interactions, or every interaction of request_users users /
     request_items items); hidden / layers: the encoder; alpha: weight of the unlearning
-    term, gamma: of the preservation term; finetune_steps at lr on the real request."""
+    term, gamma: of the preservation term; finetune_steps at lr on the real request.
+    alpha / gamma / finetune_steps were selected on a held-out tuning world
+    (benchmarks/tune_recommender.py)."""
 
     pretrain_steps: int = param(300, ge=1)
     pretrain_lr: float = param(0.005, gt=0)
     hidden: int = param(64, ge=1)
     layers: int = param(2, ge=1)
-    alpha: float = param(1.0, ge=0)
-    gamma: float = param(1.0, ge=0)
+    alpha: float = param(0.3, ge=0)
+    gamma: float = param(10.0, ge=0)
     request_fraction: float = param(0.05, gt=0, lt=1)
     request_users: int = param(10, ge=1)
     request_items: int = param(5, ge=1)
-    finetune_steps: int = param(10, ge=0)
+    finetune_steps: int = param(30, ge=0)
     lr: float = param(0.005, gt=0)
 
 
