@@ -134,3 +134,54 @@ def test_cli_runs_the_recommender(tmp_path) -> None:
     )
     assert out.exit_code == 0, out.output
     assert "rec_finetune" in out.output and "recommender" in out.output
+
+
+def _ratings_file(path):
+    """A MovieLens ``::`` file of the test world's interactions (rating 5) plus low ratings
+    (2, not interactions) and one user with only low ratings (dropped)."""
+    from unlearnkit.data.world.interactions import generate_interactions, interaction_preset
+
+    world = generate_interactions(interaction_preset("test"))
+    lines = [
+        f"u{u}::m{i}::5::{1000 + t}"
+        for u, i, t in zip(world.user, world.item, world.timestamp, strict=True)
+    ]
+    seen = set(zip(world.user.tolist(), world.item.tolist(), strict=True))
+    low = [(u, i) for u in range(0, 60, 7) for i in range(50) if (u, i) not in seen][:20]
+    lines += [f"u{u}::m{i}::2::5" for u, i in low]
+    lines.append("lonely::m0::1::7")
+    path.write_text("\n".join(lines) + "\n")
+    return world
+
+
+def test_a_movielens_file_runs_through_the_same_protocol(tmp_path) -> None:
+    world = _ratings_file(tmp_path / "ratings.dat")
+    spec = load_recommender_spec(
+        None,
+        [
+            f"data={tmp_path / 'ratings.dat'}",
+            "world=test",
+            "request=items",
+            "train.epochs=10",
+            "methods=[{name: rec_finetune}]",
+        ],
+    )
+    result = run_recommender_experiment(
+        spec, cache=Cache(tmp_path / "cache"), runs_dir=tmp_path / "runs", log=lambda m: None
+    )
+    data = load_results(result.run_dir)
+    assert data["spec"]["data"].endswith("ratings.dat")
+    rows = {r["label"]: r for r in data["rows"]}
+    assert set(rows) == {"target", "oracle", "rec_finetune"}
+    # the same interactions as the synthetic world: the dropped user and low ratings are gone
+    from unlearnkit.data.interactions import load_movielens
+    from unlearnkit.data.world.interactions import world_from_interactions
+
+    loaded = load_movielens(tmp_path / "ratings.dat", drop_empty_users=True)
+    real = world_from_interactions(loaded, spec.world)
+    assert len(real.user) == len(world.user) and real.n_users == 60
+    assert (real.split == "train").sum() == (world.split == "train").sum()
+    assert real.request("items").sum() > 0
+    assert "ratings.dat" in write_report(result.run_dir).read_text()
+    with pytest.raises(ConfigError, match="ratings file"):
+        load_recommender_spec(None, [f"data={tmp_path / 'missing.dat'}"])

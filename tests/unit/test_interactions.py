@@ -125,3 +125,23 @@ def test_rank_of_with_ties() -> None:
     assert rank_of(scores, 1) == 1
     assert rank_of(scores, 2) == 2.5  # tied with item 3 for ranks 2 and 3
     assert rank_of(scores, 0, candidates=[0, 2]) == 2
+
+
+def test_real_interactions_become_a_world(tmp_path) -> None:
+    from unlearnkit.data.world.interactions import world_from_interactions
+
+    rows = [f"{u}::{i}::5::{10 * u + i}" for u in range(12) for i in range(u % 4, u % 4 + 8)]
+    data = load_movielens(_write(tmp_path, "\n".join(rows) + "\n"))
+    world = world_from_interactions(data, interaction_preset("test"))
+    assert world.n_users == 12 and world.n_items == data.n_items
+    for u in range(12):  # per user: train first, test last, by timestamp
+        mine = world.user == u
+        stamps = world.timestamp[mine]
+        assert (
+            stamps[world.split[mine] == "test"].min() > stamps[world.split[mine] == "train"].max()
+        )
+    assert set(world.forget_users) <= set(range(12))
+    assert not (world.request("users") & ~world.mask("train")).any()
+    small = load_movielens(_write(tmp_path, "1::1::5::1\n2::2::5::2\n"))
+    with pytest.raises(ValueError, match="at least 10"):
+        world_from_interactions(small)

@@ -182,8 +182,13 @@ def _summary(results: Mapping[str, Any]) -> str:
         w = spec["world"]
         return (
             "<ul>"
-            f"<li>data: the interaction world (seed {w['seed']}: {w['n_users']} users × "
-            f"{w['n_items']} items); forget request <b>{esc(str(spec['request']))}</b>; model "
+            + (
+                f"<li>data: <code>{esc(str(spec['data']))}</code> (ratings ≥ {spec['threshold']}); "
+                if spec.get("data")
+                else f"<li>data: the interaction world (seed {w['seed']}: {w['n_users']} "
+                f"users × {w['n_items']} items); "
+            )
+            + f"forget request <b>{esc(str(spec['request']))}</b>; model "
             f"{esc(spec['model']['arch'])}</li>"
             f"<li>seeds {esc(str(spec['seeds']))}; rankings cut at K = {spec['k']}; "
             f"sequential requests: {spec.get('sequential') or 'off'}</li>"

@@ -30,6 +30,7 @@ import torch
 
 from unlearnkit.core.cache import Cache, content_hash
 from unlearnkit.core.config import Config, param
+from unlearnkit.core.errors import ConfigError
 from unlearnkit.core.io import atomic_write_json, strict_json
 from unlearnkit.core.seeding import derive_seed
 from unlearnkit.data.world.interactions import (
@@ -38,6 +39,7 @@ from unlearnkit.data.world.interactions import (
     InteractionWorld,
     generate_interactions,
     interaction_preset,
+    world_from_interactions,
 )
 from unlearnkit.evaluation.api import library_versions
 from unlearnkit.evaluation.recommender import (
@@ -81,14 +83,18 @@ def recommender_headline(k: int) -> tuple[tuple[str, str], ...]:
 
 @dataclass(frozen=True)
 class RecommenderExperimentSpec(Config):
-    """A recommender experiment. world: the interaction world. request: ``interactions``,
-    ``users`` or ``items``. model / train / model_seed: the target's and oracle's recipe.
-    methods × seeds. k: the ranking cut-off. sequential: 0 (off) or n ≥ 2 successive
-    requests."""
+    """A recommender experiment. world: the interaction world (with ``data``, only its
+    split fractions, request sizes and seed are used). data: a MovieLens-style ratings file
+    instead of the synthetic world (ratings ≥ threshold are interactions; users left
+    without one are dropped). request: ``interactions``, ``users`` or ``items``. model /
+    train / model_seed: the target's and oracle's recipe. methods × seeds. k: the ranking
+    cut-off. sequential: 0 (off) or n ≥ 2 successive requests."""
 
     kind: Literal["recommender"] = "recommender"
     name: str = "recsys"
     world: InteractionSpec = field(default_factory=lambda: interaction_preset("demo"))
+    data: str | None = None
+    threshold: float = 4.0
     request: Literal["interactions", "users", "items"] = "interactions"
     model: RecommenderConfig = field(default_factory=RecommenderConfig)
     train: RecTrainConfig = field(default_factory=RecTrainConfig)
@@ -115,8 +121,17 @@ class RecommenderExperimentSpec(Config):
             self.fail("seeds", self.seeds, "at least one seed, each once")
         if self.sequential == 1:
             self.fail("sequential", self.sequential, "0 (off) or at least 2 requests")
-        if self.k >= self.world.n_items:
+        if self.data is None and self.k >= self.world.n_items:
             self.fail("k", self.k, f"below the world's {self.world.n_items} items")
+        if self.data is not None and not Path(self.data).is_file():
+            self.fail("data", self.data, "an existing ratings file (MovieLens layout)")
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        if self.data is None:  # synthetic runs keep their ids
+            data.pop("data")
+            data.pop("threshold")
+        return data
 
     @property
     def headline(self) -> tuple[tuple[str, str], ...]:
@@ -158,9 +173,22 @@ class _Run:
 
     def __init__(self, spec: RecommenderExperimentSpec, cache: Cache, log: Callable[[str], None]):
         self.spec, self.cache, self.log = spec, cache, log
-        self.world = generate_interactions(spec.world)
+        if spec.data is not None:
+            from unlearnkit.data.interactions import load_movielens
+
+            ratings = load_movielens(spec.data, threshold=spec.threshold, drop_empty_users=True)
+            self.world = world_from_interactions(ratings, spec.world)
+            log(
+                f"loaded {len(ratings.user)} interactions of {ratings.n_users} users and "
+                f"{ratings.n_items} items from {spec.data}"
+            )
+        else:
+            self.world = generate_interactions(spec.world)
+        if spec.k >= self.world.n_items:
+            raise ConfigError(f"k={spec.k}: the data has only {self.world.n_items} items")
         self.base_key = {
-            "world": spec.world.to_dict(),
+            "world": self.world.spec.to_dict(),
+            "interactions": self.world.fingerprint(),
             "model": spec.model.to_dict(),
             "train": spec.train.to_dict(),
             "versions": _versions(),

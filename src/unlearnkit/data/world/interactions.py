@@ -155,7 +155,7 @@ def generate_interactions(spec: InteractionSpec) -> InteractionWorld:
     popularity -= popularity.mean()
 
     g = _rng(spec, "interactions")
-    rows_u, rows_i, rows_t, rows_s = [], [], [], []
+    rows_u, rows_i, rows_t = [], [], []
     clock = 0
     for u in range(spec.n_users):
         n = int(max(spec.min_interactions, g.poisson(spec.interactions_per_user)))
@@ -167,19 +167,37 @@ def generate_interactions(spec: InteractionSpec) -> InteractionWorld:
         # user's timeline is a random order of the chosen items, so that held-out and
         # training interactions are exchangeable (a forgotten interaction looks, to a
         # model that never saw it, like a held-out one)
-        chosen = g.permutation(chosen)
-        n_test = max(1, round(spec.test_fraction * n))
-        n_val = round(spec.val_fraction * n)
-        splits = ["train"] * (n - n_test - n_val) + ["val"] * n_val + ["test"] * n_test
-        for item, s in zip(chosen, splits, strict=True):
+        for item in g.permutation(chosen):
             rows_u.append(u)
             rows_i.append(int(item))
             rows_t.append(clock)
-            rows_s.append(s)
             clock += 1
-    user = np.asarray(rows_u, dtype=np.int64)
-    item = np.asarray(rows_i, dtype=np.int64)
-    split = np.asarray(rows_s)
+    return _split_and_request(
+        spec,
+        np.asarray(rows_u, dtype=np.int64),
+        np.asarray(rows_i, dtype=np.int64),
+        np.asarray(rows_t, dtype=np.int64),
+        factors=(users, items, popularity),
+    )
+
+
+def _split_and_request(
+    spec: InteractionSpec,
+    user: np.ndarray,
+    item: np.ndarray,
+    timestamp: np.ndarray,
+    factors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> InteractionWorld:
+    """Per-user leave-last-out splits (by timestamp) and the three forget requests."""
+    split = np.empty(len(user), dtype=object)
+    order = np.lexsort((np.arange(len(user)), timestamp, user))
+    bounds = np.flatnonzero(np.diff(user[order])) + 1
+    for rows in np.split(order, bounds):
+        n = len(rows)
+        n_test = max(1, round(spec.test_fraction * n)) if n > 1 else 0
+        n_val = round(spec.val_fraction * n) if n - n_test > 1 else 0
+        split[rows] = ["train"] * (n - n_test - n_val) + ["val"] * n_val + ["test"] * n_test
+    split = split.astype(str)
     train = split == "train"
 
     g = _rng(spec, "forget")
@@ -189,11 +207,13 @@ def generate_interactions(spec: InteractionSpec) -> InteractionWorld:
     forget_interactions[g.choice(train_idx, size=k, replace=False)] = True
     forget_users = sorted(g.choice(spec.n_users, size=spec.forget_users, replace=False).tolist())
     forget_items = sorted(g.choice(spec.n_items, size=spec.forget_items, replace=False).tolist())
+    none = np.zeros((0,))
+    users_f, items_f, popularity = factors if factors is not None else (none, none, none)
     return InteractionWorld(
         spec=spec,
         user=user,
         item=item,
-        timestamp=np.asarray(rows_t, dtype=np.int64),
+        timestamp=timestamp,
         split=split,
         forget={
             "interactions": forget_interactions,
@@ -202,9 +222,42 @@ def generate_interactions(spec: InteractionSpec) -> InteractionWorld:
         },
         forget_users=forget_users,
         forget_items=forget_items,
-        user_factors=users,
-        item_factors=items,
+        user_factors=users_f,
+        item_factors=items_f,
         popularity=popularity,
+    )
+
+
+def world_from_interactions(data, spec: InteractionSpec | None = None) -> InteractionWorld:
+    """Real interactions (an :class:`~unlearnkit.data.interactions.InteractionData`, e.g.
+    from :func:`~unlearnkit.data.interactions.load_movielens`) as an interaction world: the
+    same per-user splits by timestamp and the same three forget requests, drawn with
+    ``spec``'s fractions, counts and seed (its sizes are the data's; no latent factors).
+    The forget requests are chosen among the data's users and items; each user keeps at
+    least one training interaction when they have two or more."""
+    base = spec or InteractionSpec()
+    n_users, n_items = int(data.n_users), int(data.n_items)
+    if n_users < 10 or n_items < 10:
+        raise ValueError(
+            f"the data has {n_users} users and {n_items} items; a recommender experiment "
+            "needs at least 10 of each"
+        )
+    if n_users <= base.forget_users or n_items <= base.forget_items:
+        raise ValueError(
+            f"the data has {n_users} users and {n_items} items: not more than the forget "
+            f"request's {base.forget_users} users / {base.forget_items} items; lower "
+            "forget_users / forget_items"
+        )
+    sized = base.replace(
+        n_users=n_users,
+        n_items=n_items,
+        interactions_per_user=min(base.interactions_per_user, n_items - 1),
+    )
+    return _split_and_request(
+        sized,
+        np.asarray(data.user, dtype=np.int64),
+        np.asarray(data.item, dtype=np.int64),
+        np.asarray(data.timestamp, dtype=np.int64),
     )
 
 
@@ -215,4 +268,5 @@ __all__ = [
     "InteractionWorld",
     "generate_interactions",
     "interaction_preset",
+    "world_from_interactions",
 ]
