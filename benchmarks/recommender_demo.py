@@ -41,6 +41,29 @@ def _f(v) -> str:
     return f"{v:.3f}"
 
 
+def _graph_only(spec, data) -> dict:
+    """The target with its serving graph set to the kept interactions and no parameter
+    changed: what deleting the edges alone does to a LightGCN."""
+    from unlearnkit.data.world.interactions import generate_interactions
+    from unlearnkit.evaluation.recommender import (
+        RecEvalConfig,
+        RecommenderSplits,
+        evaluate_recommender,
+    )
+    from unlearnkit.models.recommender import RecommenderAdapter
+
+    rows = {r["label"]: r for r in data["rows"]}
+    target = RecommenderAdapter.from_pretrained(rows["target"]["model_dir"])
+    oracle = RecommenderAdapter.from_pretrained(rows["oracle"]["model_dir"])
+    splits = RecommenderSplits.from_world(generate_interactions(spec.world), spec.request)
+    model = RecommenderAdapter.from_pretrained(rows["target"]["model_dir"])
+    model.model.set_graph(splits.retain[:, 0], splits.retain[:, 1])
+    res = evaluate_recommender(
+        model, splits, before=target, oracle=oracle, config=RecEvalConfig(k=spec.k)
+    )
+    return {c: res[k].aggregate for c, k in COLUMNS}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-s", "--set", dest="overrides", action="append", default=[])
@@ -119,6 +142,11 @@ def main() -> None:
                         ],
                     }
                 )
+            graph_only = None
+            if arch == "lightgcn":
+                graph_only = _graph_only(spec, data)
+                cells = [_f(graph_only.get(c)) for c, _ in COLUMNS]
+                print(" | ".join(f"{c:>12}" for c in ["graph only", *cells, "-", "-", "-"]))
             for row in rows:
                 if row["sequence"] and row["label"] != "oracle":
                     last = row["sequence"][-1]
@@ -138,6 +166,7 @@ def main() -> None:
                     "run_wall_time_s": wall,
                     "run_dir": str(result.run_dir),
                     "rows": rows,
+                    "graph_only": graph_only,
                 }
             )
     out["wall_time_s"] = time.perf_counter() - t_all
