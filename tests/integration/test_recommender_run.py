@@ -185,3 +185,11 @@ def test_a_movielens_file_runs_through_the_same_protocol(tmp_path) -> None:
     assert "ratings.dat" in write_report(result.run_dir).read_text()
     with pytest.raises(ConfigError, match="ratings file"):
         load_recommender_spec(None, [f"data={tmp_path / 'missing.dat'}"])
+
+
+def test_compare_lists_recommender_runs(run) -> None:
+    result, _ = run
+    runs_dir = result.run_dir.parent.parent
+    out = CliRunner().invoke(app, ["compare", "--runs", str(runs_dir)], env={"COLUMNS": "250"})
+    assert out.exit_code == 0, out.output
+    assert "MI-NG" in out.output and "sharded_retrain" in out.output

@@ -256,18 +256,22 @@ def _spec_tag(results: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def comparison_table(lines: Sequence[Mapping[str, Any]], intervals: bool = True) -> Table:
-    """A rich table of :func:`compare_runs`: one line per run × model."""
+    """A rich table of :func:`compare_runs`: one line per run × model. Runs of different
+    families or requests bring their own headline columns (the union is shown; a run's
+    missing column reads "-")."""
     table = Table(title="Runs compared", caption=_caption(intervals))
     table.add_column("run", no_wrap=True)
     table.add_column("model")
-    for label, _ in HEADLINE:
+    labels = list(dict.fromkeys(c for line in lines for c in line.get("columns", ())))
+    labels = labels or [label for label, _ in HEADLINE]
+    for label in labels:
         table.add_column(label, justify="right")
     table.add_column("time (% of retraining)", justify="right")
     for line in lines:
         table.add_row(
             f"{line['run']}/{line['run_id']}",
             line["label"],
-            *(format_cell(line[label], intervals=intervals) for label, _ in HEADLINE),
+            *(format_cell(line.get(label), intervals=intervals) for label in labels),
             format_cell(line[TIME_COLUMN], 2, intervals),
             style="dim" if line["kind"] != "method" else None,
         )
