@@ -29,6 +29,7 @@ SMALL = [
     "sequential=2",
     "train.epochs=15",
     "methods=[{name: reverse_bpr}, {name: sharded_retrain, config: {epochs: 5, n_shards: 2}}]",
+    "audit={relearn_steps: [4, 16], bits: [4], noise: [0.01]}",
 ]
 
 
@@ -66,6 +67,17 @@ def test_rows_metrics_sequences_and_schema(run) -> None:
         rows["oracle"]["sequence"][0]["forget_rank_pct"]
     )
     assert rows["target"]["sequence"] is None
+    # the audit: every model, every attack; the exact method keeps the oracle's level
+    for row in data["rows"]:
+        assert set(row["audit"]) == {
+            "forget",
+            "int4",
+            "noise 0.01",
+            "relearn@0",
+            "relearn@4",
+            "relearn@16",
+        }
+    assert rows["target"]["audit"]["forget"] > rows["oracle"]["audit"]["forget"]
     ref = resources.files("unlearnkit.runner") / "schemas" / "run_results.schema.json"
     jsonschema.validate(data, json.loads(ref.read_text()))
     report = json.loads((result.run_dir / rows["oracle"]["report"]).read_text())
@@ -85,6 +97,7 @@ def test_cached_models_leaderboard_and_report(run, tmp_path) -> None:
     for figure in ("frontier", "mia_roc", "sequence", "cost"):
         assert f'id="{figure}"' in page and "no data in this run" not in page
     assert "interaction world" in page
+    assert 'id="audit"' in page and "top-K hits of the removed interactions" in page
 
 
 def test_specs_and_errors(tmp_path) -> None:

@@ -32,17 +32,20 @@ def quantize_rtn(weight: torch.Tensor, bits: int) -> torch.Tensor:
     return (q * scale).to(weight.dtype)
 
 
-def quantized_copy(model: torch.nn.Module, bits: int) -> torch.nn.Module:
+def quantized_copy(model: torch.nn.Module, bits: int, embeddings: bool = False) -> torch.nn.Module:
     """A copy of ``model`` with every ``nn.Linear`` and ``nn.Conv2d`` weight quantized to
     ``bits`` bits (per output channel; a convolution's kernel is one row per output channel).
 
     Embeddings tied to the output layer are quantized with it (they are one tensor); biases
-    and norms stay in full precision, as in weight-only quantization.
+    and norms stay in full precision, as in weight-only quantization. ``embeddings=True``
+    also quantizes every ``nn.Embedding`` table per row (one user's or item's vector: a
+    recommender is mostly embeddings).
     """
     out = copy.deepcopy(model)
     with torch.no_grad():
         for module in out.modules():
-            if isinstance(module, torch.nn.Linear):
+            embedding = embeddings and isinstance(module, torch.nn.Embedding)
+            if embedding or isinstance(module, torch.nn.Linear):
                 module.weight.copy_(quantize_rtn(module.weight, bits))
             elif isinstance(module, torch.nn.Conv2d):
                 w = module.weight

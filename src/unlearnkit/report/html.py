@@ -155,7 +155,14 @@ def render_html(
         parts += ["<h2>Sequential requests</h2>", _figure("sequence", REC_SEQUENCE, images)]
     audited = [r for r in results["rows"] if r.get("audit")]
     if audited:
-        parts += ["<h2>Robustness audit</h2>", _audit_table(audited)]
+        what = (
+            "top-K hits of the removed interactions"
+            if results.get("family") == "recommender"
+            else "value-token accuracy"
+            if results.get("family") is None
+            else "forget accuracy"
+        )
+        parts += ["<h2>Robustness audit</h2>", _audit_table(audited, what)]
         if results.get("family") is None:  # the curves are the LM audit's
             parts += [_figure(name, caption, images) for name, caption in AUDIT_FIGURES]
     parts += ["<h2>Methods and their configs</h2>", _configs(lines), "</body></html>"]
@@ -237,7 +244,7 @@ def _table(lines: Sequence[Mapping[str, Any]]) -> str:
     return f'<table id="leaderboard"><tr>{head}</tr>{"".join(body)}</table>'
 
 
-def _audit_table(rows: Sequence[Mapping[str, Any]]) -> str:
+def _audit_table(rows: Sequence[Mapping[str, Any]], what: str = "value-token accuracy") -> str:
     """Forget-set knowledge of every audited model before and after each attack, and the
     same as "forgetting left" (1 = as forgotten as the oracle, 0 = as known as the target)
     when the target and the oracle were audited (docs/audit.md)."""
@@ -257,7 +264,7 @@ def _audit_table(rows: Sequence[Mapping[str, Any]]) -> str:
         cells = "".join(f"<td>{num(r['audit'], c):.3f}</td>" for c in cols)
         body.append(f"<tr{cls}><td>{esc(r['label'])}</td>{cells}</tr>")
     out = [
-        "<p>Forget-set knowledge (value-token accuracy) before and after each attack "
+        f"<p>Forget-set knowledge ({esc(what)}) before and after each attack "
         "(relearning: @0 and the last step; related: relearning on retain people linked to "
         "forget people).</p>",
         f'<table id="audit"><tr>{head}</tr>{"".join(body)}</table>',

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from unlearnkit.audit.recommender import RecommenderAuditConfig, audit_recommender
 from unlearnkit.core.cache import Cache, content_hash
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.errors import ConfigError
@@ -88,7 +89,8 @@ class RecommenderExperimentSpec(Config):
     instead of the synthetic world (ratings ≥ threshold are interactions; users left
     without one are dropped). request: ``interactions``, ``users`` or ``items``. model /
     train / model_seed: the target's and oracle's recipe. methods × seeds. k: the ranking
-    cut-off. sequential: 0 (off) or n ≥ 2 successive requests."""
+    cut-off. sequential: 0 (off) or n ≥ 2 successive requests. audit: the robustness
+    attacks (relearning, quantization, noise; ``audit={}`` for the defaults), or none."""
 
     kind: Literal["recommender"] = "recommender"
     name: str = "recsys"
@@ -103,6 +105,7 @@ class RecommenderExperimentSpec(Config):
     seeds: tuple[int, ...] = (0,)
     k: int = param(20, ge=1)
     sequential: int = param(0, ge=0)
+    audit: RecommenderAuditConfig | None = None
 
     def validate(self) -> None:
         if not self.methods:
@@ -348,6 +351,11 @@ def run_recommender_experiment(
         slug = "".join(c if c.isalnum() or c in "-_+" else "_" for c in label)
         rel = f"reports/{slug}.json"
         atomic_write_json(run_dir / rel, strict_json(report))
+        audit = (
+            audit_recommender(adapter, splits, spec.audit, spec.k)
+            if spec.audit is not None
+            else None
+        )
         sequence = None
         if parts and (seed is None or seed == spec.seeds[0]) and kind != "target":
             sequence = sequence_of(method, config if method else None)
@@ -364,6 +372,7 @@ def run_recommender_experiment(
                 efficiency=efficiency,
                 config=config,
                 paper=paper,
+                audit=audit,
                 sequence=sequence,
             )
         )
