@@ -1,8 +1,9 @@
 """The recommender demo end to end (issue 9): both models (BPR-MF, LightGCN) × the three
 request kinds (interactions, users, items) × every recommender method with its defaults,
-each also applied as sequential requests. Prints one table per model and request (utility,
-how forgotten the removed interactions are against the oracle, cost and speed-up over
-retraining) and writes benchmarks/results/recommender_demo.json.
+each also applied as sequential requests and audited (quantization, noise, relearning).
+Prints one table per model and request (utility, how forgotten the removed interactions
+are against the oracle, cost and speed-up over retraining, the audit) and writes
+benchmarks/results/recommender_demo.json.
 
     python benchmarks/recommender_demo.py [--sequential 3] [-s world=test]
 
@@ -88,6 +89,7 @@ def main() -> None:
                     f"model.arch={arch}",
                     f"request={request}",
                     f"sequential={args.sequential or SEQUENTIAL[request]}",
+                    "audit={}",
                     *args.overrides,
                 ],
             )
@@ -102,6 +104,7 @@ def main() -> None:
             head = ["model", *(c for c, _ in COLUMNS), "time s", "setup s", "speed-up"]
             print(" | ".join(f"{h:>12}" for h in head))
             rows = []
+            audits: list[tuple[str, dict]] = []
             for row in data["rows"]:
                 eff = row.get("efficiency") or {}
                 cells = [_f(row["metrics"].get(k)) for _, k in COLUMNS]
@@ -116,9 +119,11 @@ def main() -> None:
                 ]
                 print(" | ".join(f"{c:>12}" for c in line))
                 seq = row.get("sequence") or []
+                audits.append((row["label"], row.get("audit") or {}))
                 rows.append(
                     {
                         "label": row["label"],
+                        "audit": row.get("audit"),
                         "metrics": {c: row["metrics"].get(k) for c, k in COLUMNS},
                         "efficiency": eff or None,
                         "sequence": [
@@ -147,6 +152,14 @@ def main() -> None:
                 graph_only = _graph_only(spec, data)
                 cells = [_f(graph_only.get(c)) for c, _ in COLUMNS]
                 print(" | ".join(f"{c:>12}" for c in ["graph only", *cells, "-", "-", "-"]))
+            print("   audit (top-20 hits of the removed interactions):")
+            cols = list(audits[0][1])
+            print("   " + " | ".join(f"{c:>12}" for c in ["model", *cols]))
+            for label, audit in audits:
+                print(
+                    "   "
+                    + " | ".join(f"{c:>12}" for c in [label, *(_f(audit.get(c)) for c in cols)])
+                )
             for row in rows:
                 if row["sequence"] and row["label"] != "oracle":
                     last = row["sequence"][-1]
