@@ -225,7 +225,7 @@ def unlearn_recommender(
         peak_memory_mb=peak_memory_mb(),
         parameters_total=total,
         parameters_trainable=total,
-        parameters_changed=min(changed, total) if net is not None else 0,
+        parameters_changed=min(changed, total),
         final_losses={},
         resumed_from_step=None,
         log_path=None,
