@@ -6,6 +6,7 @@ NDCG@20 at ≥ 0.95 of the target's in every case. Prints the grid and writes
 benchmarks/results/tune_recommender.json.
 
     python benchmarks/tune_recommender.py [--methods reverse_bpr influence_encoder]
+        [--users 4800 --items 3200]   # tune at the size of your data
 """
 
 from __future__ import annotations
@@ -44,10 +45,16 @@ UTILITY_KEEP = 0.95
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="*", default=list(GRIDS))
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "tune_recommender.json")
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    world = generate_interactions(interaction_preset("demo").replace(seed=1))
+    size = "" if (args.users, args.items) == (300, 200) else f"_{args.users}x{args.items}"
+    out_path = args.out or HERE / "results" / f"tune_recommender{size}.json"
+    world = generate_interactions(
+        interaction_preset("demo").replace(seed=1, n_users=args.users, n_items=args.items)
+    )
     train = world.pairs(world.mask("train"))
     cases = []
     for arch in ("bpr_mf", "lightgcn"):
@@ -65,7 +72,13 @@ def main() -> None:
             ores = evaluate_recommender(o, splits)
             tres = evaluate_recommender(t, splits)
             cases.append((arch, kind, t, o, splits, tres, ores))
-    report: dict = {"world_seed": 1, "keep": UTILITY_KEEP, "methods": {}}
+    report: dict = {
+        "world_seed": 1,
+        "users": args.users,
+        "items": args.items,
+        "keep": UTILITY_KEEP,
+        "methods": {},
+    }
     for method in args.methods:
         grid = GRIDS[method]
         keys = list(grid)
@@ -96,9 +109,9 @@ def main() -> None:
         best = min(eligible, key=lambda r: r["score"] if not math.isnan(r["score"]) else 9)
         print(f"-> {method}: {best['setting']} (gap {best['score']:.3f})")
         report["methods"][method] = {"selected": best["setting"], "grid": results}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"written {args.out}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"written {out_path}")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ def test_percentile_ranks_match_rank_of() -> None:
     assert got[2] == pytest.approx(1.0)  # the worst candidate of user 0
     want = (rank_of(scores[0].tolist(), 2, [1, 2, 3, 4]) - 1) / 3
     assert got[0] == pytest.approx(want)
+    # chunked: the same values
+    chunked = percentile_ranks(scores, excluded, np.array([0, 1, 0]), np.array([2, 4, 1]), 2)
+    assert np.allclose(chunked, got)
 
 
 def test_reverse_bpr_and_shift_by_hand() -> None:

@@ -74,16 +74,28 @@ def mi_ng(scores_negative: Sequence[float], scores_removed: Sequence[float]) -> 
 
 
 def percentile_ranks(
-    scores: np.ndarray, excluded: np.ndarray, users: np.ndarray, items: np.ndarray
+    scores: np.ndarray,
+    excluded: np.ndarray,
+    users: np.ndarray,
+    items: np.ndarray,
+    chunk: int = 2048,
 ) -> np.ndarray:
     """Percentile rank of each (user, item) pair among the user's candidates (the items not
     ``excluded[user]``, the pair's own item always counted): (rank − 1) / (candidates − 1)
-    with :func:`rank_of`'s ranks (ties share their mean rank). 0 = ranked first."""
-    s = np.asarray(scores)[users]  # (P, I)
-    own = s[np.arange(len(users)), items][:, None]
-    valid = ~np.asarray(excluded)[users]
-    valid[np.arange(len(users)), items] = True
-    higher = ((s > own) & valid).sum(1)
-    ties = ((s == own) & valid).sum(1) - 1
-    n = valid.sum(1)
-    return (higher + ties / 2) / np.maximum(n - 1, 1)
+    with :func:`rank_of`'s ranks (ties share their mean rank). 0 = ranked first. Pairs are
+    ranked in chunks of ``chunk`` (memory stays at chunk × items)."""
+    scores, excluded = np.asarray(scores), np.asarray(excluded)
+    users, items = np.asarray(users), np.asarray(items)
+    out = np.empty(len(users), dtype=np.float64)
+    for start in range(0, len(users), chunk):
+        u, i = users[start : start + chunk], items[start : start + chunk]
+        rows = np.arange(len(u))
+        s = scores[u]  # (P, I)
+        own = s[rows, i][:, None]
+        valid = ~excluded[u]
+        valid[rows, i] = True
+        higher = ((s > own) & valid).sum(1)
+        ties = ((s == own) & valid).sum(1) - 1
+        n = valid.sum(1)
+        out[start : start + chunk] = (higher + ties / 2) / np.maximum(n - 1, 1)
+    return out

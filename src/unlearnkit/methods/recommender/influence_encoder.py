@@ -41,7 +41,7 @@ from unlearnkit.methods.recommender.base import (
     train_loop,
 )
 from unlearnkit.methods.recommender.losses import embedding_shift, reverse_bpr_loss
-from unlearnkit.models.recommender import BPRMF, bpr_loss, normalised_adjacency
+from unlearnkit.models.recommender import BPRMF, LightGCN, bpr_loss, normalised_adjacency
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,11 @@ class InfluenceEncoder(RecommenderMethod):
 
     def _loss(self, model, ego, base, delta, kept, gone, seen_kept, seen_all, rng):
         cfg = self.config
-        graph = normalised_adjacency(kept[:, 0], kept[:, 1], model.n_users, model.n_items)
+        graph = (
+            normalised_adjacency(kept[:, 0], kept[:, 1], model.n_users, model.n_items)
+            if isinstance(model, LightGCN)
+            else None  # BPR-MF has no graph
+        )
         users, items = model.embeddings_of(base + delta, graph)
         b = kept[rng.choice(len(kept), size=min(cfg.batch_size, len(kept)), replace=False)]
         j = negatives_for(b, seen_kept, model.n_items, rng)
