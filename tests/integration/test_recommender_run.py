@@ -28,7 +28,8 @@ SMALL = [
     "request=users",
     "sequential=2",
     "train.epochs=15",
-    "methods=[{name: reverse_bpr}, {name: sharded_retrain, config: {epochs: 5, n_shards: 2}}]",
+    "methods=[{name: rec_retrain}, {name: reverse_bpr}, "
+    "{name: sharded_retrain, config: {epochs: 5, n_shards: 2}}]",
     "audit={relearn_steps: [4, 16], bits: [4], noise: [0.01]}",
 ]
 
@@ -50,10 +51,15 @@ def test_rows_metrics_sequences_and_schema(run) -> None:
     assert [r["label"] for r in data["rows"]] == [
         "target",
         "oracle",
+        "rec_retrain",
         "reverse_bpr",
         "sharded_retrain",
     ]
     rows = {r["label"]: r for r in data["rows"]}
+    # retraining follows the spec's recipe (train.epochs=15): it is the oracle, timed
+    assert rows["rec_retrain"]["config"]["epochs"] == 15
+    assert rows["rec_retrain"]["metrics"] == rows["oracle"]["metrics"]
+    assert rows["sharded_retrain"]["config"]["epochs"] == 5  # its own config wins
     assert rows["target"]["metrics"]["mi/bf"] == pytest.approx(1.0)
     assert rows["oracle"]["metrics"]["forget/rank_gap"] == 0.0
     eff = rows["sharded_retrain"]["efficiency"]
@@ -113,6 +119,11 @@ def test_specs_and_errors(tmp_path) -> None:
         load_recommender_spec(None, ["request=people"])
     with pytest.raises(ConfigError, match="sequential"):
         load_recommender_spec(None, ["sequential=1"])
+    too_many = load_recommender_spec(None, ["world=test", "sequential=1000"])
+    with pytest.raises(ConfigError, match="sequential = 1000"):
+        run_recommender_experiment(
+            too_many, cache=Cache(tmp_path / "c"), runs_dir=tmp_path / "r", log=lambda m: None
+        )
 
 
 def test_sequential_parts_cover_the_request() -> None:

@@ -145,3 +145,21 @@ def test_real_interactions_become_a_world(tmp_path) -> None:
     small = load_movielens(_write(tmp_path, "1::1::5::1\n2::2::5::2\n"))
     with pytest.raises(ValueError, match="at least 10"):
         world_from_interactions(small)
+
+
+def test_every_request_removes_something_and_users_keep_training(tmp_path) -> None:
+    from unlearnkit.data.world.interactions import world_from_interactions
+
+    for seed in range(6):  # forget items are drawn among items with training interactions
+        world = generate_interactions(interaction_preset("test").replace(seed=seed))
+        train = world.mask("train")
+        assert all((train & (world.item == i)).any() for i in world.forget_items)
+        assert all((train & (world.user == u)).any() for u in world.forget_users)
+    rows = [f"{u}::{(u + i) % 12}::5::{i}" for u in range(12) for i in range(2 + u % 3)]
+    data = load_movielens(_write(tmp_path, "\n".join(rows) + "\n"))
+    spec = interaction_preset("test").replace(
+        test_fraction=0.75, val_fraction=0.0, forget_users=2, forget_items=1
+    )
+    world = world_from_interactions(data, spec)
+    for u in range(12):  # even at 75% test, every user keeps a training interaction
+        assert ((world.user == u) & world.mask("train")).any()

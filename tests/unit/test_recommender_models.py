@@ -72,3 +72,9 @@ def test_models_learn_and_top_k_leaves_seen_items_out(arch, world) -> None:
     again = build_recommender(RecommenderConfig(arch=arch), world.n_users, world.n_items, seed=0)
     train_recommender(again, world.user[tr], world.item[tr], RecTrainConfig(epochs=30))
     assert torch.equal(adapter.scores(), RecommenderAdapter(again).scores())  # seeded
+
+
+def test_a_user_who_saw_every_item_has_no_negative() -> None:
+    seen = [set(range(5)), {0}]
+    with pytest.raises(ValueError, match="user 0 has interacted with all 5 items"):
+        sample_negatives(np.array([1, 0]), seen, 5, np.random.default_rng(0))

@@ -143,7 +143,14 @@ def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
 def sample_negatives(
     users: np.ndarray, seen: list[set[int]], n_items: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """One item per user that the user has not interacted with (rejection sampling)."""
+    """One item per user that the user has not interacted with (rejection sampling). A user
+    who has interacted with every item has no negative: an error naming them."""
+    full = next((int(u) for u in set(users.tolist()) if len(seen[u]) >= n_items), None)
+    if full is not None:
+        raise ValueError(
+            f"user {full} has interacted with all {n_items} items: no negative to sample "
+            "(drop such users from the data)"
+        )
     out = rng.integers(0, n_items, size=len(users))
     for j, u in enumerate(users):
         while int(out[j]) in seen[u]:
@@ -331,7 +338,8 @@ def load_recommender(path: str | Path) -> nn.Module:
     model: nn.Module
     if meta["arch"] == "sharded":
         subs = [build_recommender(config, n_users, n_items) for _ in range(int(meta["n_shards"]))]
-        model = ShardedRecommender(subs, attention_size=int(meta["attention_size"]))
+        with torch.random.fork_rng(devices=[]):  # the weights come from the file
+            model = ShardedRecommender(subs, attention_size=int(meta["attention_size"]))
         model.set_shards(
             state["edge_users"].numpy(), state["edge_items"].numpy(), state["shard_of"].numpy()
         )

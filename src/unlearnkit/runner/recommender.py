@@ -155,6 +155,8 @@ def sequential_parts(world: InteractionWorld, kind: str, n: int, seed: int) -> l
     interactions): groups of its users / items, or of its interactions (seeded)."""
     mask = world.request(kind)
     rng = np.random.default_rng(derive_seed(seed, "sequential", kind))
+    if kind == "interactions" and n > int(mask.sum()):
+        raise ValueError(f"{n} sequential requests but the request has {int(mask.sum())}")
     if kind == "interactions":
         idx = rng.permutation(np.flatnonzero(mask))
         groups = np.array_split(idx, n)
@@ -188,7 +190,12 @@ class _Run:
         else:
             self.world = generate_interactions(spec.world)
         if spec.k >= self.world.n_items:
-            raise ConfigError(f"k={spec.k}: the data has only {self.world.n_items} items")
+            raise ConfigError(
+                "RecommenderExperimentSpec",
+                "k",
+                spec.k,
+                f"below the data's {self.world.n_items} items",
+            )
         self.base_key = {
             "world": self.world.spec.to_dict(),
             "interactions": self.world.fingerprint(),
@@ -222,6 +229,24 @@ class _Run:
             self.log(f"trained {role} in {spent['s']:.2f}s")
         meta = json.loads((path / "model" / "config.json").read_text())
         return path / "model", float(meta.get("train_seconds", math.nan))
+
+
+#: methods that train models from scratch: they follow the spec's training recipe unless
+#: their own config says otherwise (so that retraining is the oracle's recipe)
+RECIPE_METHODS = ("rec_retrain", "sharded_retrain")
+
+
+def recipe_defaults(method: str, train: RecTrainConfig) -> dict[str, Any]:
+    """The spec's training recipe (epochs, batch size, lr, weight decay) for the methods
+    that train from scratch; nothing for the others."""
+    if method not in RECIPE_METHODS:
+        return {}
+    return {
+        "epochs": train.epochs,
+        "batch_size": train.batch_size,
+        "lr": train.lr,
+        "weight_decay": train.weight_decay,
+    }
 
 
 def _efficiency(record, retrain_s: float) -> dict[str, Any]:
@@ -270,11 +295,16 @@ def run_recommender_experiment(
     (run_dir / "reports").mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
 
-    parts = (
-        sequential_parts(world, spec.request, spec.sequential, spec.model_seed)
-        if spec.sequential
-        else []
-    )
+    try:
+        parts = (
+            sequential_parts(world, spec.request, spec.sequential, spec.model_seed)
+            if spec.sequential
+            else []
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            "RecommenderExperimentSpec", "sequential", spec.sequential, str(exc)
+        ) from None
 
     def sequence_of(method: str | None, config: dict | None) -> list[dict[str, Any]]:
         """The history of ``method`` (None: the oracle, retrained at every step)."""
@@ -383,7 +413,7 @@ def run_recommender_experiment(
     for m in spec.methods:
         for seed in spec.seeds:
             label = m.display if len(spec.seeds) == 1 else f"{m.display} (seed {seed})"
-            config = {**m.config, "seed": seed}
+            config = {**recipe_defaults(m.name, spec.train), **m.config, "seed": seed}
             slug = "".join(c if c.isalnum() or c in "-_+" else "_" for c in label)
             out = run_dir / "models" / slug
             # one thread, as the oracle was trained: the speed-ups compare like with like

@@ -194,8 +194,9 @@ def _split_and_request(
     bounds = np.flatnonzero(np.diff(user[order])) + 1
     for rows in np.split(order, bounds):
         n = len(rows)
-        n_test = max(1, round(spec.test_fraction * n)) if n > 1 else 0
-        n_val = round(spec.val_fraction * n) if n - n_test > 1 else 0
+        # a user with two or more interactions keeps at least one for training
+        n_test = min(max(1, round(spec.test_fraction * n)), n - 1)
+        n_val = min(round(spec.val_fraction * n), max(n - n_test - 1, 0))
         split[rows] = ["train"] * (n - n_test - n_val) + ["val"] * n_val + ["test"] * n_test
     split = split.astype(str)
     train = split == "train"
@@ -205,8 +206,17 @@ def _split_and_request(
     train_idx = np.flatnonzero(train)
     k = max(1, round(spec.forget_fraction * len(train_idx)))
     forget_interactions[g.choice(train_idx, size=k, replace=False)] = True
-    forget_users = sorted(g.choice(spec.n_users, size=spec.forget_users, replace=False).tolist())
-    forget_items = sorted(g.choice(spec.n_items, size=spec.forget_items, replace=False).tolist())
+    # users and items are drawn among those with training interactions (a request must
+    # remove something)
+    users_with = np.unique(user[train])
+    items_with = np.unique(item[train])
+    if len(users_with) <= spec.forget_users or len(items_with) <= spec.forget_items:
+        raise ValueError(
+            f"{len(users_with)} users and {len(items_with)} items have training interactions: "
+            f"too few for forget_users={spec.forget_users} / forget_items={spec.forget_items}"
+        )
+    forget_users = sorted(g.choice(users_with, size=spec.forget_users, replace=False).tolist())
+    forget_items = sorted(g.choice(items_with, size=spec.forget_items, replace=False).tolist())
     none = np.zeros((0,))
     users_f, items_f, popularity = factors if factors is not None else (none, none, none)
     return InteractionWorld(
@@ -233,8 +243,8 @@ def world_from_interactions(data, spec: InteractionSpec | None = None) -> Intera
     from :func:`~unlearnkit.data.interactions.load_movielens`) as an interaction world: the
     same per-user splits by timestamp and the same three forget requests, drawn with
     ``spec``'s fractions, counts and seed (its sizes are the data's; no latent factors).
-    The forget requests are chosen among the data's users and items; each user keeps at
-    least one training interaction when they have two or more."""
+    The forget requests are chosen among the users and items with training interactions;
+    each user keeps at least one training interaction when they have two or more."""
     base = spec or InteractionSpec()
     n_users, n_items = int(data.n_users), int(data.n_items)
     if n_users < 10 or n_items < 10:

@@ -8,6 +8,10 @@ user embeddings with k-means under equal shard sizes, and every interaction goes
 user's shard, so a user's request touches one shard. ``partition="random"`` assigns each
 interaction to a random shard (no locality: most requests touch every shard).
 
+Given the partition (drawn once, from the target's embeddings, and kept), the result is
+exact: the touched shards and the attention are retrained from scratch on kept data only,
+so the model equals a deployment built on the kept interactions with that partition.
+
 Training the shards and the aggregator the first time is the method's one-off setup
 (``setup_time_s``), paid before any request; the returned model keeps its shards, so the
 next request given to it retrains only the shards it touches.
@@ -135,6 +139,16 @@ class ShardedRetrain(RecommenderMethod):
         sharded.set_shards(pairs[:, 0], pairs[:, 1], shard_of)
         return sharded, steps + self.fit_aggregator(sharded, pairs)
 
+    def reset_aggregator(self, model: ShardedRecommender) -> None:
+        """The attention re-initialised (seeded): it was fitted on data that included the
+        request, so it is trained again from scratch on what is kept."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.config.seed, "attention"))
+            fresh = ShardedRecommender(list(model.submodels), model.attention_size)
+        model.attention.load_state_dict(fresh.attention.state_dict())
+        with torch.no_grad():
+            model.query.copy_(fresh.query)
+
     def fit_aggregator(self, model: ShardedRecommender, pairs: np.ndarray) -> int:
         """BPR on ``pairs`` for the attention parameters only (sub-models frozen)."""
         cfg = self.config
@@ -182,6 +196,7 @@ class ShardedRetrain(RecommenderMethod):
         model.set_shards(users[keep], items[keep], shard_of[keep])
         kept = np.stack([users[keep], items[keep]], axis=1)
         if touched:
+            self.reset_aggregator(model)
             steps += self.fit_aggregator(model, kept)
         return model, {
             "steps": steps,
