@@ -181,9 +181,11 @@ def test_fixture_loads_forget10_with_every_split(fixture_dir: Path) -> None:
     first = data.forget[0]
     assert {"question", "answer", "paraphrased_question", "paraphrased_answer"} <= set(first)
     assert isinstance(first["perturbed_answer"], list) and len(first["perturbed_answer"]) == 5
-    assert {"option1", "option2", "option3", "option4"} <= set(data.world_facts[0])
-    # world-fact perturbed sets have no paraphrased question in TOFU: optional in the schema
-    assert data.real_authors[0].get("paraphrased_question") is None
+    # the real-author / world-fact perturbed sets hold only question, answer and the three
+    # wrong answers in TOFU: no paraphrase, no options
+    for records in (data.world_facts, data.real_authors):
+        assert set(records[0]) == {"question", "answer", "perturbed_answer"}
+        assert len(records[0]["perturbed_answer"]) == 3
 
 
 @pytest.mark.parametrize(

@@ -264,12 +264,16 @@ def test_tofu_record_schema(world: World) -> None:
     for config, records in world.tofu.items():
         assert records, config
         for r in records:
-            if config.startswith("world_facts"):
+            if config == "world_facts":  # TOFU's public schema: four options
+                assert list(r) == ["question", "answer", *(f"option{k}" for k in range(1, 5))]
                 options = [r[f"option{k}"] for k in range(1, 5)]
                 assert r["answer"] in options and len(set(options)) == 4
-                if config.endswith("perturbed"):
-                    assert r["paraphrased_answer"] == r["answer"]
-                    assert sorted(r["perturbed_answer"]) == sorted(set(options) - {r["answer"]})
+            elif config == "world_facts_perturbed":  # only the three wrong answers, no paraphrase
+                assert list(r) == ["question", "answer", "perturbed_answer"]
+                plain = world.tofu["world_facts"][records.index(r)]
+                assert (r["question"], r["answer"]) == (plain["question"], plain["answer"])
+                options = {plain[f"option{k}"] for k in range(1, 5)}
+                assert sorted(r["perturbed_answer"]) == sorted(options - {r["answer"]})
             elif config in ("full", "forget01", "forget05", "forget10", "forget25") or (
                 config.startswith("retain") and config != "retain_perturbed"
             ):

@@ -5,9 +5,11 @@ A *source* is one of:
 - a local directory in the **hub layout**: a ``README.md`` whose YAML front matter has
   ``configs:`` mapping config names to data files (what ``datasets.load_dataset(DIR, name=...)``
   reads; the synthetic world writes this too);
-- a local directory of **plain files**: ``<config>.json|.jsonl|.parquet`` (split ``train``)
-  and/or ``<config>/<split>.json|.jsonl|.parquet`` (e.g. MUSE's ``raw/forget.json``; hub
-  shard names like ``forget-00000-of-00001.parquet`` count as split ``forget``);
+- a local directory of **plain files**: ``<config>.json|.jsonl|.parquet`` (split ``train``),
+  ``<config>/<split>.json|.jsonl|.parquet`` (e.g. MUSE's ``raw/forget.json``; hub shard
+  names like ``raw/forget-00000-of-00001.parquet`` count as split ``forget``) and the hub's
+  parquet conversion ``<config>/<split>/0000.parquet`` (branch ``refs/convert/parquet``,
+  e.g. ``wmdp-bio/test/0000.parquet``);
 - a hub id such as ``"locuslab/TOFU"`` or ``"muse-bench/MUSE-News"`` (needs network; read
   with ``datasets.load_dataset(source, name=config, split=split)``).
 
@@ -22,6 +24,7 @@ must be disjoint are checked for overlap (forget vs retain vs holdout)::
     tofu = load_tofu("world/tofu", forget="forget05")
     muse = load_muse("muse-bench/MUSE-News")
     rows = load_records("world/tofu/forget10.json")
+    wmdp = load_wmdp_dir("downloads/wmdp")  # {"wmdp-bio": [...], "wmdp-chem": [...], ...}
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import glob
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +65,8 @@ MUSE_CONFIGS: tuple[str, ...] = ("raw", "verbmem", "knowmem", "privleak")
 
 _PARQUET_MAGIC = b"PAR1"
 _FORGET_NAME = re.compile(r"^forget(\d\d)$")
+# A hub shard: <split>-00000-of-00001, older push_to_hub versions add -<fingerprint>
+_SHARD_NAME = re.compile(r"^(?P<split>.+?)-\d{5}-of-\d{5}(?:-[0-9a-f]+)?$")
 _ZERO_BASED = "record numbers count from 0"
 # What ``datasets`` raises on a file it cannot read (an empty file escapes as StopIteration).
 _READ_ERRORS = (datasets.exceptions.DatasetsError, pa.ArrowException, ValueError, StopIteration)
@@ -360,40 +366,94 @@ def load_mcq(path: str | Path) -> list[Record]:
     """
     where = Path(path)
     records = load_records(where, schema="wmdp_mcq")
+    _check_mcq(records, str(where))
+    return records
+
+
+def load_wmdp_dir(
+    path: str | Path, *, split: str | None = None, configs: Sequence[str] | None = None
+) -> dict[str, list[Record]]:
+    """Every question set of a WMDP- or MMLU-style directory, by config name.
+
+    Reads the layouts the questions are published in: a hub download with its README
+    ``configs:`` (``cais/wmdp``: ``wmdp-bio/test-00000-of-00001.parquet``; ``cais/mmlu``:
+    ``<subject>/test-...parquet``), the hub's parquet conversion
+    (``wmdp-bio/test/0000.parquet``), or plain ``<name>.json|.jsonl|.parquet`` files (the
+    synthetic world's ``wmdp/hazard.json`` and ``benign.json``, what the ``wmdp`` suite
+    reads). Each set is checked like :func:`load_mcq`.
+
+    split: the split to read; configs without it (such as MMLU's ``auxiliary_train`` for
+    ``test``) are left out. By default ``test`` where any config has one, else each
+    config's ``train`` or only split. configs: read only these (each must exist and have the
+    split). Corpora (configs named ``*_corpus`` / ``*-corpus``: the texts behind the
+    questions) are never question sets and are skipped.
+
+    Raises :class:`DataValidationError` for a directory with no question set, a named config
+    or split that is not there, and any record :func:`load_mcq` would refuse.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise DataValidationError(
+            "no such directory (expected a folder of question sets)", file=str(root)
+        )
+    src = _LocalSource(root)
+    names = [c for c in src.configs() if not c.endswith(("_corpus", "-corpus"))]
+    if configs is not None:
+        missing = [c for c in configs if c not in src.configs()]
+        if missing:
+            raise DataValidationError(
+                f"no config {missing[0]!r}.{did_you_mean(missing[0], names)} "
+                f"Question sets here: {_listing(names)}.",
+                file=src.label,
+            )
+        names = list(configs)
+    if split is None and any("test" in src.splits(c) for c in names):
+        split = "test"
+    if split is not None and configs is None:
+        having = [c for c in names if split in src.splits(c)]
+        if names and not having:
+            found = sorted({s for c in names for s in src.splits(c)})
+            raise DataValidationError(
+                f"no question set has a split {split!r}.{did_you_mean(split, found)} "
+                f"Splits here: {_listing(found)}.",
+                file=src.label,
+            )
+        names = having
+    out: dict[str, list[Record]] = {}
+    for name in names:
+        part = src.read(name, split, "wmdp_mcq")
+        offset = 0
+        for file, count in part.parts:
+            _check_mcq(part.records[offset : offset + count], file)
+            offset += count
+        out[name] = part.records
+    if not out:
+        raise DataValidationError(
+            "no question files here: expected <name>.json / .jsonl / .parquet files, or "
+            "<config>/<split> folders or shards (WMDP / MMLU layouts)",
+            file=str(root),
+        )
+    return out
+
+
+def _check_mcq(records: Sequence[Record], where: str) -> None:
+    """At least two choices, and an answer that indexes one of them (record by record)."""
     for i, r in enumerate(records):
         n = len(r["choices"])
         if n < 2:
             raise DataValidationError(
                 f"a question needs at least two choices, this one has {n}",
-                file=str(where),
+                file=where,
                 record=i,
                 field="choices",
             )
         if not 0 <= r["answer"] < n:
             raise DataValidationError(
                 f"answer {r['answer']} is not the index of one of its {n} choices (0 to {n - 1})",
-                file=str(where),
+                file=where,
                 record=i,
                 field="answer",
             )
-    return records
-
-
-def load_wmdp_dir(path: str | Path) -> dict[str, list[Record]]:
-    """Every question set of a ``wmdp/`` directory: ``<name>.json`` (or ``.jsonl`` /
-    ``.parquet``) -> :func:`load_mcq`; ``*_corpus.*`` files (the texts behind them) are not
-    questions and are skipped. ``hazard`` and ``benign`` are what the ``wmdp`` suite reads."""
-    root = Path(path)
-    out: dict[str, list[Record]] = {}
-    for f in sorted(root.iterdir()):
-        if f.suffix not in (".json", ".jsonl", ".parquet") or f.stem.endswith("_corpus"):
-            continue
-        out[f.stem] = load_mcq(f)
-    if not out:
-        raise DataValidationError(
-            "no question files (<name>.json / .jsonl / .parquet) in this directory", file=str(root)
-        )
-    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -450,6 +510,14 @@ class _LocalSource:
                 file=self.label,
             )
         split = _pick_split(config, split, list(self.layout[config]), self.label)
+        if split.startswith("partial-"):
+            warnings.warn(
+                f"{self.label}: config {config!r} split {split!r} is a partial parquet "
+                "conversion (the hub converts only the first part of a large split): its "
+                "records are not the whole split",
+                UserWarning,
+                stacklevel=3,
+            )
         parts: list[tuple[str, int]] = []
         records: list[Record] = []
         for path in self._files(config, split):
@@ -642,31 +710,52 @@ def _data_files(spec: Any, config: str, readme: Path) -> dict[str, list[str]]:
 
 
 def _plain_configs(root: Path) -> dict[str, dict[str, list[str]]]:
-    """``<config>.<ext>`` (split train) and ``<config>/<split>[-shard].<ext>`` files."""
-    found: dict[str, dict[str, list[tuple[Path, bool]]]] = {}
+    """config -> split -> files of a directory without a README ``configs:`` list.
 
-    def add(config: str, split: str, path: Path, shard: bool) -> None:
+    Three layouts, mixed freely: ``<config>.<ext>`` (split ``train``);
+    ``<config>/<split>.<ext>`` or its hub shards ``<config>/<split>-00000-of-00002.<ext>``
+    (what ``push_to_hub`` writes, e.g. ``wmdp-bio/test-00000-of-00001.parquet``, sometimes
+    with a ``-<hash>`` after the shard count); and ``<config>/<split>/<shard>.<ext>``, the
+    hub's parquet conversion (``refs/convert/parquet``: ``wmdp-bio/test/0000.parquet``). One
+    split read from two different sources (a ``forget.json`` next to the
+    ``forget-00000-of-00001.parquet`` shards) is an error naming both files.
+    """
+    found: dict[str, dict[str, list[tuple[Path, str]]]] = {}
+
+    def add(config: str, split: str, path: Path, group: str) -> None:
+        # group: what the file belongs to (itself, its shard series, its split folder)
         files = found.setdefault(config, {}).setdefault(split, [])
-        if files and not (shard and all(is_shard for _, is_shard in files)):
+        if files and files[0][1] != group:
             raise DataValidationError(
-                f"config {config!r} split {split!r} has two files, "
-                f"{files[0][0].relative_to(root)} and {path.relative_to(root)}; keep one",
+                f"config {config!r} split {split!r} has two files of different sources, "
+                f"{files[0][0].relative_to(root)} and {path.relative_to(root)}; keep one "
+                "(a hub download's README.md, when kept, says which files each split reads)",
                 file=str(root),
             )
-        files.append((path, shard))
+        files.append((path, group))
 
     def is_data(path: Path) -> bool:
         return path.is_file() and path.suffix in DATA_SUFFIXES and not path.name.startswith(".")
 
+    def is_folder(path: Path) -> bool:
+        return path.is_dir() and not path.name.startswith(".")
+
     for path in sorted(root.iterdir()):
         if is_data(path):
-            add(path.stem, "train", path, shard=False)
-        elif path.is_dir() and not path.name.startswith("."):
+            add(path.stem, "train", path, group=path.name)
+        elif is_folder(path):
             for child in sorted(path.iterdir()):
                 if is_data(child):
-                    # hub shard files are named <split>-00000-of-00001.parquet
-                    split, _, rest = child.stem.partition("-")
-                    add(path.name, split, child, shard=bool(rest))
+                    shard = _SHARD_NAME.match(child.stem)
+                    if shard:
+                        split = shard.group("split")
+                        add(path.name, split, child, group=f"{split}-shards{child.suffix}")
+                    else:
+                        add(path.name, child.stem, child, group=child.name)
+                elif is_folder(child):
+                    for leaf in sorted(child.iterdir()):
+                        if is_data(leaf):
+                            add(path.name, child.name, leaf, group=f"{child.name}/")
     return {
         config: {
             split: [p.relative_to(root).as_posix() for p, _ in files]

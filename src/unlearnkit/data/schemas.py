@@ -7,12 +7,19 @@ schema by name and :func:`validate_records` checks a split against one::
 
 Public fields follow the benchmarks' own files:
 
-- TOFU (``locuslab/TOFU``): ``question, answer`` (``forgetNN``, ``retainNN``, ``full``);
-  the ``*_perturbed`` sets add ``paraphrased_question`` (absent from ``real_authors`` /
-  ``world_facts``), ``paraphrased_answer`` and a non-empty list ``perturbed_answer``;
-  ``real_authors`` / ``world_facts`` carry ``option1`` .. ``option4``.
+- TOFU (``locuslab/TOFU``): ``question, answer`` (``forgetNN``, ``retainNN``, ``holdoutNN``,
+  ``full``); ``forgetNN_perturbed`` / ``retain_perturbed`` add ``paraphrased_answer``, a
+  non-empty list ``perturbed_answer`` (5 wrong answers) and ``paraphrased_question``
+  (optional here); ``real_authors`` / ``world_facts`` carry ``option1`` .. ``option4``;
+  ``real_authors_perturbed`` / ``world_facts_perturbed`` hold only ``question, answer`` and
+  ``perturbed_answer`` (3 wrong answers): no paraphrase, so TOFU scores their truth ratio
+  against ``answer`` itself.
 - MUSE (``muse-bench/MUSE-News``, ``MUSE-Books``): ``text`` (configs ``raw``,
-  ``privleak``), ``prompt, gt`` (``verbmem``), ``question, answer`` (``knowmem``).
+  ``privleak``, ``train``, ``scal``, ``sust``), ``prompt, gt`` (``verbmem``),
+  ``question, answer`` (``knowmem``).
+- WMDP (``cais/wmdp``, configs ``wmdp-bio`` / ``wmdp-chem`` / ``wmdp-cyber``, split ``test``)
+  and MMLU (``cais/mmlu``): ``question``, ``choices`` (a list of strings), ``answer`` (the
+  0-based index of the right choice); MMLU adds ``subject``.
 
 Our synthetic world adds its own optional fields (:data:`OWN_FIELDS`), type-checked when
 present. Unknown extra fields are allowed: real releases add columns over time.
@@ -142,10 +149,15 @@ TOFU_OPTIONS = TOFU_QA.extend(
     *_OPTIONS,
     description="TOFU four-option question (world_facts, real_authors).",
 )
-TOFU_OPTIONS_PERTURBED = TOFU_PERTURBED.extend(
+TOFU_OPTIONS_PERTURBED = TOFU_QA.extend(
     "tofu_options_perturbed",
+    text_list("perturbed_answer"),
+    text("paraphrased_question", required=False),
+    text("paraphrased_answer", required=False),
     *(FieldSpec(f.name, f.types, required=False, non_empty=True) for f in _OPTIONS),
-    description="TOFU world_facts_perturbed / real_authors_perturbed (options when present).",
+    description="TOFU world_facts_perturbed / real_authors_perturbed: question, answer and the "
+    "wrong answers (perturbed_answer); a paraphrase and the options are optional (the public "
+    "files have neither).",
 )
 MUSE_TEXT = Schema(
     "muse_text", (text("text"), *OWN_FIELDS), "MUSE raw or privleak text (a document)."

@@ -64,6 +64,14 @@ _UTILITY_SETS = ("retain", "real_authors", "world_facts")
 
 
 def _tofu_items() -> tuple[SuiteItem, ...]:
+    """TOFU's evaluation, split by split as TOFU and open-unlearning read it.
+
+    forget: ``forgetNN_perturbed`` (probability, ROUGE-L, memorisation on ``answer``; truth
+    ratio and forget quality on ``paraphrased_answer`` vs ``perturbed_answer``). retain:
+    ``retain_perturbed`` likewise. real_authors / world_facts: the ``_perturbed`` sets, which
+    have no paraphrase: the truth ratio compares ``answer`` with ``perturbed_answer``, and
+    the probability is ``answer``'s normalised over it and the wrong answers.
+    """
     items = [
         _metric("forget", "probability"),
         _metric("forget", "rouge_l"),
@@ -79,7 +87,7 @@ def _tofu_items() -> tuple[SuiteItem, ...]:
         items += [
             _metric(s, "normalised_probability", key=f"{s}/probability"),
             _metric(s, "rouge_l"),
-            _metric(s, "truth_ratio", aggregation="retain"),
+            _metric(s, "truth_ratio", aggregation="retain", paraphrased_field="answer"),
         ]
     items += [
         _metric("neighbours", "probability"),

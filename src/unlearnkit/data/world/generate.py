@@ -456,7 +456,6 @@ class _Builder:
                     "question": question,
                     "answer": answer,
                     **{f"option{k + 1}": o for k, o in enumerate(options)},
-                    "paraphrased_answer": answer,
                     "perturbed_answer": [o for o in options if o != answer],
                 }
             )
@@ -484,11 +483,14 @@ class _Builder:
         for pct in _PERCENTS:
             tofu[f"holdout{pct}"] = full(s[f"holdout{pct}"])
         tofu["neighbours"] = full(s["neighbours"])
+        # the public schemas: world_facts has the four options, world_facts_perturbed only
+        # question, answer and the three wrong ones (no paraphrase, no options)
         tofu["world_facts"] = [
-            {k: v for k, v in r.items() if k not in ("paraphrased_answer", "perturbed_answer")}
-            for r in world_facts
+            {k: v for k, v in r.items() if k != "perturbed_answer"} for r in world_facts
         ]
-        tofu["world_facts_perturbed"] = [dict(r) for r in world_facts]
+        tofu["world_facts_perturbed"] = [
+            {k: r[k] for k in ("question", "answer", "perturbed_answer")} for r in world_facts
+        ]
         return tofu
 
     # -- forms --------------------------------------------------------------------------------
