@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from unlearnkit.data.formatting import PromptFormat
+from unlearnkit.data.formatting import PRESETS, PromptFormat, PromptFormatError
 from unlearnkit.models.loading import META_FILE, ModelLoadError, load_causal_lm, save_causal_lm
 
 
@@ -33,11 +33,27 @@ def test_dtype_option(tiny_lm):
         load_causal_lm(tiny_lm.path, dtype="int3")
 
 
-def test_directory_without_metadata_gets_the_default_prompt_format(tiny_lm, tmp_path):
+def test_a_model_without_a_declared_prompt_format_is_refused(tiny_lm, tmp_path):
     tiny_lm.model.save_pretrained(tmp_path / "plain")
     tiny_lm.tokenizer.save_pretrained(tmp_path / "plain")
-    _, _, fmt = load_causal_lm(tmp_path / "plain")
-    assert fmt == PromptFormat()
+    with pytest.raises(PromptFormatError, match="declares no prompt format") as err:
+        load_causal_lm(tmp_path / "plain")
+    assert "--prompt-format" in str(err.value) and "tofu" in str(err.value)
+    _, _, fmt = load_causal_lm(tmp_path / "plain", prompt_format="unlearnkit")
+    assert fmt == PRESETS["unlearnkit"]
+    _, _, fmt = load_causal_lm(tmp_path / "plain", prompt_format={"preset": "tofu", "stop": ["\n"]})
+    assert fmt.template == "Question: {question}\nAnswer: " and fmt.stop == ("\n",)
+
+
+def test_a_given_prompt_format_overrides_the_stored_one_with_a_warning(tiny_lm):
+    with pytest.warns(UserWarning, match="instead of the one stored"):
+        _, _, fmt = load_causal_lm(tiny_lm.path, prompt_format="tofu")
+    assert fmt.name == "tofu"
+
+
+def test_models_the_toolkit_writes_always_carry_their_prompt_format(tiny_lm):
+    meta = json.loads((tiny_lm.path / META_FILE).read_text())
+    assert PromptFormat.from_dict(meta["prompt_format"]) == PromptFormat()
 
 
 @pytest.mark.parametrize(

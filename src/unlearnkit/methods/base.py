@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 #: Every unlearning method, by its paper's name (``unlearnkit list methods``).
 METHODS: Registry[type[Method] | type[EditMethod]] = Registry("method")
 
-DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: LoRA's default targets: every Linear / Conv1D layer of the transformer blocks, whatever
+#: the architecture (``unlearnkit.methods.loop.lora_target_modules`` resolves it per model)
+DEFAULT_LORA_TARGETS: Literal["all-linear", "peft"] = "all-linear"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,12 @@ class UnlearnConfig(Config):
     checkpoint_every: save a resumable checkpoint every N steps (needs an output directory).
     trackers: accelerate trackers to log to besides the JSONL log (tensorboard, wandb, mlflow).
     lora: train LoRA adapters (peft) instead of full weights, with lora_rank, lora_alpha,
-    lora_dropout on lora_target_modules; merge_lora merges them into the weights at the end.
+    lora_dropout on lora_target_modules: "all-linear" (default: every Linear / Conv1D layer
+    of the transformer blocks, i.e. attention and MLP projections, found per architecture),
+    "peft" (peft's own choice for the architecture, e.g. q_proj/v_proj on Llama, c_attn on
+    GPT-2) or a list of module names; merge_lora merges them into the weights at the end.
+    gradient_checkpointing: recompute the blocks' activations in the backward pass instead
+    of keeping them (large models: less memory, ~1 more forward pass of time, same loss).
     smoothing: a smoothness defence on the forget objective (Unlearn-Smooth,
     :mod:`unlearnkit.methods.smoothing`): none, sam, random, grad_penalty, curvature or
     weight_avg, with smooth_rho (SAM radius, relative noise scale, finite-difference step)
@@ -73,8 +80,9 @@ class UnlearnConfig(Config):
     lora_rank: int = param(8, ge=1)
     lora_alpha: float = param(16.0, gt=0)
     lora_dropout: float = param(0.0, ge=0, lt=1)
-    lora_target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    lora_target_modules: Literal["all-linear", "peft"] | tuple[str, ...] = DEFAULT_LORA_TARGETS
     merge_lora: bool = True
+    gradient_checkpointing: bool = False
     smoothing: Literal["none", "sam", "random", "grad_penalty", "curvature", "weight_avg"] = "none"
     smooth_rho: float = param(0.01, gt=0)
     smooth_weight: float = param(0.1, ge=0)
@@ -84,8 +92,12 @@ class UnlearnConfig(Config):
         for t in self.trackers:
             if t not in known:
                 self.fail("trackers", self.trackers, f"unknown tracker {t!r}; use {sorted(known)}")
-        if self.lora and not self.lora_target_modules:
-            self.fail("lora_target_modules", self.lora_target_modules, "give at least one module")
+        if not self.lora_target_modules:
+            self.fail(
+                "lora_target_modules",
+                self.lora_target_modules,
+                "give at least one module name, or all-linear / peft to find them per model",
+            )
 
 
 @dataclass(frozen=True)
@@ -168,9 +180,13 @@ class Method(ABC):
                 f"got {type(config).__name__}"
             )
         self.config = config
+        #: the model's prompt format bound to its tokenizer, set by the loop before
+        #: :meth:`views` (views that write new answers format them with it)
+        self.prompt_format: Any = None
 
     def views(self, prompt: str, answer: str, rng: random.Random) -> dict[str, tuple[str, str]]:
-        """The (prompt, continuation) sequences made from one forget example. The default is
+        """The (prompt, continuation) sequences made from one forget example (``answer`` is
+        the formatted continuation, EOS included when the format has it). The default is
         the example itself under "forget"; refusal-based methods add an "idk" view."""
         return {"forget": (prompt, answer)}
 

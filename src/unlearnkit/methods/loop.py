@@ -29,12 +29,13 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.pytorch_utils import Conv1D
 
 from unlearnkit.core.errors import UnlearnkitError
 from unlearnkit.core.io import atomic_write_json
 from unlearnkit.core.progress import bar_kwargs
 from unlearnkit.core.seeding import derive_seed, make_generator
-from unlearnkit.data.formatting import PromptFormat
+from unlearnkit.data.formatting import BoundPromptFormat, PromptFormat, bind_prompt_format
 from unlearnkit.methods.base import Method, UnlearnContext
 from unlearnkit.methods.smoothing import WeightAverage, smoothed_backward
 from unlearnkit.models.encoding import Encoded, collate, encode_pair, pad_token_id
@@ -103,22 +104,118 @@ def _batch_dict(
     return {"input_ids": b.input_ids, "attention_mask": b.attention_mask, "labels": b.labels}
 
 
+#: module types peft can wrap with LoRA layers (transformers' Conv1D is GPT-2's linear layer)
+_LORA_TYPES: tuple[type[torch.nn.Module], ...] = (
+    torch.nn.Linear,
+    Conv1D,
+    torch.nn.Embedding,
+    torch.nn.Conv1d,
+    torch.nn.Conv2d,
+    torch.nn.Conv3d,
+)
+#: where an attention block lives in a module path (self_attn, attn, attention, ...)
+_ATTENTION = re.compile(r"(^|\.)[\w]*(attn|attention)[\w]*(\.|$)", re.IGNORECASE)
+
+
+def _peft_lora_mapping() -> dict[str, list[str]]:
+    """peft's own per-architecture LoRA targets (``model_type`` -> module names)."""
+    try:
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+    except ImportError:  # moved in some peft release: then only the fallback applies
+        try:
+            from peft.utils import (  # type: ignore[attr-defined,no-redef]
+                TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING,
+            )
+        except ImportError:
+            return {}
+    return dict(TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING)
+
+
+def _linear_layers(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """Full name -> module of every Linear / Conv1D layer but the output head."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    return {
+        n: m
+        for n, m in model.named_modules()
+        if isinstance(m, (torch.nn.Linear, Conv1D)) and m is not head
+    }
+
+
+def _matches(full_name: str, target: str) -> bool:
+    """peft's rule: a target names a module by its full name or by a dotted suffix of it."""
+    return full_name == target or full_name.endswith("." + target)
+
+
+def lora_target_modules(model: torch.nn.Module, requested: str | Sequence[str]) -> list[str]:
+    """The module names LoRA adapters go on in ``model``.
+
+    requested: ``"all-linear"`` — every Linear / Conv1D layer of the transformer blocks
+    (attention and MLP projections, never the output head): q/k/v/o/gate/up/down_proj on
+    Llama, Mistral and Qwen2, c_attn/c_proj/c_fc on GPT-2, q/k/v_proj, dense, fc1/fc2 on
+    Phi. ``"peft"`` — peft's own mapping for the architecture (``model.config.model_type``:
+    q_proj/v_proj on Llama, c_attn on GPT-2, q_proj/v_proj/fc1/fc2 on Phi), or, for an
+    architecture peft does not list, the Linear / Conv1D layers inside attention blocks. A
+    list of names is used as given, after checking that each names a module LoRA can wrap
+    (by its last name, e.g. ``q_proj``, or a dotted suffix of its path).
+    """
+    layers = _linear_layers(model)
+    short = sorted({n.rsplit(".", 1)[-1] for n in layers})
+    if requested == "all-linear":
+        if not short:
+            raise UnlearningError(
+                f"{type(model).__name__} has no Linear or Conv1D layer for LoRA adapters; "
+                "set lora=false, or name the modules in lora_target_modules"
+            )
+        others = [n for n in dict(model.named_modules()) if n and n not in layers]
+        if any(_matches(n, t) for n in others for t in short):
+            return sorted(layers)  # a short name would also catch the head: full names
+        return short
+    if requested == "peft":
+        model_type = getattr(getattr(model, "config", None), "model_type", None)
+        mapped = _peft_lora_mapping().get(str(model_type), [])
+        if mapped and all(any(_matches(n, t) for n in layers) for t in mapped):
+            return list(mapped)
+        attention = sorted({n.rsplit(".", 1)[-1] for n in layers if _ATTENTION.search(n)})
+        if not attention:
+            raise UnlearningError(
+                f"peft lists no LoRA targets for model type {model_type!r} and "
+                f"{type(model).__name__} has no Linear / Conv1D layer inside a module named "
+                f"like attention; name the modules in lora_target_modules (its linear layers: "
+                f"{short}) or use lora_target_modules=all-linear"
+            )
+        return attention
+    if isinstance(requested, str):
+        requested = [requested]
+    modules = dict(model.named_modules())
+    problems = []
+    for target in requested:
+        found = [m for n, m in modules.items() if _matches(n, target)]
+        if not found:
+            problems.append(f"{target!r} is not a module of this model")
+        elif not all(isinstance(m, _LORA_TYPES) for m in found):
+            kinds = sorted({type(m).__name__ for m in found if not isinstance(m, _LORA_TYPES)})
+            problems.append(f"{target!r} is a {'/'.join(kinds)}, which LoRA cannot wrap")
+    if problems:
+        raise UnlearningError(
+            f"lora_target_modules {list(requested)}: {'; '.join(problems)}. "
+            f"{type(model).__name__}'s linear layers: {short}; or leave lora_target_modules "
+            "at its default (all-linear), or set it to peft (peft's choice for the architecture)"
+        )
+    return list(requested)
+
+
 def apply_lora(model: PreTrainedModel, config: Any) -> PreTrainedModel:
-    """Wrap ``model`` with LoRA adapters (peft); only adapter weights stay trainable."""
+    """Wrap ``model`` with LoRA adapters (peft) on the modules
+    :func:`lora_target_modules` finds for ``config.lora_target_modules``; only adapter
+    weights stay trainable."""
     from peft import LoraConfig, get_peft_model
 
-    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    missing = [t for t in config.lora_target_modules if t not in names]
-    if missing:
-        raise UnlearningError(
-            f"lora_target_modules {missing} are not modules of this model; "
-            f"linear modules it has: {sorted(n for n in names if n.endswith('proj'))}"
-        )
+    targets = lora_target_modules(model, config.lora_target_modules)
     lora = LoraConfig(
         r=config.lora_rank,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=list(config.lora_target_modules),
+        target_modules=targets,
         bias="none",
         task_type="CAUSAL_LM",
     )
@@ -127,6 +224,25 @@ def apply_lora(model: PreTrainedModel, config: Any) -> PreTrainedModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(getattr(config, "seed", 0), "lora"))
         return get_peft_model(model, lora)
+
+
+def set_gradient_checkpointing(model: torch.nn.Module, on: bool) -> None:
+    """Turn activation (gradient) checkpointing of a transformers model on or off: the
+    blocks' activations are recomputed in the backward pass instead of kept (less memory,
+    about one more forward pass of time; same gradients). Non-reentrant checkpointing,
+    which needs no gradient on the inputs (frozen embeddings under LoRA work)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not getattr(inner, "supports_gradient_checkpointing", False):
+        if on:
+            raise UnlearningError(
+                f"{type(inner).__name__} does not support gradient checkpointing; set "
+                "gradient_checkpointing=false"
+            )
+        return
+    if on:
+        inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif inner.is_gradient_checkpointing:
+        inner.gradient_checkpointing_disable()
 
 
 def _latest_checkpoint(out_dir: Path | None) -> tuple[Path, int] | None:
@@ -151,7 +267,7 @@ def run_unlearning(
     retain: Sequence[tuple[str, str]] | None = None,
     *,
     method_name: str | None = None,
-    prompt_format: PromptFormat | None = None,
+    prompt_format: PromptFormat | BoundPromptFormat | None = None,
     out_dir: str | Path | None = None,
     resume: bool = True,
     progress: bool = True,
@@ -165,7 +281,8 @@ def run_unlearning(
     """
     cfg = method.config
     name = method_name or type(method).__name__
-    fmt = prompt_format or PromptFormat()
+    # the model's own format: answers end with EOS as in fine-tuning (TOFU, open-unlearning)
+    fmt = bind_prompt_format(prompt_format, tokenizer)
     if not forget:
         raise UnlearningError("the forget set is empty: nothing to unlearn")
     if method.uses_retain and not retain:
@@ -187,24 +304,36 @@ def run_unlearning(
 
     # -- data: every view of every forget example, and the retain examples, encoded once ------
     view_rng = random.Random(derive_seed(cfg.seed, "views"))
+
+    def encode(prompt: str, continuation: str) -> Encoded:
+        return encode_pair(
+            tokenizer,
+            prompt,
+            continuation,
+            append_eos=fmt.eos,
+            max_length=max_len,
+            add_special_tokens=fmt.add_special_tokens,
+            boundary=fmt.boundary,  # type: ignore[arg-type]
+        )
+
+    method.prompt_format = fmt  # views that write new answers (refusals) format them alike
     forget_enc: list[dict[str, Encoded]] = []
     for q, a in forget:
         views = method.views(*fmt.pair(q, a), view_rng)
-        forget_enc.append(
-            {v: encode_pair(tokenizer, p, c, max_length=max_len) for v, (p, c) in views.items()}
-        )
+        forget_enc.append({v: encode(p, c) for v, (p, c) in views.items()})
     retain_enc = (
-        [encode_pair(tokenizer, *fmt.pair(q, a), max_length=max_len) for q, a in retain]
-        if method.uses_retain and retain
-        else []
+        [encode(*fmt.pair(q, a)) for q, a in retain] if method.uses_retain and retain else []
     )
 
     # -- model, reference, trainable parameters -------------------------------------------------
     reference = None
     if method.uses_reference:  # only methods that use it pay for it
         reference = copy.deepcopy(model).eval().requires_grad_(False)
+    lora_targets = lora_target_modules(model, cfg.lora_target_modules) if cfg.lora else None
     if cfg.lora:
         model = apply_lora(model, cfg)
+    if cfg.gradient_checkpointing:
+        set_gradient_checkpointing(model, True)
     model.train()
     ctx = UnlearnContext(
         model=model,
@@ -394,6 +523,8 @@ def run_unlearning(
         bar.close()
         if log is not None:
             log.close()
+        if cfg.gradient_checkpointing:  # the caller's model comes back as it was given
+            set_gradient_checkpointing(accelerator.unwrap_model(model), False)
         if cfg.trackers:
             accelerator.end_training()
     wall = time.perf_counter() - t0
@@ -422,7 +553,10 @@ def run_unlearning(
         final_losses=last_terms,
         resumed_from_step=resumed,
         log_path=str(out / LOG_FILE) if out else None,
-        details=dict(ctx.state.get("details", {})),
+        details={
+            **({"lora_target_modules": lora_targets} if lora_targets else {}),
+            **ctx.state.get("details", {}),
+        },
     )
     return model, record
 
@@ -435,7 +569,7 @@ def run_edit(
     retain: Sequence[tuple[str, str]] | None = None,
     *,
     method_name: str | None = None,
-    prompt_format: PromptFormat | None = None,
+    prompt_format: PromptFormat | BoundPromptFormat | None = None,
 ) -> tuple[PreTrainedModel, UnlearnRecord]:
     """Apply an editing method (:class:`~unlearnkit.methods.base.EditMethod`) to ``model``
     in place and return it with its record (0 steps; ``details`` holds what it did)."""
@@ -453,7 +587,11 @@ def run_edit(
     t0 = time.perf_counter()
     with torch.no_grad():
         details = method.edit(
-            model, tokenizer, list(forget), list(retain or []), prompt_format or PromptFormat()
+            model,
+            tokenizer,
+            list(forget),
+            list(retain or []),
+            bind_prompt_format(prompt_format, tokenizer),
         )
     wall = time.perf_counter() - t0
     changed = edited = 0

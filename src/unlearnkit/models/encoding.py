@@ -1,19 +1,30 @@
 """Encoding (prompt, continuation) pairs and collating them into padded batches.
 
-One function used by training, scoring and generation, so that all three see the same
-tokens. ``prompt + continuation`` is tokenised as ONE string and the boundary is found from
-the character offsets (a fast tokenizer's ``offset_mapping``): tokenising the two parts
-separately would, with SentencePiece-style tokenizers that prepend a word marker
-(Llama-2, Mistral), insert a spurious token at the start of the continuation. A token that
-straddles the boundary counts as continuation. Slow tokenizers (no offsets) fall back to
-separate encoding. Padding masks are built from lengths, never from ``token == pad_id`` (for
-models whose pad token equals eos, a real eos must stay visible).
+One function used by training, unlearning, scoring and generation, so that all see the same
+tokens. ``prompt + continuation`` is tokenised as ONE string; where the continuation starts
+is decided by ``boundary``:
+
+* ``"prompt_tokens"`` (TOFU's and open-unlearning's rule): after the first
+  ``len(tokenize(prompt))`` tokens. Where a token straddles the border (a prompt ending in a
+  space, followed by a word), that token counts as prompt, exactly as in the publishers'
+  code, so that per-item values match theirs.
+* ``"offsets"``: at the first token reaching past the prompt's last character (a fast
+  tokenizer's ``offset_mapping``); a straddling token counts as continuation. Tokenising the
+  two parts separately would, with SentencePiece-style tokenizers that prepend a word marker
+  (Llama-2, Mistral), insert a spurious token at the start of the continuation.
+
+Slow tokenizers (no offsets) encode the two parts separately. ``add_special_tokens=False``
+is for prompts that already hold the BOS text (chat templates). EOS is appended when asked
+unless the text already ends with it (as open-unlearning: ``if ids[-1] != eos: append``).
+Padding masks are built from lengths, never from ``token == pad_id`` (for models whose pad
+token equals eos, a real eos must stay visible).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -49,6 +60,9 @@ def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
     return 0
 
 
+Boundary = Literal["prompt_tokens", "offsets"]
+
+
 def encode_pair(
     tokenizer: PreTrainedTokenizerBase,
     prompt: str,
@@ -57,29 +71,27 @@ def encode_pair(
     append_eos: bool = False,
     max_length: int | None = None,
     with_offsets: bool = False,
+    add_special_tokens: bool = True,
+    boundary: Boundary = "prompt_tokens",
 ) -> Encoded:
-    """Encode ``prompt + continuation`` (with the tokenizer's special tokens, e.g. BOS),
-    optionally followed by eos. If too long, the prompt is cut from the left.
+    """Encode ``prompt + continuation`` (with the tokenizer's special tokens, e.g. BOS,
+    unless ``add_special_tokens=False``), followed by eos when ``append_eos`` and the text
+    does not already end with it. If too long, the prompt is cut from the left.
 
     ``offsets`` (when asked) are the continuation tokens' character spans inside
     ``continuation``.
     """
-    if tokenizer.is_fast:
-        enc = tokenizer(prompt + continuation, add_special_tokens=True, return_offsets_mapping=True)
-        return _assemble(
-            tokenizer,
-            prompt,
-            continuation,
-            list(enc["input_ids"]),
-            enc["offset_mapping"],
-            set(tokenizer.all_special_ids),
-            append_eos=append_eos,
-            max_length=max_length,
-            with_offsets=with_offsets,
-        )
-    prompt_ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
-    cont_ids = list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
-    return _finish(tokenizer, continuation, prompt_ids, cont_ids, None, append_eos, max_length)
+    (enc,) = encode_pairs(
+        tokenizer,
+        [prompt],
+        [continuation],
+        append_eos=append_eos,
+        max_length=max_length,
+        with_offsets=with_offsets,
+        add_special_tokens=add_special_tokens,
+        boundary=boundary,
+    )
+    return enc
 
 
 def encode_pairs(
@@ -90,24 +102,35 @@ def encode_pairs(
     append_eos: bool = False,
     max_length: int | None = None,
     with_offsets: bool = False,
+    add_special_tokens: bool = True,
+    boundary: Boundary = "prompt_tokens",
 ) -> list[Encoded]:
     """:func:`encode_pair` of many pairs (fast tokenizers encode them in one call)."""
     if len(prompts) != len(continuations):
         raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
-    if not tokenizer.is_fast or len(prompts) < 2:
-        return [
-            encode_pair(
-                tokenizer,
-                p,
-                c,
-                append_eos=append_eos,
-                max_length=max_length,
-                with_offsets=with_offsets,
-            )
-            for p, c in zip(prompts, continuations, strict=True)
-        ]
+    if boundary not in ("prompt_tokens", "offsets"):
+        raise ValueError(f"boundary must be 'prompt_tokens' or 'offsets', got {boundary!r}")
+    if not prompts:
+        return []
+    if not tokenizer.is_fast:
+        out = []
+        for p, c in zip(prompts, continuations, strict=True):
+            prompt_ids = list(tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"])
+            if boundary == "prompt_tokens":
+                ids = list(tokenizer(p + c, add_special_tokens=add_special_tokens)["input_ids"])
+                prompt_ids, cont_ids = ids[: len(prompt_ids)], ids[len(prompt_ids) :]
+            else:
+                cont_ids = list(tokenizer(c, add_special_tokens=False)["input_ids"])
+            out.append(_finish(tokenizer, c, prompt_ids, cont_ids, None, append_eos, max_length))
+        return out
     texts = [p + c for p, c in zip(prompts, continuations, strict=True)]
-    enc = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=True)
+    enc = tokenizer(texts, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+    n_prompt: list[int | None] = [None] * len(prompts)
+    if boundary == "prompt_tokens":
+        n_prompt = [
+            len(ids)
+            for ids in tokenizer(list(prompts), add_special_tokens=add_special_tokens)["input_ids"]
+        ]
     special = set(tokenizer.all_special_ids)
     return [
         _assemble(
@@ -120,9 +143,10 @@ def encode_pairs(
             append_eos=append_eos,
             max_length=max_length,
             with_offsets=with_offsets,
+            n_prompt=k,
         )
-        for p, c, ids, spans in zip(
-            prompts, continuations, enc["input_ids"], enc["offset_mapping"], strict=True
+        for p, c, ids, spans, k in zip(
+            prompts, continuations, enc["input_ids"], enc["offset_mapping"], n_prompt, strict=True
         )
     ]
 
@@ -138,23 +162,28 @@ def _assemble(
     append_eos: bool,
     max_length: int | None,
     with_offsets: bool,
+    n_prompt: int | None = None,
 ) -> Encoded:
-    """Split the tokens of ``prompt + continuation`` at the prompt's end (fast tokenizers)."""
+    """Split the tokens of ``prompt + continuation`` at the prompt's end (fast tokenizers):
+    after ``n_prompt`` tokens when given (the publishers' rule), else at the first token
+    reaching past the prompt's characters."""
     spans = [tuple(o) for o in offset_mapping]
     cut = len(prompt)
-    # first non-special token that reaches past the prompt starts the continuation
-    n_prompt = next(
-        (
-            i
-            for i, (tid, (_, end)) in enumerate(zip(ids, spans, strict=True))
-            if end > cut and tid not in special
-        ),
-        len(ids),
-    )
-    # trailing special tokens (e.g. an eos added by the tokenizer) belong to neither part
-    while len(ids) > n_prompt and ids[-1] in special and spans[-1] == (0, 0):
-        ids.pop()
-        spans.pop()
+    if n_prompt is None:
+        # first non-special token that reaches past the prompt starts the continuation
+        n_prompt = next(
+            (
+                i
+                for i, (tid, (_, end)) in enumerate(zip(ids, spans, strict=True))
+                if end > cut and tid not in special
+            ),
+            len(ids),
+        )
+        # trailing special tokens (e.g. an eos added by the tokenizer) belong to neither part
+        while len(ids) > n_prompt and ids[-1] in special and spans[-1] == (0, 0):
+            ids.pop()
+            spans.pop()
+    n_prompt = min(n_prompt, len(ids))
     cont_spans = [(max(0, a - cut), max(0, b - cut)) for a, b in spans[n_prompt:]]
     offsets = tuple(cont_spans) if with_offsets else None
     return _finish(
@@ -171,13 +200,15 @@ def _finish(
     append_eos: bool,
     max_length: int | None,
 ) -> Encoded:
-    """Append eos if asked and cut the prompt from the left to fit ``max_length``."""
+    """Append eos if asked (unless the continuation already ends with it) and cut the prompt
+    from the left to fit ``max_length``."""
     if append_eos:
         if tokenizer.eos_token_id is None:
             raise ValueError("append_eos=True but the tokenizer has no eos token")
-        cont_ids.append(tokenizer.eos_token_id)
-        if offsets is not None:
-            offsets = (*offsets, (len(continuation), len(continuation)))
+        if not cont_ids or cont_ids[-1] != tokenizer.eos_token_id:
+            cont_ids.append(tokenizer.eos_token_id)
+            if offsets is not None:
+                offsets = (*offsets, (len(continuation), len(continuation)))
     if max_length is not None and len(prompt_ids) + len(cont_ids) > max_length:
         keep = max_length - len(cont_ids)
         if keep < 1:

@@ -3,11 +3,16 @@
 Any local HF causal-LM directory loads (safetensors preferred); a hub id loads when the
 machine is online. ``trust_remote_code`` stays off unless asked for. Our own models carry an
 extra ``unlearnkit.json`` with their prompt format; plain transformers ignores it.
+
+A model that declares no prompt format (a checkpoint fine-tuned elsewhere) is refused unless
+the caller names one: with the wrong prompt every number is silently wrong.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +26,14 @@ from transformers import (
 
 from unlearnkit.core.errors import UnlearnkitError, is_hub_id
 from unlearnkit.core.io import atomic_dir, atomic_write_json
-from unlearnkit.data.formatting import PromptFormat
+from unlearnkit.data.formatting import (
+    PRESETS,
+    BoundPromptFormat,
+    PromptFormat,
+    PromptFormatError,
+    bind_prompt_format,
+    resolve_prompt_format,
+)
 
 META_FILE = "unlearnkit.json"
 DTYPES: dict[str, torch.dtype] = {
@@ -51,12 +63,18 @@ def load_causal_lm(
     trust_remote_code: bool = False,
     revision: str | None = None,
     local_files_only: bool | None = None,
+    prompt_format: PromptFormat | BoundPromptFormat | Mapping[str, Any] | str | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, PromptFormat]:
     """Load ``(model, tokenizer, prompt_format)`` from a local directory or a hub id.
 
     dtype: weights dtype ("auto" keeps the checkpoint's). device: "cpu", "cuda", "cuda:1" or
     "auto". A local path must exist and hold a ``config.json``; anything that is not a local
     path but looks like ``org/name`` is treated as a hub id (needs network).
+    prompt_format: how the model was prompted in training (a preset name such as ``tofu``
+    or ``llama-3-instruct``, a mapping of fields, a YAML/JSON file or a
+    :class:`PromptFormat`). Defaults to the one stored in ``unlearnkit.json``; a given one
+    that differs from the stored one wins, with a warning. A model with neither is refused
+    (:class:`PromptFormatError` saying how to declare one).
     """
     if dtype != "auto" and dtype not in DTYPES:
         raise ModelLoadError(f"dtype {dtype!r} is not supported; use auto, {', '.join(DTYPES)}")
@@ -89,13 +107,49 @@ def load_causal_lm(
     )
     model.to(target)
     model.eval()
-    fmt = PromptFormat()
-    meta_path = path / META_FILE
-    if is_local and meta_path.is_file():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if "prompt_format" in meta:
-            fmt = PromptFormat.from_dict(meta["prompt_format"])
+    fmt = choose_prompt_format(source, stored_prompt_format(path), prompt_format)
+    bind_prompt_format(fmt, tokenizer)  # fails now, not mid-run, if it does not fit
     return model, tokenizer, fmt
+
+
+def stored_prompt_format(path: str | Path) -> PromptFormat | None:
+    """The prompt format stored with a model directory (``unlearnkit.json``), if any."""
+    meta_path = Path(path).expanduser() / META_FILE
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if "prompt_format" not in meta:
+        return None
+    return PromptFormat.from_dict(meta["prompt_format"])
+
+
+def choose_prompt_format(
+    source: str | Path,
+    stored: PromptFormat | None,
+    given: PromptFormat | BoundPromptFormat | Mapping[str, Any] | str | None,
+) -> PromptFormat:
+    """The prompt format to use for the model at ``source``: ``given`` (resolved) over
+    ``stored``; neither is an error that says how to declare one."""
+    chosen = resolve_prompt_format(given)
+    if chosen is not None:
+        if stored is not None and stored != chosen:
+            warnings.warn(
+                f"{source}: using prompt format {chosen.describe()!r} instead of the one stored "
+                f"with the model ({stored.describe()!r})",
+                stacklevel=3,
+            )
+        return chosen
+    if stored is not None:
+        return stored
+    raise PromptFormatError(
+        f"{source} declares no prompt format, and the numbers depend on prompting the model "
+        "exactly as it was trained. Name it: --prompt-format PRESET on the command line, "
+        "prompt_format: PRESET in a run spec, or prompt_format=... in Python. Presets: "
+        f"{', '.join(sorted(PRESETS))} (e.g. 'tofu' for TOFU's 'Question: ...\\nAnswer: ' "
+        "models, 'chat' for the tokenizer's own chat template); or a mapping such as "
+        "{template: 'Q: {question}\\nA:', answer_prefix: ' '}. 'unlearnkit' is this "
+        "toolkit's own default ('Question: {question}\\nAnswer:' and a space before the answer)."
+    )
 
 
 def save_causal_lm(
@@ -103,7 +157,7 @@ def save_causal_lm(
     tokenizer: PreTrainedTokenizerBase,
     path: str | Path,
     *,
-    prompt_format: PromptFormat | None = None,
+    prompt_format: PromptFormat | BoundPromptFormat | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a standard HF directory (safetensors) atomically, plus ``unlearnkit.json``."""
@@ -111,9 +165,11 @@ def save_causal_lm(
     with atomic_dir(path, overwrite=True) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        meta: dict[str, Any] = {"family": "causal_lm"}
-        if prompt_format is not None:
-            meta["prompt_format"] = prompt_format.to_dict()
+        # every model the toolkit writes carries its prompt format (ours by default)
+        meta: dict[str, Any] = {
+            "family": "causal_lm",
+            "prompt_format": (prompt_format or PromptFormat()).to_dict(),
+        }
         meta.update(extra or {})
         atomic_write_json(tmp / META_FILE, meta)
     return path

@@ -29,6 +29,7 @@ from unlearnkit.core.config import Config, param
 from unlearnkit.core.errors import UnlearnkitError
 from unlearnkit.core.progress import bar_kwargs
 from unlearnkit.core.seeding import derive_seed
+from unlearnkit.data.formatting import BoundPromptFormat, PromptFormat, bind_prompt_format
 from unlearnkit.models.encoding import Encoded, collate, encode_pair, pad_token_id
 
 
@@ -149,14 +150,28 @@ def train_causal_lm(
     desc: str = "train",
     log_path: str | Path | None = None,
     accelerator: Accelerator | None = None,
+    prompt_format: PromptFormat | BoundPromptFormat | None = None,
 ) -> TrainRecord:
-    """Train ``model`` in place on ``examples`` and return a :class:`TrainRecord`."""
+    """Train ``model`` in place on ``examples`` and return a :class:`TrainRecord`.
+
+    prompt_format: the format the examples were written in (default: ours); it decides
+    whether EOS ends each completion, where the completion's tokens start and whether the
+    tokenizer adds its BOS (see :mod:`unlearnkit.data.formatting`)."""
     if not examples:
         raise TrainingError("no training examples: the training set is empty")
     accelerator = accelerator or Accelerator()
     max_len = getattr(model.config, "max_position_embeddings", None)
+    fmt = bind_prompt_format(prompt_format, tokenizer)
     encoded: list[Encoded] = [
-        encode_pair(tokenizer, ex.prompt, ex.completion, append_eos=True, max_length=max_len)
+        encode_pair(
+            tokenizer,
+            ex.prompt,
+            ex.completion,
+            append_eos=fmt.eos,
+            max_length=max_len,
+            add_special_tokens=fmt.add_special_tokens,
+            boundary=fmt.boundary,  # type: ignore[arg-type]
+        )
         for ex in examples
     ]
     sampler = LengthBucketSampler(

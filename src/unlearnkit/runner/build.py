@@ -23,7 +23,7 @@ from unlearnkit.core.config import Config, param
 from unlearnkit.core.errors import UnknownNameError
 from unlearnkit.core.io import atomic_write_json
 from unlearnkit.core.seeding import set_threads
-from unlearnkit.data.formatting import PromptFormat
+from unlearnkit.data.formatting import BoundPromptFormat, PromptFormat, bind_prompt_format
 from unlearnkit.data.world import World, WorldSpec, generate_world, world_preset
 from unlearnkit.data.world.world import WORLD_VERSION
 from unlearnkit.models.loading import load_causal_lm, save_causal_lm
@@ -173,7 +173,9 @@ def _keys(spec: BuildSpec, world: World) -> dict[str, dict[str, Any]]:
     }
 
 
-def training_examples(world: World, fmt: PromptFormat, exclude: str | None) -> list[TrainExample]:
+def training_examples(
+    world: World, fmt: PromptFormat | BoundPromptFormat, exclude: str | None
+) -> list[TrainExample]:
     """The world's trained items as (prompt, completion) pairs in the prompt format.
 
     Raw texts (biographies) have an empty prompt and are learnt whole.
@@ -317,7 +319,8 @@ def _build_role(
 
     def make_model(tmp: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(tok_dir)
-        examples = training_examples(world, spec.prompt_format, exclude)
+        fmt = bind_prompt_format(spec.prompt_format, tokenizer)
+        examples = training_examples(world, fmt, exclude)
         model = build_tiny_lm(spec.model, tokenizer, seed=spec.model_seed)
         what = "all trained data" if exclude is None else f"everything but {exclude}"
         log(
@@ -333,6 +336,7 @@ def _build_role(
                 progress=progress,
                 desc=role,
                 log_path=tmp / "train_log.jsonl",
+                prompt_format=fmt,
             )
         info = {
             "role": role,

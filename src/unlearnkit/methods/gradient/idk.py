@@ -41,8 +41,14 @@ class RefusalMethod(Method):
         self.refusals = load_refusals(self.config.refusals_file)
 
     def views(self, prompt: str, answer: str, rng: random.Random) -> dict[str, tuple[str, str]]:
+        refusal = rng.choice(self.refusals)
+        if self.prompt_format is not None:  # the model's format: template suffix, EOS
+            return {
+                "forget": (prompt, answer),
+                "idk": (prompt, self.prompt_format.continuation(refusal)),
+            }
         prefix = answer[: len(answer) - len(answer.lstrip())]  # keep the answer prefix (space)
-        return {"forget": (prompt, answer), "idk": (prompt, prefix + rng.choice(self.refusals))}
+        return {"forget": (prompt, answer), "idk": (prompt, prefix + refusal)}
 
 
 @METHODS.register(
