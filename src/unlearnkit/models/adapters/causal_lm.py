@@ -33,7 +33,7 @@ from transformers import (
 )
 from transformers import StoppingCriteriaList as _StoppingCriteriaList
 
-from unlearnkit.data.formatting import PromptFormat
+from unlearnkit.data.formatting import BoundPromptFormat, PromptFormat, bind_prompt_format
 from unlearnkit.models.adapters.base import model_fingerprint
 from unlearnkit.models.encoding import (
     Encoded,
@@ -169,7 +169,9 @@ class CausalLMAdapter:
 
     batch_size: default batch size for every query. max_length: longest sequence (defaults
     to the model's ``max_position_embeddings``); prompts are cut from the left to fit.
-    prompt_format: how QA records become prompts for this model (stored with our models).
+    prompt_format: how QA records become prompts for this model (stored with our models);
+    kept bound to the tokenizer (:class:`~unlearnkit.data.formatting.BoundPromptFormat`), so
+    ``adapter.prompt_format.prompt(question)`` is the text the model was trained on.
     """
 
     family: ClassVar[str] = "causal_lm"
@@ -181,7 +183,7 @@ class CausalLMAdapter:
         *,
         batch_size: int = 64,
         max_length: int | None = None,
-        prompt_format: PromptFormat | None = None,
+        prompt_format: PromptFormat | BoundPromptFormat | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -189,7 +191,7 @@ class CausalLMAdapter:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", None)
-        self.prompt_format = prompt_format or PromptFormat()
+        self.prompt_format: BoundPromptFormat = bind_prompt_format(prompt_format, tokenizer)
         self.pad_id = pad_token_id(tokenizer)
         #: longest packed scoring sequence (see :meth:`score`)
         self.pack_tokens = 512
@@ -206,7 +208,9 @@ class CausalLMAdapter:
     def save(self, path: str | Path) -> Path:
         from unlearnkit.models.loading import save_causal_lm
 
-        return save_causal_lm(self.model, self.tokenizer, path, prompt_format=self.prompt_format)
+        return save_causal_lm(
+            self.model, self.tokenizer, path, prompt_format=self.prompt_format.format
+        )
 
     @classmethod
     def from_pretrained(cls, source: str | Path, **kwargs: Any) -> CausalLMAdapter:
@@ -269,12 +273,15 @@ class CausalLMAdapter:
     ) -> list[Encoded]:
         """:meth:`encode` of many pairs (a fast tokenizer encodes them in one call)."""
         limit = max_length or self.max_length
+        fmt = self.prompt_format
         encoded = encode_pairs(
             self.tokenizer,
             prompts,
             continuations,
             max_length=limit,
             with_offsets=with_offsets and self.tokenizer.is_fast,
+            add_special_tokens=fmt.add_special_tokens,
+            boundary=fmt.boundary,  # type: ignore[arg-type]
         )
         return [self._with_context(enc, limit) for enc in encoded]
 
