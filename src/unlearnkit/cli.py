@@ -26,6 +26,28 @@ err = Console(stderr=True)
 Overrides = Annotated[
     list[str] | None, typer.Argument(help="key=value overrides, e.g. n_people=50 seed=3")
 ]
+PromptFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prompt-format",
+        help="how the model was prompted in training: a preset (tofu, llama-2-chat, "
+        "llama-3-instruct, qwen2.5-instruct, phi-3.5-instruct, gemma-it, zephyr, chat, "
+        "unlearnkit), a YAML/JSON file of fields, or inline YAML such as "
+        "\"{template: 'Q: {question}\\nA:', answer_prefix: ' '}\" (default: the format stored "
+        "with the model; a model without one is refused)",
+    ),
+]
+
+
+def _prompt_format(value: str | None):
+    """The --prompt-format value: a preset, a file, or an inline YAML mapping."""
+    if value is None:
+        return None
+    if value.lstrip().startswith("{"):
+        import yaml
+
+        return yaml.safe_load(value)
+    return value
 
 
 def _wide() -> bool:
@@ -140,6 +162,7 @@ def run(
     report: Annotated[
         bool, typer.Option(help="write the HTML report (RUN_DIR/report/index.html)")
     ] = True,
+    prompt_format: PromptFormatOption = None,
 ) -> None:
     """Run an experiment: build or reuse the models, unlearn, evaluate, print the leaderboard.
 
@@ -179,6 +202,8 @@ def run(
             )
         else:
             experiment = load_spec(spec, overrides or [])
+            if prompt_format is not None:
+                experiment = experiment.replace(prompt_format=_prompt_format(prompt_format))
             result = run_experiment(
                 experiment,
                 cache=Cache(cache_dir),
@@ -359,6 +384,7 @@ def eval_(
         Path | None,
         typer.Option("--record", help="the unlearning run's record.json (efficiency figures)"),
     ] = None,
+    prompt_format: PromptFormatOption = None,
     overrides: Overrides = None,
 ) -> None:
     """Evaluate a model with the tofu / muse / mia suites; writes a results JSON.
@@ -380,6 +406,7 @@ def eval_(
             record=record,
             config=cfg,
             progress=sys.stderr.isatty(),
+            prompt_format=_prompt_format(prompt_format),
         )
         report.save(out)
     except UnlearnkitError as exc:
@@ -406,6 +433,7 @@ def audit(
     forget: Annotated[
         str, typer.Option(help="forget split: forget01, forget05, forget10, forget25")
     ] = "forget10",
+    prompt_format: PromptFormatOption = None,
     overrides: Overrides = None,
 ) -> None:
     """Robustness audit: relearning, quantization, weight noise, LoRA recovery, form and
@@ -422,18 +450,24 @@ def audit(
     from unlearnkit.audit.data import audit_data
     from unlearnkit.audit.knowledge import forgetting_left, knowledge
     from unlearnkit.audit.relearning import split_records
+    from unlearnkit.data.formatting import require_same_format
     from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
     _quiet_libraries()
     try:
         cfg = AuditConfig(forget=forget).with_overrides(overrides or [])
         splits, forms = audit_data(data, forget=forget)
-        load = CausalLMAdapter.from_pretrained
+        fmt = _prompt_format(prompt_format)
+
+        def load(path: Path) -> CausalLMAdapter:
+            return CausalLMAdapter.from_pretrained(path, prompt_format=fmt)
+
         adapters = {"model": load(model)}
         if target is not None:
             adapters["target"] = load(target)
         if oracle is not None:
             adapters["oracle"] = load(oracle)
+        require_same_format({role: a.prompt_format for role, a in adapters.items()})
         target_measured = None
         if "target" in adapters:
             _, measured = split_records(splits[cfg.forget], cfg.relearn_fraction, cfg.seed)
@@ -490,6 +524,7 @@ def unlearn(
     forget: Annotated[
         str, typer.Option(help="forget split: forget01, forget05, forget10, forget25")
     ] = "forget10",
+    prompt_format: PromptFormatOption = None,
     overrides: Overrides = None,
 ) -> None:
     """Unlearn a forget split from a model; writes OUT/model (HF directory) and OUT/record.json.
@@ -506,7 +541,15 @@ def unlearn(
     try:
         cfg = method_config(method, parse_overrides(overrides or []))
         tofu = load_tofu(data, forget=forget)
-        _, record = run(model, tofu.forget, tofu.retain, method, config=cfg, out_dir=out)
+        _, record = run(
+            model,
+            tofu.forget,
+            tofu.retain,
+            method,
+            config=cfg,
+            out_dir=out,
+            prompt_format=_prompt_format(prompt_format),
+        )
     except UnlearnkitError as exc:
         _fail(exc)
     console.print(

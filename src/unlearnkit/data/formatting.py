@@ -416,3 +416,20 @@ def _preset(name: str) -> PromptFormat:
             + did_you_mean(key, names),
         )
     return PRESETS[key]
+
+
+def require_same_format(
+    formats: Mapping[str, PromptFormat | BoundPromptFormat | None],
+) -> None:
+    """Raise :class:`PromptFormatError` unless every named model (``None``: absent) is
+    prompted alike: a target, its oracle and its unlearned versions compared under different
+    prompts give numbers that mean nothing."""
+    present = {role: unbound(f) for role, f in formats.items() if f is not None}
+    if len(set(present.values())) <= 1:
+        return
+    lines = "; ".join(f"{role}: {fmt.describe()}" for role, fmt in present.items())
+    raise PromptFormatError(
+        f"the models are prompted differently ({lines}); a model and its oracle must use the "
+        "prompt format they were trained with, and the same one. Declare the right one with "
+        "--prompt-format (or prompt_format=...), or re-save the model with its format."
+    )

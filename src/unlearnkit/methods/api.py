@@ -12,6 +12,7 @@ from accelerate import PartialState
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from unlearnkit.core.io import atomic_write_json
+from unlearnkit.data.formatting import bind_prompt_format, resolve_prompt_format
 from unlearnkit.methods.base import (
     METHODS,
     EditConfig,
@@ -98,6 +99,7 @@ def unlearn(
     out_dir: str | Path | None = None,
     progress: bool = True,
     resume: bool = True,
+    prompt_format: Any = None,
     **overrides: Any,
 ) -> tuple[CausalLMAdapter, UnlearnRecord]:
     """Unlearn ``forget`` from ``model`` with ``method`` and return ``(adapter, record)``.
@@ -108,16 +110,30 @@ def unlearn(
     ``lr=1e-3, epochs=5, lora=True``). The model is trained in place (pass a copy to keep
     the original). With ``out_dir``, the unlearned model is saved there as a Hugging Face
     directory, with ``record.json``, the step log and any checkpoints.
+    prompt_format: how the model was prompted in training (preset name, mapping, file or
+    PromptFormat); default: the one stored with a model directory or adapter. The unlearned
+    model is saved with it.
     """
     cfg = method_config(method, config, **overrides)
     if isinstance(model, (str, Path)):
-        adapter = CausalLMAdapter.from_pretrained(model)
+        adapter = CausalLMAdapter.from_pretrained(model, prompt_format=prompt_format)
     elif isinstance(model, CausalLMAdapter):
         adapter = model
+        if prompt_format is not None:
+            adapter = adapter.like(adapter.model)
+            adapter.prompt_format = bind_prompt_format(
+                resolve_prompt_format(prompt_format), adapter.tokenizer
+            )
     else:
         if tokenizer is None:
             raise UnlearningError("pass tokenizer= with a transformers model (or pass an adapter)")
-        adapter = CausalLMAdapter(model, tokenizer)
+        if prompt_format is None:
+            raise UnlearningError(
+                "pass prompt_format= with a transformers model: the format it was fine-tuned "
+                "with (e.g. 'tofu', 'chat', or a mapping); see unlearnkit.data.formatting.PRESETS"
+            )
+        fmt = resolve_prompt_format(prompt_format)
+        adapter = CausalLMAdapter(model, tokenizer, prompt_format=fmt)
     algorithm = METHODS.get(method)(cfg)
     if isinstance(algorithm, InferenceMethod):
         result, record = run_wrap(

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from unlearnkit.core.cache import Cache, content_hash
 from unlearnkit.core.errors import UnlearnkitError
 from unlearnkit.core.io import atomic_write_json, atomic_write_text, strict_json
+from unlearnkit.data.formatting import require_same_format
 from unlearnkit.evaluation.api import EvalConfig, EvalReport, evaluate, library_versions
 from unlearnkit.evaluation.context import EvalContext, records_hash
 from unlearnkit.evaluation.data import EvalData, eval_data
@@ -432,19 +433,23 @@ class _State:
     @property
     def target(self) -> CausalLMAdapter:
         if self._target is None:
-            self._target = CausalLMAdapter.from_pretrained(
-                self.target_dir, batch_size=self.spec.batch_size
-            )
+            self._target = load_lm(self.spec, self.target_dir)
         return self._target
 
     @property
     def oracle(self) -> EvalContext | None:
         if self._oracle is None and self.oracle_dir is not None:
             self._oracle = EvalContext(
-                CausalLMAdapter.from_pretrained(self.oracle_dir, batch_size=self.spec.batch_size),
+                load_lm(self.spec, self.oracle_dir),
                 name="oracle",
                 cache_dir=self.cache.root / "eval_reference",
                 passes_dir=self.cache.root / "passes",
+            )
+            require_same_format(
+                {
+                    "target": self.target.prompt_format,
+                    "oracle": self._oracle.adapter.prompt_format,
+                }
             )
         return self._oracle
 
@@ -498,7 +503,7 @@ def _sequenced(state: _State, m, seed: int) -> tuple[Path, bool]:
     }
 
     def make(tmp: Path) -> None:
-        model = CausalLMAdapter.from_pretrained(state.target_dir, batch_size=spec.batch_size)
+        model = load_lm(spec, state.target_dir)
         out = sequential_unlearning(
             model,
             data.tofu.forget,
@@ -536,7 +541,7 @@ def _audited(state: _State, model_dir: Path) -> tuple[Path, bool]:
     if _corpus(spec):
         return _audited_corpus(state, model_dir, source)
     splits, forms = audit_data(source, forget=spec.forget)
-    model = CausalLMAdapter.from_pretrained(model_dir, batch_size=spec.batch_size)
+    model = load_lm(spec, model_dir)
     oracle = state.oracle.adapter if state.oracle is not None else None
     key = {
         "model": model.fingerprint(),
@@ -582,7 +587,7 @@ def _audited_corpus(state: _State, model_dir: Path, world: Any) -> tuple[Path, b
     from unlearnkit.audit.corpus import audit_corpus
 
     spec, cfg = state.spec, state.spec.audit
-    model = CausalLMAdapter.from_pretrained(model_dir, batch_size=spec.batch_size)
+    model = load_lm(spec, model_dir)
     key = {
         "kind": "corpus",
         "model": model.fingerprint(),
@@ -696,6 +701,7 @@ def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, lo
     config = method_config(m.name, {**m.config, "seed": seed})
     key = {
         "target": target.fingerprint(),
+        "prompt_format": target.prompt_format.to_dict(),
         "forget": records_hash(forget),
         "retain": records_hash(retain),
         "method": m.name,
@@ -721,9 +727,16 @@ def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, lo
     return path, config.to_dict(), fresh
 
 
+def load_lm(spec: ExperimentSpec, path: str | Path) -> CausalLMAdapter:
+    """A model of the run: a real model with the spec's prompt format when it names one
+    (models the run writes carry the target's), an embedded one with its stored format."""
+    fmt = None if spec.embedded else spec.prompt_format
+    return CausalLMAdapter.from_pretrained(path, batch_size=spec.batch_size, prompt_format=fmt)
+
+
 def _evaluation(spec, cache, model_dir: Path, data, oracle_ctx, record, oracle_cost):
     """The evaluation report of ``model_dir`` (built or reused) and whether it was built."""
-    model = CausalLMAdapter.from_pretrained(model_dir, batch_size=spec.batch_size)
+    model = load_lm(spec, model_dir)
     cfg = EvalConfig(
         suites=spec.suites,
         forget=spec.forget,

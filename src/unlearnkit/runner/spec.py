@@ -20,6 +20,7 @@ from typing import Any
 from unlearnkit.audit.api import AuditConfig
 from unlearnkit.core.config import Config, _load_yaml, _set_dotted, param, parse_overrides
 from unlearnkit.core.errors import ConfigError
+from unlearnkit.data.formatting import resolve_prompt_format
 from unlearnkit.evaluation.suites import SUITES
 from unlearnkit.runner.build import BuildSpec, build_spec
 
@@ -66,6 +67,11 @@ class ExperimentSpec(Config):
     seeds: every method runs once per seed (the seed of its batch order). suites,
     bootstrap, ci_level: the evaluation. batch_size: sequences per forward pass. audit: the
     robustness audit of every model (``audit={}`` for the defaults; docs/audit.md), or none.
+    prompt_format: how the real model and oracle were prompted in training: a preset name
+    (``tofu``, ``llama-3-instruct``, ``qwen2.5-instruct``, ``chat``, ...), a mapping of
+    fields (``{preset: tofu, stop: ["\\n"]}``, ``{template: ..., answer_prefix: ...}``) or a
+    YAML/JSON file (docs: "Prompt formats"); default: the format stored with the model, and
+    a model without one is refused. Embedded builds set theirs in ``build.prompt_format``.
     """
 
     name: str = "demo"
@@ -81,6 +87,7 @@ class ExperimentSpec(Config):
     ci_level: float = param(0.95, gt=0, lt=1)
     batch_size: int = param(64, ge=1)
     audit: AuditConfig | None = None
+    prompt_format: str | dict[str, Any] | None = None
 
     @property
     def embedded(self) -> bool:
@@ -116,6 +123,15 @@ class ExperimentSpec(Config):
             value = getattr(self, key)
             if value is not None and not Path(value).expanduser().exists():
                 self.fail(key, value, "an existing local directory")
+        if self.prompt_format is not None:
+            if self.embedded:
+                self.fail(
+                    "prompt_format",
+                    self.prompt_format,
+                    "only for real models (model=...); the embedded build's format is "
+                    "build.prompt_format",
+                )
+            resolve_prompt_format(self.prompt_format)  # an unknown preset fails here
         if self.audit is not None and self.audit.forget != self.forget:
             self.fail("audit", self.audit.forget, f"audit.forget={self.forget} (the run's forget)")
         if self.embedded and self.forget != self.build.forget:
