@@ -23,6 +23,7 @@ from unlearnkit.core.config import Config, param
 from unlearnkit.core.errors import UnlearnkitError
 from unlearnkit.core.io import atomic_write_text
 from unlearnkit.core.results import Result
+from unlearnkit.data.formatting import require_same_format
 from unlearnkit.evaluation.context import EvalContext
 from unlearnkit.evaluation.data import EvalData, eval_data
 from unlearnkit.evaluation.efficiency import efficiency, oracle_training_cost
@@ -159,13 +160,17 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _context(model: Any, name: str, batch_size: int, cache_dir, progress: bool) -> EvalContext:
+def _context(
+    model: Any, name: str, batch_size: int, cache_dir, progress: bool, prompt_format: Any = None
+) -> EvalContext:
     if isinstance(model, EvalContext):
         return model
     if isinstance(model, CausalLMAdapter):
         adapter = model
     elif isinstance(model, str | Path):
-        adapter = CausalLMAdapter.from_pretrained(model, batch_size=batch_size)
+        adapter = CausalLMAdapter.from_pretrained(
+            model, batch_size=batch_size, prompt_format=prompt_format
+        )
     else:
         raise UnlearnkitError(
             f"cannot evaluate a {type(model).__name__} as the {name}; give a model directory "
@@ -193,6 +198,7 @@ def evaluate(
     config: EvalConfig | Mapping[str, Any] | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = False,
+    prompt_format: Any = None,
     **overrides: Any,
 ) -> EvalReport:
     """Evaluate ``model`` on ``data`` with ``suites`` and return the report.
@@ -205,6 +211,9 @@ def evaluate(
     record (read from the oracle's ``build.json`` when not given). cache_dir: where the
     oracle's reference values are kept (default: the unlearnkit cache). Settings: an
     :class:`EvalConfig`, a mapping, or keyword overrides (``bootstrap=200``).
+    prompt_format: how the models given as directories are prompted (a preset name such as
+    ``tofu``, a mapping, a file or a PromptFormat; default: the one stored with each model,
+    and a model without one is refused). Model, oracle and reference must agree.
     """
     cfg = EvalConfig() if config is None else config
     if isinstance(cfg, Mapping):
@@ -215,17 +224,27 @@ def evaluate(
         cfg = cfg.with_overrides(overrides)
     t0 = time.perf_counter()
     data_ = data if isinstance(data, EvalData) else eval_data(data, forget=cfg.forget)
-    ctx = _context(model, "model", cfg.batch_size, None, progress)
+    fmt = prompt_format
+    ctx = _context(model, "model", cfg.batch_size, None, progress, fmt)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "eval"
     octx = (
-        _context(oracle, "oracle", cfg.batch_size, cache, progress) if oracle is not None else None
+        _context(oracle, "oracle", cfg.batch_size, cache, progress, fmt)
+        if oracle is not None
+        else None
     )
     if octx is not None and ctx.fingerprint == octx.fingerprint:
         ctx = octx  # the oracle judged by itself: share its passes and cached values
     if reference is None:
         rctx = octx
     else:
-        rctx = _context(reference, "reference", cfg.batch_size, cache, progress)
+        rctx = _context(reference, "reference", cfg.batch_size, cache, progress, fmt)
+    require_same_format(
+        {
+            "model": ctx.adapter.prompt_format,
+            "oracle": octx.adapter.prompt_format if octx is not None else None,
+            "reference": rctx.adapter.prompt_format if rctx is not None else None,
+        }
+    )
 
     def configure(item) -> dict[str, Any]:
         if item.kind == "composite":
