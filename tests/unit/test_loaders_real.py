@@ -485,3 +485,22 @@ def test_wmdp_missing_choices_names_file_record_and_field(tmp_path: Path) -> Non
     with pytest.raises(DataValidationError, match="missing required field") as info:
         load_wmdp_dir(tmp_path)
     assert (info.value.file, info.value.record, info.value.field) == (str(path), 2, "choices")
+
+
+# ----------------------------------------------------------------------------------------
+# the synthetic world writes the public TOFU schema too
+def test_written_world_tofu_files_have_the_public_fields(tmp_path: Path) -> None:
+    from unlearnkit.data.world import generate_world, world_preset
+
+    world = generate_world(world_preset("test"))
+    root = world.write(tmp_path / "world") / "tofu"
+    for name, fields in (
+        ("world_facts_perturbed", {"question", "answer", "perturbed_answer"}),
+        ("world_facts", {"question", "answer", "option1", "option2", "option3", "option4"}),
+    ):
+        records = load_records(root / f"{name}.json")
+        assert all(set(r) == fields for r in records), name
+    data = load_tofu(root, forget="forget10")
+    assert data.configs["world_facts"] == "world_facts_perturbed"
+    # the world's own evaluated sets keep the paraphrase the truth ratio reads
+    assert all(r["paraphrased_answer"] for r in data.forget + data.retain_eval)
