@@ -237,6 +237,10 @@ def load_muse(
     splits, ``privleak/forget``, ``privleak/retain`` (or ``retain2``), ``privleak/holdout``.
     check_disjoint: refuse identical texts shared by raw forget / retain / holdout, and by
     privleak forget / retain / holdout. Raises like :func:`load_tofu`.
+
+    MUSE's other configs (``train``, and ``scal`` / ``sust`` with splits ``forget_1`` ..
+    ``forget_4``) are not read here: ``load_records(DIR, "scal", split="forget_4",
+    schema="muse_text")`` reads one of them.
     """
     src = _open_source(
         source,
