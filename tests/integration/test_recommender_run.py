@@ -202,10 +202,20 @@ def test_a_movielens_file_runs_through_the_same_protocol(tmp_path) -> None:
     from unlearnkit.data.world.interactions import world_from_interactions
 
     loaded = load_movielens(tmp_path / "ratings.dat", drop_empty_users=True)
-    real = world_from_interactions(loaded, spec.world)
-    assert len(real.user) == len(world.user) and real.n_users == 60
-    assert (real.split == "train").sum() == (world.split == "train").sum()
+    plain = world_from_interactions(loaded, spec.world, reference_fraction=0.0)
+    assert len(plain.user) == len(world.user) and plain.n_users == 60
+    assert (plain.split == "train").sum() == (world.split == "train").sum()
+    # the run held 10% of the training period out as the membership reference
+    real = world_from_interactions(loaded, spec.world, reference_fraction=spec.reference_fraction)
+    assert spec.reference_fraction == 0.1 and data["spec"]["reference_fraction"] == 0.1
+    n_ref = int(real.mask("reference").sum())
+    assert n_ref == pytest.approx(0.1 * (world.split == "train").sum(), abs=2)
     assert real.request("items").sum() > 0
+    report = json.loads((result.run_dir / rows["oracle"]["report"]).read_text())
+    ids = report["results"]["mia"]["interaction_mia"]["ids"]
+    nonmembers = {x.split(":", 1)[1] for x in ids if x.startswith("nonmember:")}
+    reference = {f"u{u}:i{i}" for u, i in real.pairs(real.mask("reference")).tolist()}
+    assert nonmembers and nonmembers <= reference  # compared with the reference sample
     assert "ratings.dat" in write_report(result.run_dir).read_text()
     with pytest.raises(ConfigError, match="ratings file"):
         load_recommender_spec(None, [f"data={tmp_path / 'missing.dat'}"])

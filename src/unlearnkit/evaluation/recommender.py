@@ -4,15 +4,17 @@
 ``{key: Result}`` (per-example values where the quantity has them):
 
 * ``rec/recall@K``, ``rec/ndcg@K``: utility on the held-out test interactions of every user
-  (per user), the user's kept training and validation items left out of the ranking;
+  (per user), the user's kept training, validation (and reference) items left out of the
+  ranking;
   ``rec/recall@K_touched``, ``rec/ndcg@K_touched``: the same for the users the request
   touched (who had a removed interaction);
 * ``forget/rank_pct``: percentile rank of each removed interaction among its user's
   candidates (0 = top; the oracle's is the goal), ``forget/hit@K`` (the item is in the
   user's top K), ``forget/rank_gap`` (|rank pct − the oracle's|, per interaction);
-* ``heldout/rank_pct``: the same for the never-trained reference pairs (held-out test
-  interactions of the request's users; of its items for an item request): a model that
-  never saw the removed interactions ranks them like these (the sanity law);
+* ``heldout/rank_pct``: the same for the never-trained reference pairs (see
+  :meth:`RecommenderSplits.heldout`: a never-trained sample of the training period on real
+  data, held-out test interactions on the generated world): a model that never saw the
+  removed interactions ranks them like these (the sanity law);
 * ``mi/bf`` and ``mi/ng`` (UnlearnRec's membership ratios, see
   :mod:`unlearnkit.evaluation.functional.ranking`; MI-BF needs the model before
   unlearning);
@@ -44,7 +46,9 @@ from unlearnkit.models.recommender import RecommenderAdapter
 @dataclass(frozen=True)
 class RecommenderSplits:
     """(K, 2) (user, item) arrays of one request: retain (training interactions kept),
-    forget (removed), val, test; kind: ``interactions`` / ``users`` / ``items``."""
+    forget (removed), val, test; kind: ``interactions`` / ``users`` / ``items``;
+    reference: the world's never-trained sample of the training period (real data), or
+    None (the generated world: the test interactions are the reference)."""
 
     n_users: int
     n_items: int
@@ -53,6 +57,7 @@ class RecommenderSplits:
     val: np.ndarray
     test: np.ndarray
     kind: str = "interactions"
+    reference: np.ndarray | None = None
 
     @classmethod
     def from_world(cls, world, kind: str, forget_mask: np.ndarray | None = None):
@@ -60,6 +65,7 @@ class RecommenderSplits:
         request (``forget_mask``: a subset of it, e.g. one of sequential requests)."""
         mask = world.request(kind) if forget_mask is None else forget_mask
         train = world.mask("train")
+        has_reference = getattr(world, "has_reference", False)
         return cls(
             n_users=world.n_users,
             n_items=world.n_items,
@@ -68,6 +74,7 @@ class RecommenderSplits:
             val=world.pairs(world.mask("val")),
             test=world.pairs(world.mask("test")),
             kind=kind,
+            reference=world.pairs(world.mask("reference")) if has_reference else None,
         )
 
     @property
@@ -75,16 +82,44 @@ class RecommenderSplits:
         return np.unique(self.forget[:, 0])
 
     def heldout(self) -> np.ndarray:
-        """The never-trained reference pairs: test interactions of the request's items (item
-        requests) or of its users (the other kinds)."""
+        """The never-trained pairs the removed ones are compared with (the membership
+        attack's non-members, ``heldout/rank_pct``).
+
+        With a ``reference`` sample (real data: a uniform random sample of the training
+        period that no model saw), the pairs drawn the way the request was: every reference
+        pair for an interactions request (both are uniform samples of the training period),
+        the reference pairs of the request's users (users request) or items (items
+        request). Removed and reference pairs are then exchangeable, also when preferences
+        drift over time, and an exact oracle's membership AUC is 0.5 in expectation.
+
+        Without one (the generated world, whose timelines are random orders of the chosen
+        items, so that test interactions are exchangeable with training ones): the test
+        interactions of the request's items (item requests) or of its users (the others)."""
+        items = np.unique(self.forget[:, 1])
+        if self.reference is not None:
+            ref = self.reference
+            if self.kind == "users":
+                return ref[np.isin(ref[:, 0], self.touched_users)]
+            if self.kind == "items":
+                return ref[np.isin(ref[:, 1], items)]
+            return ref
         if self.kind == "items":
-            return self.test[np.isin(self.test[:, 1], np.unique(self.forget[:, 1]))]
+            return self.test[np.isin(self.test[:, 1], items)]
         return self.test[np.isin(self.test[:, 0], self.touched_users)]
 
+    def known(self) -> tuple[np.ndarray, ...]:
+        """The (K, 2) pair arrays of interactions the system still holds besides the test
+        ones: kept training, validation and the reference sample."""
+        parts = [self.retain, self.val]
+        if self.reference is not None:
+            parts.append(self.reference)
+        return tuple(parts)
+
     def excluded(self) -> np.ndarray:
-        """(U, I) bool: each user's kept training and validation items (left out of rankings)."""
+        """(U, I) bool: each user's kept training, validation and reference items (left out
+        of rankings)."""
         out = np.zeros((self.n_users, self.n_items), dtype=bool)
-        for pairs in (self.retain, self.val):
+        for pairs in self.known():
             out[pairs[:, 0], pairs[:, 1]] = True
         return out
 
@@ -105,7 +140,7 @@ def random_negatives(splits: RecommenderSplits, seed: int) -> np.ndarray:
     """One item per removed interaction that its user never interacted with (any split)."""
     rng = np.random.default_rng(seed)
     seen = np.zeros((splits.n_users, splits.n_items), dtype=bool)
-    for pairs in (splits.retain, splits.forget, splits.val, splits.test):
+    for pairs in (*splits.known(), splits.forget, splits.test):
         seen[pairs[:, 0], pairs[:, 1]] = True
     out = np.empty(len(splits.forget), dtype=np.int64)
     for j, u in enumerate(splits.forget[:, 0].tolist()):

@@ -35,6 +35,7 @@ from unlearnkit.core.errors import ConfigError
 from unlearnkit.core.io import atomic_write_json, strict_json
 from unlearnkit.core.seeding import derive_seed
 from unlearnkit.data.world.interactions import (
+    REFERENCE_FRACTION,
     REQUEST_KINDS,
     InteractionSpec,
     InteractionWorld,
@@ -87,7 +88,9 @@ class RecommenderExperimentSpec(Config):
     """A recommender experiment. world: the interaction world (with ``data``, only its
     split fractions, request sizes and seed are used). data: a MovieLens-style ratings file
     instead of the synthetic world (ratings ≥ threshold are interactions; users left
-    without one are dropped). request: ``interactions``, ``users`` or ``items``. model /
+    without one are dropped). reference_fraction (data only): the share of each training
+    period held out, never trained, as the membership attack's time-matched non-members
+    (``world_from_interactions``). request: ``interactions``, ``users`` or ``items``. model /
     train / model_seed: the target's and oracle's recipe. methods × seeds. k: the ranking
     cut-off. sequential: 0 (off) or n ≥ 2 successive requests. audit: the robustness
     attacks (relearning, quantization, noise; ``audit={}`` for the defaults), or none."""
@@ -97,6 +100,7 @@ class RecommenderExperimentSpec(Config):
     world: InteractionSpec = field(default_factory=lambda: interaction_preset("demo"))
     data: str | None = None
     threshold: float = 4.0
+    reference_fraction: float = param(REFERENCE_FRACTION, ge=0, lt=0.5)
     request: Literal["interactions", "users", "items"] = "interactions"
     model: RecommenderConfig = field(default_factory=RecommenderConfig)
     train: RecTrainConfig = field(default_factory=RecTrainConfig)
@@ -134,6 +138,7 @@ class RecommenderExperimentSpec(Config):
         if self.data is None:  # synthetic runs keep their ids
             data.pop("data")
             data.pop("threshold")
+            data.pop("reference_fraction")
         return data
 
     @property
@@ -182,10 +187,14 @@ class _Run:
             from unlearnkit.data.interactions import load_movielens
 
             ratings = load_movielens(spec.data, threshold=spec.threshold, drop_empty_users=True)
-            self.world = world_from_interactions(ratings, spec.world)
+            self.world = world_from_interactions(
+                ratings, spec.world, reference_fraction=spec.reference_fraction
+            )
             log(
                 f"loaded {len(ratings.user)} interactions of {ratings.n_users} users and "
-                f"{ratings.n_items} items from {spec.data}"
+                f"{ratings.n_items} items from {spec.data} "
+                f"({int(self.world.mask('reference').sum())} held out as the membership "
+                "reference)"
             )
         else:
             self.world = generate_interactions(spec.world)

@@ -8,7 +8,10 @@ ranks). A user interacts with ``n_u`` distinct items (Poisson around
 probability ∝ exp(u·v / temperature + popularity). Interactions get increasing timestamps
 per user in a random order of the chosen items (held-out and training interactions are
 exchangeable); each user's last ``test_fraction`` go to test, the ``val_fraction`` before them to
-validation, the rest to train (leave-last-out, as recommenders are evaluated).
+validation, the rest to train (leave-last-out, as recommenders are evaluated). Real data
+(:func:`world_from_interactions`) also holds a random share of each training period out as
+the ``reference`` split: real timelines drift, so the membership attack compares removed
+interactions with never-trained ones of the same period rather than with the latest ones.
 
 Forget requests (all over train interactions): ``interactions`` (a seeded share of them),
 ``users`` (every train interaction of chosen users), ``items`` (every train interaction
@@ -28,6 +31,9 @@ from unlearnkit.core.errors import UnknownNameError
 from unlearnkit.core.seeding import derive_seed
 
 REQUEST_KINDS: tuple[str, ...] = ("interactions", "users", "items")
+SPLITS: tuple[str, ...] = ("train", "val", "test", "reference")
+#: the share of the training period that real data holds out as the membership reference
+REFERENCE_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,11 @@ class InteractionWorld:
     """A generated interaction world.
 
     user / item / timestamp: (M,) arrays of every interaction. split: (M,) ``train``,
-    ``val`` or ``test``. forget: request kind -> (M,) bool mask (always within train).
-    forget_users / forget_items: the users / items of those requests. user_factors /
-    item_factors / popularity: the latent truth (for analysis, never for training).
+    ``val``, ``test`` or ``reference`` (real data only: a never-trained sample of the
+    training period, the membership attack's non-members). forget: request kind -> (M,)
+    bool mask (always within train). forget_users / forget_items: the users / items of
+    those requests. user_factors / item_factors / popularity: the latent truth (for
+    analysis, never for training).
     """
 
     spec: InteractionSpec
@@ -117,10 +125,16 @@ class InteractionWorld:
         return self.spec.n_items
 
     def mask(self, split: str) -> np.ndarray:
-        """(M,) bool mask of ``train`` / ``val`` / ``test``."""
-        if split not in ("train", "val", "test"):
-            raise UnknownNameError("interaction split", split, ("train", "val", "test"))
+        """(M,) bool mask of ``train`` / ``val`` / ``test`` / ``reference``."""
+        if split not in SPLITS:
+            raise UnknownNameError("interaction split", split, SPLITS)
         return self.split == split
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether a never-trained reference sample of the training period was held out
+        (real data; see :func:`world_from_interactions`)."""
+        return bool(self.mask("reference").any())
 
     def request(self, kind: str) -> np.ndarray:
         """(M,) bool mask of the forget request of ``kind``."""
@@ -181,14 +195,37 @@ def generate_interactions(spec: InteractionSpec) -> InteractionWorld:
     )
 
 
+def reference_sample(
+    user: np.ndarray, period: np.ndarray, fraction: float, rng: np.random.Generator
+) -> np.ndarray:
+    """(M,) bool: a uniform random ``fraction`` of the interactions in ``period`` (a bool
+    mask: the training period), every user keeping at least one of theirs out of it (one
+    pick of a user who would have none left is given back)."""
+    idx = np.flatnonzero(period)
+    k = round(fraction * len(idx))
+    out = np.zeros(len(user), dtype=bool)
+    if k == 0:
+        return out
+    out[rng.choice(idx, size=k, replace=False)] = True
+    n_users = int(user.max()) + 1
+    have = np.bincount(user[period], minlength=n_users)
+    taken = np.bincount(user[out], minlength=n_users)
+    for u in np.flatnonzero((have > 0) & (taken == have)):
+        out[np.flatnonzero(out & (user == u))[0]] = False
+    return out
+
+
 def _split_and_request(
     spec: InteractionSpec,
     user: np.ndarray,
     item: np.ndarray,
     timestamp: np.ndarray,
     factors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    reference_fraction: float = 0.0,
 ) -> InteractionWorld:
-    """Per-user leave-last-out splits (by timestamp) and the three forget requests."""
+    """Per-user leave-last-out splits (by timestamp), the never-trained ``reference``
+    sample of the training period (``reference_fraction`` of it; none by default) and the
+    three forget requests."""
     split = np.empty(len(user), dtype=object)
     order = np.lexsort((np.arange(len(user)), timestamp, user))
     bounds = np.flatnonzero(np.diff(user[order])) + 1
@@ -198,6 +235,10 @@ def _split_and_request(
         n_test = min(max(1, round(spec.test_fraction * n)), n - 1)
         n_val = min(round(spec.val_fraction * n), max(n - n_test - 1, 0))
         split[rows] = ["train"] * (n - n_test - n_val) + ["val"] * n_val + ["test"] * n_test
+    if reference_fraction > 0:
+        period = split == "train"
+        picked = reference_sample(user, period, reference_fraction, _rng(spec, "reference"))
+        split[picked] = "reference"
     split = split.astype(str)
     train = split == "train"
 
@@ -238,13 +279,29 @@ def _split_and_request(
     )
 
 
-def world_from_interactions(data, spec: InteractionSpec | None = None) -> InteractionWorld:
+def world_from_interactions(
+    data, spec: InteractionSpec | None = None, reference_fraction: float = REFERENCE_FRACTION
+) -> InteractionWorld:
     """Real interactions (an :class:`~unlearnkit.data.interactions.InteractionData`, e.g.
     from :func:`~unlearnkit.data.interactions.load_movielens`) as an interaction world: the
     same per-user splits by timestamp and the same three forget requests, drawn with
     ``spec``'s fractions, counts and seed (its sizes are the data's; no latent factors).
     The forget requests are chosen among the users and items with training interactions;
-    each user keeps at least one training interaction when they have two or more."""
+    each user keeps at least one training interaction when they have two or more.
+
+    reference_fraction: the share of the training period (the interactions before each
+    user's validation and test ones) held out as the ``reference`` split, a uniform random
+    sample that no model trains on. Real timelines drift (a user's latest interactions are
+    not like their earlier ones), so the held-out test interactions are no fair stand-in
+    for a removed training interaction: the membership attack compares the removed
+    interactions with this sample of the same period instead (an exact oracle then scores
+    0.5 in expectation). 0 holds nothing out (the test interactions are the reference, as
+    in the generated world, whose timelines are random orders)."""
+    if not 0 <= reference_fraction < 0.5:
+        raise ValueError(
+            f"reference_fraction must be in [0, 0.5) (a share of the training period), got "
+            f"{reference_fraction}"
+        )
     base = spec or InteractionSpec()
     n_users, n_items = int(data.n_users), int(data.n_items)
     if n_users < 10 or n_items < 10:
@@ -268,15 +325,19 @@ def world_from_interactions(data, spec: InteractionSpec | None = None) -> Intera
         np.asarray(data.user, dtype=np.int64),
         np.asarray(data.item, dtype=np.int64),
         np.asarray(data.timestamp, dtype=np.int64),
+        reference_fraction=reference_fraction,
     )
 
 
 __all__ = [
     "INTERACTION_PRESETS",
+    "REFERENCE_FRACTION",
     "REQUEST_KINDS",
+    "SPLITS",
     "InteractionSpec",
     "InteractionWorld",
     "generate_interactions",
     "interaction_preset",
+    "reference_sample",
     "world_from_interactions",
 ]

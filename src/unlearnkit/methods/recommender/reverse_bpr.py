@@ -23,12 +23,17 @@ from unlearnkit.models.recommender import bpr_batch_loss, triple_scores
 
 @dataclass(frozen=True)
 class ReverseBPRConfig(RecUnlearnConfig):
-    """epochs over the forget set, each forget batch paired with a retain batch; alpha: the
-    weight of the reverse term; beta: of forward BPR on the retain batch."""
+    """epochs over the forget set, each forget batch paired with a retain batch (of
+    batch_size); alpha: the weight of the reverse term; beta: of forward BPR on the retain
+    batch. batch_share: each forget batch holds this share of the training interactions
+    (forget + retain), so an epoch is about |forget| / (batch_share · N) steps and the steps
+    follow the request's share of the data, not its absolute size (``share_batch_count``);
+    ``None``: forget batches of batch_size (steps grow with the request's size)."""
 
     epochs: int = param(10, ge=1)
     alpha: float = param(1.0, ge=0)
     beta: float = param(1.0, ge=0)
+    batch_share: float | None = param(0.025, gt=0, le=1)
 
 
 @METHODS.register(
