@@ -91,6 +91,7 @@ def test_the_local_model_recipe_runs_on_real_directories(test_preset_cache, tmp_
             f"model={built.target_dir}",
             f"oracle={built.oracle_dir}",
             f"data={built.world_dir}",
+            "prompt_format=unlearnkit",  # the embedded models' own format
             "methods=[{name: npo, config: {max_steps: 1, batch_size: 4}}]",
             "bootstrap=0",
             "suites=[tofu]",

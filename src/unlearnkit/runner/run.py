@@ -720,6 +720,7 @@ def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, lo
             config=config,
             out_dir=tmp,
             progress=progress,
+            prompt_format=target.prompt_format.format,
         )
         atomic_write_json(tmp / "cache_key.json", key)
 
