@@ -6,6 +6,7 @@ are against the oracle, cost and speed-up over retraining, the audit) and writes
 benchmarks/results/recommender_demo.json.
 
     python benchmarks/recommender_demo.py [--sequential 3] [-s world=test]
+    python benchmarks/recommender_demo.py --markdown benchmarks/results/recommender_demo.json
 
 (``-s world=test`` needs ``--sequential`` at most 3: the test world forgets 3 items.)
 """
@@ -65,9 +66,88 @@ def _graph_only(spec, data) -> dict:
     return {c: res[k].aggregate for c, k in COLUMNS}
 
 
+DOC_COLUMNS = ("R@20", "N@20", "N@20 touched", "rank pct", "hit@20", "MI-BF", "MI-NG", "MIA AUC")
+DOC_AUDIT = (("hit@20", "forget"), ("int4", "int4"), ("relearn@0", "relearn@0"))
+
+
+def markdown(out: dict) -> str:
+    """The docs' tables (docs/recommenders.md, "Measured") of a benchmark's JSON."""
+    lines: list[str] = []
+    for run in out["runs"]:
+        rows = run["rows"]
+        lines += [
+            f"**{run['arch']}, forget {run['request']}** (retraining "
+            f"{run['retrain_time_s']:.2f} s)",
+            "",
+            "| model | " + " | ".join(DOC_COLUMNS) + " | time s | speed-up |",
+            "|---" * (len(DOC_COLUMNS) + 3) + "|",
+        ]
+        for row in rows:
+            eff = row.get("efficiency") or {}
+            cells = [_f(row["metrics"].get(c)) for c in DOC_COLUMNS]
+            if eff:
+                setup = eff.get("setup_time_s") or 0.0
+                time_s = f"{eff['wall_time_s']:.3f}" + (
+                    f" (+{setup:.2f} setup)" if setup > 0 else ""
+                )
+                speed = f"{eff['speedup']:.1f}×"
+            else:
+                time_s = speed = "-"
+            lines.append(f"| {row['label']} | " + " | ".join([*cells, time_s, speed]) + " |")
+        if run.get("graph_only"):
+            cells = [_f(run["graph_only"].get(c)) for c in DOC_COLUMNS]
+            lines.append("| *graph only* | " + " | ".join([*cells, "-", "-"]) + " |")
+        steps = sorted(
+            int(k.split("@")[1]) for k in (rows[0].get("audit") or {}) if k.startswith("relearn@")
+        )
+        shown = [s for s in steps if s > 0][-2:]
+        audit_cols = [*DOC_AUDIT, *((f"relearn@{s}", f"relearn@{s}") for s in shown)]
+        lines += [
+            "",
+            "Audit: top-20 hits of the removed interactions as they are, after int4 embeddings, "
+            "and on the held-back half after relearning on the other half "
+            f"({' / '.join(str(s) for s in [0, *shown])} steps):",
+            "",
+            "| model | " + " | ".join(c for c, _ in audit_cols) + " |",
+            "|---" * (len(audit_cols) + 1) + "|",
+        ]
+        for row in rows:
+            audit = row.get("audit") or {}
+            lines.append(
+                f"| {row['label']} | " + " | ".join(_f(audit.get(k)) for _, k in audit_cols) + " |"
+            )
+        seq = [r for r in rows if r["sequence"] and r["label"] not in ("target", "oracle")]
+        if seq:
+            n = len(seq[0]["sequence"])
+            lines += [
+                "",
+                f"As {n} sequential requests (after the last one; total time of the {n} "
+                "requests):",
+                "",
+                "| model | rank pct (oracle) | MIA AUC (oracle) | hit@20 | total s |",
+                "|---|---|---|---|---|",
+            ]
+            for row in seq:
+                last = row["sequence"][-1]
+                total = sum(h["wall_time_s"] for h in row["sequence"])
+                lines.append(
+                    f"| {row['label']} | {last['forget_rank_pct']:.3f} "
+                    f"({last['oracle_forget_rank_pct']:.3f}) | {last['mia_auc']:.3f} "
+                    f"({last['oracle_mia_auc']:.3f}) | {last['requested']:.3f} | {total:.2f} |"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-s", "--set", dest="overrides", action="append", default=[])
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="print the docs' tables of an existing results JSON and exit",
+    )
     parser.add_argument(
         "--sequential",
         type=int,
@@ -78,6 +158,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "recommender_demo.json")
     args = parser.parse_args()
+    if args.markdown is not None:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return
     t_all = time.perf_counter()
     out: dict = {"runs": []}
     for arch in ("bpr_mf", "lightgcn"):

@@ -4,7 +4,10 @@ the mean over both models and the three request kinds of |rank − oracle's rank
 removed interaction (``forget/rank_gap``) + |MIA AUC − oracle's| — among those keeping
 NDCG@20 at ≥ 0.95 of the target's in every case; settings within 0.005 of the best are
 ties, won by the first in grid order (each grid lists the cheaper, gentler values first).
-Prints the grid and writes benchmarks/results/tune_recommender.json.
+Prints the grid and writes benchmarks/results/tune_recommender.json (re-tuning some of the
+methods keeps the others' entries). Gradient ascent and reverse BPR size their forget
+batches by the request's share of the training set (``batch_share``, fixed), so the epochs
+and learning rates selected here carry over to data of another size.
 
     python benchmarks/tune_recommender.py [--methods reverse_bpr influence_encoder]
         [--users 4800 --items 3200]   # tune at the size of your data
@@ -112,6 +115,10 @@ def main() -> None:
         best = next(r for r, v in zip(eligible, scores, strict=True) if v <= min(scores) + TIE)
         print(f"-> {method}: {best['setting']} (gap {best['score']:.3f})")
         report["methods"][method] = {"selected": best["setting"], "grid": results}
+    if out_path.is_file():  # a subset of the methods re-tuned: keep the others' entries
+        before = json.loads(out_path.read_text())
+        if all(before.get(k) == report[k] for k in ("world_seed", "users", "items", "keep")):
+            report["methods"] = {**before.get("methods", {}), **report["methods"]}
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"written {out_path}")
