@@ -41,6 +41,9 @@ class EvalConfig(Config):
     suites: which suites to run (``unlearnkit list suites``). forget: the forget request
     of TOFU data. bootstrap: resamples of every 95% interval (0: no intervals). ci_level:
     their coverage. seed: the resampling seed. batch_size: sequences per forward pass.
+    lm_eval_tasks / lm_eval_include / lm_eval_limit / lm_eval_num_fewshot: the ``lm_eval``
+    suite's lm-evaluation-harness task names, the folder of their task YAMLs, documents per
+    task and few-shot examples (None: the task's).
     """
 
     suites: tuple[str, ...] = ("tofu", "muse", "mia")
@@ -49,6 +52,10 @@ class EvalConfig(Config):
     ci_level: float = param(0.95, gt=0, lt=1)
     seed: int = 0
     batch_size: int = param(64, ge=1)
+    lm_eval_tasks: tuple[str, ...] = ()
+    lm_eval_include: str | None = None
+    lm_eval_limit: float | None = param(None, gt=0)
+    lm_eval_num_fewshot: int | None = param(None, ge=0)
 
     def validate(self) -> None:
         for s in self.suites:
@@ -56,6 +63,12 @@ class EvalConfig(Config):
                 self.fail("suites", self.suites, f"unknown suite {s!r}; use {SUITES.names()}")
         if not self.suites:
             self.fail("suites", self.suites, "give at least one suite")
+        if self.lm_eval_tasks and "lm_eval" not in self.suites:
+            self.fail(
+                "lm_eval_tasks",
+                self.lm_eval_tasks,
+                "tasks of the lm_eval suite: add it to the suites (--suite tofu,lm_eval)",
+            )
 
 
 @dataclass
@@ -249,7 +262,20 @@ def evaluate(
     def configure(item) -> dict[str, Any]:
         if item.kind == "composite":
             return {}
-        return {"bootstrap": cfg.bootstrap, "ci_level": cfg.ci_level, "seed": cfg.seed}
+        out: dict[str, Any] = {
+            "bootstrap": cfg.bootstrap,
+            "ci_level": cfg.ci_level,
+            "seed": cfg.seed,
+        }
+        if item.kind == "lm_eval":
+            limit = cfg.lm_eval_limit
+            out |= {
+                "tasks": cfg.lm_eval_tasks,
+                "include_path": cfg.lm_eval_include,
+                "limit": int(limit) if limit is not None and limit >= 1 else limit,
+                "num_fewshot": cfg.lm_eval_num_fewshot,
+            }
+        return out
 
     results: dict[str, dict[str, Result]] = {}
     skipped: dict[str, dict[str, str]] = {}

@@ -32,11 +32,13 @@ class SuiteItem:
     kind "metric": ``name`` from METRICS on ``splits[0]``. kind "attack": ``name`` from
     MIA_ATTACKS, members ``splits[0]`` against non-members ``splits[1]``. kind "privleak":
     the attack's PrivLeak against the oracle as its own result. kind "composite": ``name``
-    from METRICS combining the results ``inputs`` (those present).
+    from METRICS combining the results ``inputs`` (those present). kind "lm_eval":
+    lm-evaluation-harness tasks (config ``tasks``, ``include_path``, ``limit``,
+    ``num_fewshot``; :mod:`unlearnkit.evaluation.lm_harness`), one result per task and metric.
     """
 
     key: str
-    kind: Literal["metric", "attack", "privleak", "composite"]
+    kind: Literal["metric", "attack", "privleak", "composite", "lm_eval"]
     name: str
     splits: tuple[str, ...] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
@@ -138,6 +140,15 @@ SUITES.add(
     ),
 )
 SUITES.add(
+    "lm_eval",
+    Suite(
+        "lm_eval",
+        "General utility: lm-evaluation-harness tasks (MMLU-style multiple choice...) from "
+        "local task YAMLs (lm_eval_tasks, lm_eval_include): acc / acc_norm per question",
+        (SuiteItem("lm_eval", "lm_eval", "lm_eval"),),
+    ),
+)
+SUITES.add(
     "mia",
     Suite(
         "mia",
@@ -179,6 +190,9 @@ def run_suite(
         if item.kind == "composite":
             plan.append((item, METRICS.get(item.name), []))
             continue
+        if item.kind == "lm_eval":
+            plan.append((item, {**item.config, **(configure(item) if configure else {})}, []))
+            continue
         splits = [data.split(role) for role in item.splits]
         missing = [r for r, s in zip(item.splits, splits, strict=True) if s is None]
         if missing:
@@ -204,6 +218,14 @@ def run_suite(
     bar = tqdm(plan, desc=f"{suite.name} suite", disable=not progress, leave=False)
     for item, unit, splits in bar:
         bar.set_postfix_str(item.key)
+        if item.kind == "lm_eval":
+            from unlearnkit.evaluation.lm_harness import run_suite_item
+
+            produced, why = run_suite_item(ctx, unit)
+            out.results.update(produced)
+            if why:
+                out.skipped[item.key] = why
+            continue
         if item.kind == "metric":
             res = unit.compute(ctx, splits[0], oracle=oracle)
         elif item.kind in ("attack", "privleak"):
