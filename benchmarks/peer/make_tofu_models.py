@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import time
@@ -202,9 +203,9 @@ def main() -> None:
     recipe.update(optimizer="AdamW(weight_decay=0)", schedule="linear decay to 0", clip=1.0)
     for role, rows in (("target", forget + retain), ("oracle", retain)):
         model = base_model(tokenizer, args, args.seed)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         losses = finetune(model, enc(rows), args, args.seed + 1)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         meta = {
             "role": role,
             "trained_on": [args.forget, args.retain] if role == "target" else [args.retain],
@@ -216,13 +217,15 @@ def main() -> None:
             "recipe": recipe,
             "epoch_losses": losses,
             "train_wall_s": round(wall, 2),
+            "train_cpu_s": round(cpu, 2),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "threads": args.threads,
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "parameters": sum(p.numel() for p in model.parameters()),
         }
         save(model, args.tokenizer, args.out / role, meta)
-        print(f"{role}: {len(rows)} examples, losses {losses}, {wall:.1f} s -> {args.out / role}")
+        print(f"{role}: {len(rows)} examples, losses {losses}, {wall:.1f} s wall, {cpu:.1f} s CPU")
 
 
 if __name__ == "__main__":

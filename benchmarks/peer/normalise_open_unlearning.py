@@ -33,6 +33,7 @@ Indices are the row numbers of the dataset file, as strings (open-unlearning's k
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -99,7 +100,7 @@ def normalise_role(run_dir: Path, role: str) -> dict:
     }
 
 
-def normalise(run_dir: Path, models_dir: Path | None) -> dict:
+def normalise(run_dir: Path, models_dir: Path | None, notes: list[str] | None = None) -> dict:
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     commit = run.get("ou_commit") or "unknown"
     record: dict[str, Any] = {
@@ -127,13 +128,16 @@ def normalise(run_dir: Path, models_dir: Path | None) -> dict:
                 for r in run["runs"]
             ],
         },
+        "notes": list(notes or []),
         "models": {},
     }
     for role in ROLES:
         entry = normalise_role(run_dir, role)
         if models_dir is not None and (models_dir / role / "training.json").exists():
             training = json.loads((models_dir / role / "training.json").read_text())
-            entry = {"training": training, **entry}
+            weights = models_dir / role / "model.safetensors"
+            digest = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.exists() else None
+            entry = {"training": training, "weights_sha256": digest, **entry}
         record["models"][role] = entry
     return clean(record)
 
@@ -143,8 +147,9 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=Path("/work/peer/ou-eval"))
     ap.add_argument("--models", type=Path, default=Path("/work/peer/models"))
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--note", action="append", default=[], help="free text kept in the file")
     args = ap.parse_args()
-    record = normalise(args.run, args.models if args.models.exists() else None)
+    record = normalise(args.run, args.models if args.models.exists() else None, args.note)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record, indent=1, allow_nan=False, ensure_ascii=False)
     args.out.write_text(text + "\n", encoding="utf-8")
