@@ -129,6 +129,8 @@ class AdapterLM(_HarnessLM):  # type: ignore[misc,valid-type]
 
     # -- requests ------------------------------------------------------------------------
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        if not requests:
+            return []
         args = [tuple(r.args) for r in requests]
         pairs = [self.pair(str(c), str(x)) for c, x in args]
         scores = self._scorer.score([p for p, _ in pairs], [c for _, c in pairs])
@@ -217,6 +219,8 @@ class AdapterLM(_HarnessLM):  # type: ignore[misc,valid-type]
         return out, n
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        if not requests:
+            return []
         args = [(str(r.args[0]), dict(r.args[1] or {})) for r in requests]
         groups: dict[str, list[int]] = {}
         for i, (_, kw) in enumerate(args):

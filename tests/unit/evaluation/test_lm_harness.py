@@ -280,6 +280,14 @@ def test_bad_include_path_and_missing_data_file(adapter, tmp_path):
         run_lm_eval_tasks(adapter, [], TASKS)
 
 
+def test_without_the_harness_the_error_says_how_to_install(monkeypatch, adapter):
+    import unlearnkit.evaluation.lm_harness as harness
+
+    monkeypatch.setattr(harness, "_HarnessLM", object)
+    with pytest.raises(LMEvalError, match=r"pip install \"unlearnkit\[lm-eval\]\""):
+        harness.run_lm_eval_tasks(adapter, ["counting_letters"], TASKS)
+
+
 # -- from the evaluation config -------------------------------------------------------------
 def test_lm_eval_suite_from_the_evaluation_config(adapter, tmp_path):
     report = evaluate(
