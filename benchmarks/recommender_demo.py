@@ -121,8 +121,7 @@ def markdown(out: dict) -> str:
             n = len(seq[0]["sequence"])
             lines += [
                 "",
-                f"As {n} sequential requests (after the last one; total time of the {n} "
-                "requests):",
+                f"As {n} sequential requests (after the last one; total time of the {n} requests):",
                 "",
                 "| model | rank pct (oracle) | MIA AUC (oracle) | hit@20 | total s |",
                 "|---|---|---|---|---|",

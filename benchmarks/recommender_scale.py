@@ -4,6 +4,8 @@ the target, answer the request with each method, and evaluate one model, on one 
 Prints the table and writes benchmarks/results/recommender_scale.json.
 
     python benchmarks/recommender_scale.py [--arch lightgcn] [--sizes 1 4 16]
+        [--methods rec_grad_ascent reverse_bpr]   # rerun some methods: their entries are
+                                                  # replaced in the existing JSON
 """
 
 from __future__ import annotations
@@ -25,13 +27,26 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1, 4, 16])
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--methods", nargs="*", default=None, help="only these methods (merged into the JSON)"
+    )
     args = parser.parse_args()
     out_path = args.out or HERE / "results" / f"recommender_scale_{args.arch}.json"
     report = {"arch": args.arch, "sizes": []}
+    previous = json.loads(out_path.read_text()) if args.methods and out_path.is_file() else None
     for factor in args.sizes:
         users, items = 300 * factor, 200 * factor
         # larger worlds train with larger batches (the same number of epochs)
         batch = 256 if factor == 1 else 1024
+        methods = {
+            "rec_retrain": f"{{name: rec_retrain, config: {{batch_size: {batch}}}}}",
+            "rec_finetune": f"{{name: rec_finetune, config: {{batch_size: {batch}}}}}",
+            "rec_grad_ascent": "{name: rec_grad_ascent}",
+            "reverse_bpr": "{name: reverse_bpr}",
+            "sharded_retrain": f"{{name: sharded_retrain, config: {{batch_size: {batch}}}}}",
+            "influence_encoder": "{name: influence_encoder}",
+        }
+        chosen = [m for m in methods if args.methods is None or m in args.methods]
         spec = load_recommender_spec(
             None,
             [
@@ -40,11 +55,7 @@ def main() -> None:
                 f"world.n_items={items}",
                 f"model.arch={args.arch}",
                 f"train.batch_size={batch}",
-                f"methods=[{{name: rec_retrain, config: {{batch_size: {batch}}}}}, "
-                f"{{name: rec_finetune, config: {{batch_size: {batch}}}}}, "
-                "{name: rec_grad_ascent}, {name: reverse_bpr}, "
-                f"{{name: sharded_retrain, config: {{batch_size: {batch}}}}}, "
-                "{name: influence_encoder}]",
+                "methods=[" + ", ".join(methods[m] for m in chosen) + "]",
             ],
         )
         t0 = time.perf_counter()
@@ -81,6 +92,11 @@ def main() -> None:
             },
             "oracle_forget_rank_pct": rows["oracle"]["metrics"]["forget/rank_pct"],
         }
+        if previous is not None:  # keep the other methods' earlier measurements
+            (old,) = [e for e in previous["sizes"] if e["users"] == users]
+            entry["methods"] = {**old["methods"], **entry["methods"]}
+            earlier = {k: v for k, v in old.items() if k not in ("methods", "rerun")}
+            entry["rerun"] = {"methods": chosen, "earlier_run": earlier}
         report["sizes"].append(entry)
         print(
             f"\n{users} users × {items} items, {entry['interactions']} interactions: world "

@@ -221,6 +221,62 @@ def test_a_movielens_file_runs_through_the_same_protocol(tmp_path) -> None:
         load_recommender_spec(None, [f"data={tmp_path / 'missing.dat'}"])
 
 
+def test_a_generated_drifting_ratings_file_runs_through_the_cli(tmp_path) -> None:
+    """A MovieLens ``u.data`` file with timestamps and drifting preferences (the generated
+    one) runs end to end: ``unlearnkit run recommender -s data=FILE``; the membership
+    attack's non-members are the time-matched reference sample, and gradient ascent takes
+    its steps by the request's share of the training set."""
+    from unlearnkit.data.interactions import load_movielens
+    from unlearnkit.data.world.interactions import world_from_interactions
+    from unlearnkit.data.world.ratings import generate_ratings, ratings_preset
+    from unlearnkit.methods.recommender.base import share_batch_count
+
+    path = generate_ratings(ratings_preset("test")).write(tmp_path / "u.data")
+    out = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "recommender",
+            "-s",
+            f"data={path}",
+            "-s",
+            "world=test",
+            "-s",
+            "train.epochs=10",
+            "-s",
+            "methods=[{name: rec_grad_ascent}, {name: reverse_bpr}]",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--no-report",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert "held out as the membership reference" in " ".join(out.output.split())
+    (results,) = (tmp_path / "runs").rglob("results.json")
+    data = load_results(results.parent)
+    rows = {r["label"]: r for r in data["rows"]}
+    assert set(rows) == {"target", "oracle", "rec_grad_ascent", "reverse_bpr"}
+    assert data["spec"]["data"] == str(path) and data["spec"]["reference_fraction"] == 0.1
+    world = world_from_interactions(
+        load_movielens(path, drop_empty_users=True),
+        load_recommender_spec(None, ["world=test"]).world,
+    )
+    forget = int(world.request("interactions").sum())
+    n_train = int(world.mask("train").sum())
+    per_epoch = share_batch_count(forget, n_train, 0.025)
+    assert rows["rec_grad_ascent"]["efficiency"]["steps"] == 5 * per_epoch
+    assert rows["reverse_bpr"]["efficiency"]["steps"] == 10 * per_epoch
+    report = json.loads((results.parent / rows["oracle"]["report"]).read_text())
+    ids = report["results"]["mia"]["interaction_mia"]["ids"]
+    nonmembers = {x.split(":", 1)[1] for x in ids if x.startswith("nonmember:")}
+    reference = {f"u{u}:i{i}" for u, i in world.pairs(world.mask("reference")).tolist()}
+    assert nonmembers == reference  # an interactions request: every reference pair
+    for row in rows.values():
+        assert 0.0 <= row["metrics"]["mia/auc"] <= 1.0
+
+
 def test_compare_lists_recommender_runs(run) -> None:
     result, _ = run
     runs_dir = result.run_dir.parent.parent
