@@ -187,19 +187,21 @@ def lora_target_modules(model: torch.nn.Module, requested: str | Sequence[str]) 
     if isinstance(requested, str):
         requested = [requested]
     modules = dict(model.named_modules())
-    problems = []
+    missing, problems = [], []
     for target in requested:
         found = [m for n, m in modules.items() if _matches(n, target)]
         if not found:
-            problems.append(f"{target!r} is not a module of this model")
+            missing.append(target)
         elif not all(isinstance(m, _LORA_TYPES) for m in found):
             kinds = sorted({type(m).__name__ for m in found if not isinstance(m, _LORA_TYPES)})
             problems.append(f"{target!r} is a {'/'.join(kinds)}, which LoRA cannot wrap")
+    if missing:
+        problems.insert(0, f"lora_target_modules {missing} are not modules of this model")
     if problems:
         raise UnlearningError(
-            f"lora_target_modules {list(requested)}: {'; '.join(problems)}. "
-            f"{type(model).__name__}'s linear layers: {short}; or leave lora_target_modules "
-            "at its default (all-linear), or set it to peft (peft's choice for the architecture)"
+            f"{'; '.join(problems)}. {type(model).__name__}'s linear layers: {short}; or "
+            "leave lora_target_modules at its default (all-linear), or set it to peft "
+            "(peft's choice for the architecture)"
         )
     return list(requested)
 
@@ -239,8 +241,14 @@ def set_gradient_checkpointing(model: torch.nn.Module, on: bool) -> None:
                 "gradient_checkpointing=false"
             )
         return
-    if on:
-        inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(inner, "activation_checkpointing_enable"):  # transformers >= 5 names
+        if on:
+            inner.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        elif inner.is_activation_checkpointing:
+            inner.activation_checkpointing_disable()
+    elif on:
+        inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     elif inner.is_gradient_checkpointing:
         inner.gradient_checkpointing_disable()
 

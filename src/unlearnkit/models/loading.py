@@ -55,11 +55,67 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+#: packages transformers may need to read a tokenizer, by the name its errors use
+TOKENIZER_BACKENDS = {
+    "sentencepiece": "sentencepiece",
+    "tiktoken": "tiktoken",
+    "protobuf": "protobuf",
+    "mistral_common": "mistral-common",
+}
+
+
+def _backend_available(name: str) -> bool:
+    """Whether transformers sees ``name`` installed (its own check where it has one)."""
+    import importlib.util
+
+    from transformers.utils import import_utils
+
+    entry = getattr(import_utils, "BACKENDS_MAPPING", {}).get(name)
+    if entry is not None:
+        return bool(entry[0]())
+    module = "google.protobuf" if name == "protobuf" else name
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _load_tokenizer(
+    ref: str, directory: Path | None, common: dict[str, Any]
+) -> PreTrainedTokenizerBase:
+    """``AutoTokenizer.from_pretrained``, with a missing tokenizer backend reported as such:
+    a tokenizer given only as a SentencePiece ``tokenizer.model`` needs ``sentencepiece``
+    (without it transformers falls back to tiktoken and fails with an error about tiktoken)."""
+    try:
+        return AutoTokenizer.from_pretrained(ref, **common)
+    except (ImportError, ValueError) as exc:
+        spm = []
+        if directory is not None and not (directory / "tokenizer.json").is_file():
+            spm = sorted(p.name for p in directory.glob("*.model"))
+        if spm:  # read with sentencepiece's protobuf schema; else transformers tries tiktoken
+            missing = [n for n in ("sentencepiece", "protobuf") if not _backend_available(n)]
+            what = f"its tokenizer is a SentencePiece model ({', '.join(spm)}, no tokenizer.json)"
+        else:
+            missing = [
+                pip
+                for name, pip in TOKENIZER_BACKENDS.items()
+                if name in str(exc) and not _backend_available(name)
+            ]
+            what = "reading its tokenizer needs a package that is not installed"
+        if not missing:
+            raise
+        raise ModelLoadError(
+            f"cannot load the tokenizer of {ref}: {what}. Install "
+            f"{' and '.join(missing)}: pip install {' '.join(missing)}"
+        ) from exc
+
+
 def load_causal_lm(
     source: str | Path,
     *,
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "float32",
     device: str = "cpu",
+    device_map: str | dict[str, Any] | None = None,
     trust_remote_code: bool = False,
     revision: str | None = None,
     local_files_only: bool | None = None,
@@ -68,8 +124,11 @@ def load_causal_lm(
     """Load ``(model, tokenizer, prompt_format)`` from a local directory or a hub id.
 
     dtype: weights dtype ("auto" keeps the checkpoint's). device: "cpu", "cuda", "cuda:1" or
-    "auto". A local path must exist and hold a ``config.json``; anything that is not a local
-    path but looks like ``org/name`` is treated as a hub id (needs network).
+    "auto". device_map: instead of ``device``, accelerate's placement of a model too large
+    for one device ("auto", "balanced", "sequential", or a module -> device mapping),
+    passed to ``from_pretrained``. A local path must exist and hold a ``config.json``;
+    anything that is not a local path but looks like ``org/name`` is treated as a hub id
+    (needs network).
     prompt_format: how the model was prompted in training (a preset name such as ``tofu``
     or ``llama-3-instruct``, a mapping of fields, a YAML/JSON file or a
     :class:`PromptFormat`). Defaults to the one stored in ``unlearnkit.json``; a given one
@@ -93,19 +152,27 @@ def load_causal_lm(
             f"{path} is not a Hugging Face model directory: it has no config.json "
             "(expected the output of save_pretrained)"
         )
+    if device_map is not None and device != "cpu":
+        raise ModelLoadError(
+            f"device={device!r} and device_map={device_map!r} both given: device_map places "
+            "the model itself; leave device at its default"
+        )
     target = resolve_device(device)
     common: dict[str, Any] = {"trust_remote_code": trust_remote_code, "revision": revision}
     if local_files_only is not None:
         common["local_files_only"] = local_files_only
     ref = str(path) if is_local else str(source)
-    tokenizer = AutoTokenizer.from_pretrained(ref, **common)
+    tokenizer = _load_tokenizer(ref, path if is_local else None, common)
+    placement = {"device_map": device_map} if device_map is not None else {}
     model = AutoModelForCausalLM.from_pretrained(
         ref,
         dtype="auto" if dtype == "auto" else DTYPES[dtype],
         use_safetensors=True if is_local and any(path.glob("*.safetensors")) else None,
+        **placement,
         **common,
     )
-    model.to(target)
+    if device_map is None:
+        model.to(target)
     model.eval()
     fmt = choose_prompt_format(source, stored_prompt_format(path), prompt_format)
     bind_prompt_format(fmt, tokenizer)  # fails now, not mid-run, if it does not fit

@@ -374,73 +374,156 @@ class CausalLMAdapter:
     def _score_units(
         self, encoded, units, batches, out, distributions: bool, progress: bool, packed: bool
     ) -> None:
+        """Score ``units`` batch by batch into ``out`` (by pair index).
+
+        The next-token distribution is never held whole: log-probs, argmax and Min-K%++'s
+        moments are streamed over chunks of the scored positions
+        (:func:`~unlearnkit.models.token_scores.stream_token_scores`, ``score_chunk_bytes``
+        of float32 logits per chunk). Where the model's logits are just its head applied to
+        its body's output (:func:`~unlearnkit.models.token_scores.split_head`), the head
+        runs on one chunk of positions at a time too; otherwise the model's own forward runs
+        on groups of units whose logits fit ``FORWARD_LOGITS_BYTES``. ``distributions``
+        keeps each pair's full (T, V) log-distribution, on the CPU (only when asked).
+        """
+        from unlearnkit.models.token_scores import (
+            CHUNK_BYTES,
+            FORWARD_LOGITS_BYTES,
+            logit_groups,
+            rows_per_chunk,
+            split_head,
+        )
+
         keep = accepts_logits_to_keep(self.model)
+        parts = split_head(self.model)
+        vocab = self._vocab_size(parts)
+        chunk_rows = rows_per_chunk(vocab, getattr(self, "score_chunk_bytes", CHUNK_BYTES))
+        itemsize = next(self.model.parameters()).element_size()  # of the forward's logits
+        for idx in tqdm(batches, desc="score", disable=not progress, leave=False):
+            if parts is not None:
+                groups = [list(idx)]
+            else:  # the model's forward returns (B, L', V): cut the batch to bound it
+                groups = [
+                    [idx[g] for g in group]
+                    for group in logit_groups(
+                        [len(units[i]) for i in idx],
+                        [units[i].n_prompt for i in idx],
+                        vocab,
+                        itemsize,
+                        trims=keep,
+                        budget_bytes=FORWARD_LOGITS_BYTES,
+                    )
+                ]
+            for group in groups:
+                self._score_group(
+                    encoded,
+                    [units[i] for i in group],
+                    out,
+                    distributions,
+                    packed,
+                    parts,
+                    keep,
+                    chunk_rows,
+                )
+
+    def _vocab_size(self, parts) -> int:
+        """Width of the model's logits (the head's output size where it is known)."""
+        if parts is not None:
+            return int(parts[1].out_features)
+        get_head = getattr(self.model, "get_output_embeddings", None)
+        weight = getattr(get_head() if callable(get_head) else None, "weight", None)
+        if isinstance(weight, torch.Tensor) and weight.dim() == 2:
+            return int(weight.shape[0])
+        return int(self.model.config.vocab_size)
+
+    def _score_group(
+        self,
+        encoded,
+        batch,
+        out,
+        distributions: bool,
+        packed: bool,
+        parts,
+        keep: bool,
+        chunk_rows: int,
+    ) -> None:
+        """One forward pass over ``batch`` (units) and the streamed scores of its pairs."""
+        from unlearnkit.models.token_scores import stream_token_scores
+
         attn = getattr(self.model.config, "_attn_implementation", None)
         mask_dtype = torch.bool if attn != "eager" else self.model.dtype
-        for idx in tqdm(batches, desc="score", disable=not progress, leave=False):
-            batch = [units[i] for i in idx]
-            if packed:
-                ids, mask, positions = packed_inputs(batch, self.pad_id, mask_dtype)
-                kwargs = {"attention_mask": mask, "position_ids": positions}
-            else:
-                lengths = torch.tensor([len(u) for u in batch])
-                ids = torch.full((len(batch), int(lengths.max())), self.pad_id, dtype=torch.long)
-                for row, u in enumerate(batch):
-                    ids[row, : len(u)] = torch.tensor(u.ids)
-                # the mask comes from lengths, never from pad ids (pad may equal a real eos)
-                mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
-                kwargs = {"attention_mask": mask}
+        if packed:
+            ids, mask, positions = packed_inputs(batch, self.pad_id, mask_dtype)
+            kwargs = {"attention_mask": mask, "position_ids": positions}
+        else:
+            lengths = torch.tensor([len(u) for u in batch])
+            ids = torch.full((len(batch), int(lengths.max())), self.pad_id, dtype=torch.long)
+            for row, u in enumerate(batch):
+                ids[row, : len(u)] = torch.tensor(u.ids)
+            # the mask comes from lengths, never from pad ids (pad may equal a real eos)
+            mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
+            kwargs = {"attention_mask": mask}
+        rows: list[int] = []
+        preds: list[int] = []
+        spots: list[int] = []
+        owners: list[tuple[int, int]] = []
+        for row, u in enumerate(batch):
+            for i, (k, start, n) in enumerate(u.segments):
+                rows.extend([row] * n)
+                preds.extend(u.predictors(i)[:n])
+                spots.extend(range(start, start + n))
+                owners.append((k, n))
+        device = self.device
+        ids = ids.to(device)
+        inputs = {k: v.to(device) for k, v in kwargs.items()}
+        r = torch.tensor(rows, dtype=torch.long, device=device)
+        at = torch.tensor(preds, dtype=torch.long, device=device)
+        targets = ids[r, torch.tensor(spots, dtype=torch.long, device=device)]  # (N,)
+        if parts is not None:
+            body, head = parts
+            hidden = body(input_ids=ids, use_cache=False, **inputs).last_hidden_state
+            picked = hidden[r, at]  # (N, H): only the positions that predict a label
+            del hidden
+
+            def logits_of(start: int, end: int) -> torch.Tensor:
+                return head(picked[start:end])
+        else:
             # logits at position t predict token t + 1; no prompt token but the last one
             # predicts a scored token, so the output layer starts there
             first = min(u.n_prompt for u in batch) - 1 if keep else 0
             if keep:
-                kwargs["logits_to_keep"] = torch.arange(first, ids.shape[1] - 1)
-            ids = ids.to(self.device)
-            logits = self.model(
-                input_ids=ids, **{k: v.to(self.device) for k, v in kwargs.items()}
-            ).logits  # (B, L', V), L' from position `first`
-            rows: list[int] = []
-            preds: list[int] = []
-            spots: list[int] = []
-            owners: list[tuple[int, int]] = []
-            for row, u in enumerate(batch):
-                for i, (k, start, n) in enumerate(u.segments):
-                    rows.extend([row] * n)
-                    preds.extend(u.predictors(i))
-                    spots.extend(range(start, start + n))
-                    owners.append((k, n))
-            r = torch.tensor(rows, device=self.device)
-            logp = torch.log_softmax(
-                logits[r, torch.tensor(preds, device=self.device) - first].float(), dim=-1
-            )  # (N, V)
-            targets = ids[r, torch.tensor(spots, device=self.device)]  # (N,)
-            p = logp.exp()
-            # 0·log 0 = 0: below -1e4, p is exactly 0, so clamping there changes no term but
-            # keeps -inf (and its square) out of the products
-            finite = logp.clamp_min(-1e4)
-            weighted = p * finite
-            mu = weighted.sum(-1)
-            second = (weighted * finite).sum(-1)
-            sigma2 = (second - mu.square()).clamp_min(0.0)
-            sizes = [n for _, n in owners]
-            parts = zip(
-                targets.cpu().split(sizes),
-                logp.gather(-1, targets[:, None]).squeeze(-1).cpu().split(sizes),
-                logp.argmax(-1).cpu().split(sizes),
-                mu.cpu().split(sizes),
-                sigma2.cpu().split(sizes),
-                logp.cpu().split(sizes) if distributions else [None] * len(owners),
-                strict=True,
+                inputs["logits_to_keep"] = torch.arange(first, ids.shape[1] - 1, device=device)
+            logits = self.model(input_ids=ids, **inputs).logits  # (B, L', V) from `first`
+            at = at - first
+
+            def logits_of(start: int, end: int) -> torch.Tensor:
+                return logits[r[start:end], at[start:end]]
+
+        scores = stream_token_scores(
+            logits_of,
+            len(rows),
+            targets,
+            chunk_rows=chunk_rows,
+            keep_distributions=distributions,
+        )
+        sizes = [n for _, n in owners]
+        split = zip(
+            targets.cpu().split(sizes),
+            scores.logprobs.cpu().split(sizes),
+            scores.argmax.cpu().split(sizes),
+            scores.mu.cpu().split(sizes),
+            scores.sigma2.cpu().split(sizes),
+            scores.dist.split(sizes) if scores.dist is not None else [None] * len(owners),
+            strict=True,
+        )
+        for (k, _), (tok, lp, am, m, s2, dist) in zip(owners, split, strict=True):
+            out[k] = ContinuationScores(
+                token_ids=tok,
+                logprobs=lp,
+                argmax_ids=am,
+                offsets=encoded[k].offsets,
+                dist=dist,
+                moments=(m, s2),
             )
-            for (k, _), (tok, lp, am, m, s2, dist) in zip(owners, parts, strict=True):
-                out[k] = ContinuationScores(
-                    token_ids=tok,
-                    logprobs=lp,
-                    argmax_ids=am,
-                    offsets=encoded[k].offsets,
-                    dist=dist,
-                    moments=(m, s2),
-                )
 
     # -- generation ----------------------------------------------------------------------------
     @torch.no_grad()
