@@ -6,8 +6,11 @@ Llama-2 plain template; see benchmarks/peer/README.md). This script evaluates th
 model directories on the same TOFU files with unlearnkit (`--prompt-format tofu`: the same
 template), then compares every per-item value:
 
-* probabilities, losses, truth ratios, normalised probabilities, MIA scores: |Δ| <= 1e-4
-* ROUGE-L recall, exact memorisation, extraction strength: exactly (|Δ| <= 1e-9)
+* probabilities, losses, normalised probabilities, MIA scores: |Δ| <= 1e-4
+* truth ratios: relative |Δ| <= 1e-4 (R = exp(Δ avg_loss): a loss off by ε moves R by ε·R,
+  and R reaches 10+ on the real-author / world-fact sets)
+* ROUGE-L recall, extraction strength: exactly (|Δ| <= 1e-9); exact memorisation k/T
+  exactly up to open-unlearning's float32 rounding of the fraction (|Δ| <= 1e-7)
 * MIA AUCs: |Δ| <= 1e-3
 * forget quality, model utility: relative |Δ| <= 1e-6
 
@@ -27,8 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,23 +42,23 @@ ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / "benchmarks" / "results" / "open_unlearning_tofu_peer.json"
 OUT = ROOT / "benchmarks" / "results" / "open_unlearning_compare.json"
 
-PROB, EXACT, AUC, REL = 1e-4, 1e-9, 1e-3, 1e-6
+PROB, EXACT, F32, AUC, REL = 1e-4, 1e-9, 1e-7, 1e-3, 1e-6
 
-# (peer per-item key, our suite, our result key, how to read ours, tolerance, negate peer)
+# (peer per-item key, our suite, our result key, how to read ours, tolerance, relative)
 PER_ITEM: list[tuple[str, str, str, str, float, bool]] = [
     ("forget_Q_A_Prob.prob", "tofu", "forget/probability", "values", PROB, False),
     ("forget_Q_A_ROUGE.rougeL_recall", "tofu", "forget/rouge_l", "values", EXACT, False),
-    ("forget_truth_ratio", "tofu", "forget/truth_ratio", "ratios", PROB, False),
+    ("forget_truth_ratio", "tofu", "forget/truth_ratio", "ratios", PROB, True),
     ("retain_Q_A_Prob.prob", "tofu", "retain/probability", "values", PROB, False),
     ("retain_Q_A_ROUGE.rougeL_recall", "tofu", "retain/rouge_l", "values", EXACT, False),
-    ("retain_Truth_Ratio", "tofu", "retain/truth_ratio", "ratios", PROB, False),
+    ("retain_Truth_Ratio", "tofu", "retain/truth_ratio", "ratios", PROB, True),
     ("ra_Q_A_Prob_normalised.prob", "tofu", "real_authors/probability", "values", PROB, False),
     ("ra_Q_A_ROUGE.rougeL_recall", "tofu", "real_authors/rouge_l", "values", EXACT, False),
-    ("ra_Truth_Ratio", "tofu", "real_authors/truth_ratio", "ratios", PROB, False),
+    ("ra_Truth_Ratio", "tofu", "real_authors/truth_ratio", "ratios", PROB, True),
     ("wf_Q_A_Prob_normalised.prob", "tofu", "world_facts/probability", "values", PROB, False),
     ("wf_Q_A_ROUGE.rougeL_recall", "tofu", "world_facts/rouge_l", "values", EXACT, False),
-    ("wf_Truth_Ratio", "tofu", "world_facts/truth_ratio", "ratios", PROB, False),
-    ("exact_memorization", "tofu", "forget/exact_memorisation", "values", EXACT, False),
+    ("wf_Truth_Ratio", "tofu", "world_facts/truth_ratio", "ratios", PROB, True),
+    ("exact_memorization", "tofu", "forget/exact_memorisation", "values", F32, False),
     ("extraction_strength", "tofu", "forget/extraction_strength", "values", EXACT, False),
 ]
 ATTACKS = {
@@ -108,7 +113,10 @@ def compare(
     }
 
 
-def evaluate_ours(models: Path, data: Path, role: str, oracle: Path | None):
+def evaluate_ours(models: Path, data: Path, role: str, cache: Path):
+    """One model's evaluation; the oracle is evaluated as its own oracle first, so that its
+    values are kept in ``cache`` and the target's run reads them (as open-unlearning's
+    target run reads the oracle's logs): both tools do the same work."""
     from unlearnkit.evaluation import evaluate
 
     t0 = time.perf_counter()
@@ -116,12 +124,13 @@ def evaluate_ours(models: Path, data: Path, role: str, oracle: Path | None):
         models / role,
         data,
         ["tofu", "mia"],
-        oracle=oracle,
-        reference=models / "oracle" if role == "target" else None,
+        oracle=models / "oracle",
+        reference=models / "oracle",
         prompt_format="tofu",
         forget="forget01",
         bootstrap=0,
         batch_size=32,
+        cache_dir=cache,
     )
     return report, time.perf_counter() - t0
 
@@ -141,20 +150,20 @@ def main() -> int:
     wall: dict[str, float] = {}
     reports = {}
     # the oracle first, as open-unlearning's run: the target's forget quality reads its ratios
-    reports["oracle"], wall["oracle"] = evaluate_ours(args.models, args.data, "oracle", None)
-    reports["target"], wall["target"] = evaluate_ours(
-        args.models, args.data, "target", args.models / "oracle"
-    )
+    load = {"start": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as cache:
+        for role in ("oracle", "target"):
+            reports[role], wall[role] = evaluate_ours(args.models, args.data, role, Path(cache))
+    load["end"] = os.getloadavg()
     for role in ("oracle", "target"):
         mine, theirs = reports[role], peer["models"][role]
         items = theirs["per_item"]
-        for peer_key, suite, key, how, tol, _ in PER_ITEM:
+        for peer_key, suite, key, how, tol, rel in PER_ITEM:
             if peer_key not in items:
                 continue
             ref = [number(items[peer_key][str(i)]) for i in range(len(items[peer_key]))]
-            rows.append(
-                {"model": role, **compare(peer_key, ours_per_item(mine, suite, key, how), ref, tol)}
-            )
+            ours = ours_per_item(mine, suite, key, how)
+            rows.append({"model": role, **compare(peer_key, ours, ref, tol, rel=rel)})
         for peer_key, our_key in ATTACKS.items():
             if f"{peer_key}.forget" not in items or our_key not in mine.results["mia"]:
                 continue
@@ -224,6 +233,7 @@ def main() -> int:
         "generated_by": "benchmarks/compare_open_unlearning.py",
         "machine": f"{platform.machine()} CPU, python {platform.python_version()}",
         "wall_time_s": {"unlearnkit": wall, "open_unlearning": peer["wall_time_s"]},
+        "load_average_1_5_15min": load,
         "rows": rows,
         "all_pass": all(r["pass"] for r in rows),
     }
