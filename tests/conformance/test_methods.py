@@ -159,12 +159,25 @@ def test_lora_changes_only_adapter_weights_and_merges(name, model_for):
     assert model_fingerprint(merged.model) != model_fingerprint(tiny_lm.model)
 
 
+# LoKU's learning rate in the test below. FILA starts its LoRA factors at B ≈ 10, A ≈ 0.01 on
+# this fixture (B scales as 1/sqrt(the forget Fisher), and the fixture fits its data to
+# ~5e-5 nats/token), so an Adam step of lr on A moves the weights ~100 times more than the
+# same lr does for the other methods, and the near-zero gradients of so well fitted a model
+# make the direction of those steps depend on float rounding. At lr 1e-3 the outcome after 6
+# steps varied with the CPU kernels (ATEN_CPU_CAPABILITY avx512 / avx2 / default: retain NLL
+# 0.30 / 0.70 / 0.42) and with the fixture's seed (1.3 to 2.8); one AVX-512 machine saw the
+# forget IHL rise. At 2e-4, measured over those three kernels and fixture seeds 0-5, the IHL
+# fell by 0.08 to 0.33 and the retain NLL stayed at or below 0.41.
+LOKU_LR = 2e-4
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_forget_objective_falls_while_retain_loss_holds(name, model_for, tmp_path):
     tiny_lm = model_for(name)
     """The method's own forget term (logged as forget_*) goes the way it is minimised, and
-    the retain NLL stays within 0.5 nats/token. One learning rate for every method: the
-    defaults are tuned for the demo world, not for this fixture."""
+    the retain NLL stays within 0.5 nats/token. One learning rate for every method (the
+    defaults are tuned for the demo world, not for this fixture), except LoKU, whose
+    FILA-initialised factors make the same lr a much larger step (see LOKU_LR)."""
     import json
 
     forget, retain = _data()
@@ -188,7 +201,7 @@ def test_forget_objective_falls_while_retain_loss_holds(name, model_for, tmp_pat
         name,
         max_steps=6,
         batch_size=2,
-        lr=1e-3,
+        lr=LOKU_LR if name == "loku" else 1e-3,
         out_dir=tmp_path,
         progress=False,
     )

@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import COUNTING
 from unlearnkit.core.errors import ConfigError
 from unlearnkit.evaluation import METRICS, MIA_ATTACKS, EvalContext, Split
+from unlearnkit.evaluation.metrics import MetricError
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
 METRIC_NAMES = METRICS.names()
@@ -167,17 +168,52 @@ def test_metric_runs_on_the_tiny_model(name, ctx):
 
 
 @pytest.mark.parametrize("name", ATTACK_NAMES)
-def test_attack_runs_on_the_tiny_model(name, ctx):
+def test_attack_runs_on_the_tiny_model(name, ctx, untrained_reference):
     attack = MIA_ATTACKS.get(name)(bootstrap=50)
-    reference = ctx if attack.uses_reference else None
+    reference = untrained_reference if attack.uses_reference else None
     res = attack.evaluate(ctx, MEMBERS, NONMEMBERS, reference=reference)
     _check_values(res, len(MEMBERS.records) + len(NONMEMBERS.records))
     assert res.name == f"forget_vs_holdout/mia_{name}"
     assert 0.0 <= res.aggregate <= 1.0
-    if name == "reference":
-        # the model is its own reference: every score is -(a - a) = 0, all tie
-        assert set(res.values) == {0.0}
-        assert res.aggregate == 0.5
+
+
+def test_the_reference_attack_refuses_the_model_as_its_own_reference(ctx):
+    """Its own reference would make every score -(a - a) = 0 and the AUC 0.5 whatever the
+    model remembers: an error that says so, never that number."""
+    attack = MIA_ATTACKS.get("reference")(bootstrap=0)
+    with pytest.raises(MetricError, match=r"0\.5 by construction"):
+        attack.evaluate(ctx, MEMBERS, NONMEMBERS, reference=ctx)
+
+
+def test_gradnorm_is_the_mean_of_per_tensor_gradient_norms(ctx):
+    """GradNorm by hand on the tiny model: the loss is the mean NLL of every answer token but
+    the last, each parameter tensor's gradient 2-norm is taken once (tied embeddings are one
+    tensor), and the score is minus their plain mean (open-unlearning / MIMIR)."""
+    import torch
+
+    split = Split("forget", _trained_qa()[:2])
+    got = MIA_ATTACKS.get("gradnorm")(bootstrap=0).scores(ctx, split)
+    adapter = ctx.adapter
+    model = adapter.model
+    params = list(model.parameters())
+    tied = model.get_input_embeddings().weight is model.get_output_embeddings().weight
+    names = {id(p) for p in params}
+    assert len(names) == len(params)  # parameters() yields a tied tensor once
+    fmt = adapter.prompt_format
+    for record, score in zip(split.records, got, strict=True):
+        enc = adapter.encode(fmt.prompt(record["question"]), fmt.continuation(record["answer"]))
+        ids = torch.tensor([enc.ids])
+        model.zero_grad(set_to_none=True)
+        logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)  # (L, V)
+        targets = ids[0, enc.n_prompt :]
+        lp = logp[enc.n_prompt - 1 : -1].gather(-1, targets[:, None]).squeeze(-1)
+        loss = -lp[:-1].mean()  # every answer token but the last
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        norms = [g.norm(2) for g in grads if g is not None]
+        expected = -float(torch.stack(norms).mean())
+        assert score == pytest.approx(expected, rel=1e-4), (record, tied)
+        # not the global norm over every parameter at once
+        assert score != pytest.approx(-float(torch.stack(norms).square().sum().sqrt()), rel=1e-3)
 
 
 @pytest.mark.parametrize("name", ATTACK_NAMES)

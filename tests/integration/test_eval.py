@@ -89,7 +89,17 @@ def test_the_trained_target_is_far_from_the_oracle(report):
     assert tofu["forget/exact_memorisation"].aggregate > 0.95
     assert tofu["forget/forget_quality"].aggregate < 0.05
     assert report.results["mia"]["mia_loss"].aggregate >= 0.9
-    assert report.results["muse"]["privleak"].aggregate > 0
+    # PrivLeak in MUSE's sign: a target that still leaks membership scores below 0
+    assert report.results["muse"]["privleak"].aggregate < 0
+
+
+def test_the_reference_attack_is_never_judged_against_itself(report):
+    """The reference model defaults to the oracle: the target is judged against it, but the
+    oracle's own Reference AUC (0.5 by construction) is not computed, and the report says why."""
+    ref = report.results["mia"]["mia_reference"]
+    assert "auc_oracle" not in ref.extra and "privleak" not in ref.extra
+    assert "0.5 by construction" in ref.extra["oracle_skipped"]
+    assert "auc_oracle" in report.results["mia"]["mia_loss"].extra
 
 
 def test_the_oracle_against_itself(built, tmp_path):
@@ -104,6 +114,8 @@ def test_the_oracle_against_itself(built, tmp_path):
     )
     assert rep.results["tofu"]["forget/forget_quality"].aggregate == 1.0
     assert rep.results["muse"]["privleak"].aggregate == 0.0
+    # bootstrap=0 reaches the composite too: no interval on model utility
+    assert rep.results["tofu"]["model_utility"].ci is None
 
 
 def test_membership_inference_on_two_halves_of_the_holdout_is_chance(built):
@@ -208,6 +220,7 @@ def test_efficiency_is_carried_from_the_record(built, tmp_path):
     assert e["oracle_wall_time_s"] == pytest.approx(oracle_s)
     assert e["time_fraction_of_retraining"] == pytest.approx(4.0 / oracle_s)
     assert e["fraction_changed"] == 0.25
+    assert e["time_fraction_note"] is None
 
 
 def test_bad_inputs_fail_clearly(built):

@@ -3,13 +3,14 @@
 The report is a typed, versioned JSON document (``EvalReport.save`` / ``EvalReport.load``):
 the evaluation config, library versions, the model's and the oracle's fingerprints, every
 result with its per-example values and 95% bootstrap interval, what was skipped and why,
-the efficiency figures (when given the method's record), and how many forward passes the
-evaluation made.
+the efficiency figures (when given the method's record; an unknown retraining cost is null
+with the reason), and how many forward passes the evaluation made.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from unlearnkit.data.formatting import require_same_format
 from unlearnkit.evaluation.context import EvalContext
 from unlearnkit.evaluation.data import EvalData, eval_data
 from unlearnkit.evaluation.efficiency import efficiency, oracle_training_cost
+from unlearnkit.evaluation.metrics import METRICS
 from unlearnkit.evaluation.suites import SUITES, run_suite
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
@@ -39,11 +41,13 @@ class EvalConfig(Config):
     """Settings of one evaluation.
 
     suites: which suites to run (``unlearnkit list suites``). forget: the forget request
-    of TOFU data. bootstrap: resamples of every 95% interval (0: no intervals). ci_level:
-    their coverage. seed: the resampling seed. batch_size: sequences per forward pass.
-    lm_eval_tasks / lm_eval_include / lm_eval_limit / lm_eval_num_fewshot: the ``lm_eval``
-    suite's lm-evaluation-harness task names, the folder of their task YAMLs, documents per
-    task and few-shot examples (None: the task's).
+    of TOFU data. bootstrap: resamples of every 95% interval, composites (model utility)
+    included (0: no intervals). ci_level: their coverage. seed: the resampling seed.
+    batch_size: sequences per forward pass. max_new_tokens: the generation budget of every
+    ROUGE-type metric (None: each metric's own, as open-unlearning's configs: TOFU ROUGE-L
+    200, MUSE VerbMem 128, KnowMem 32). lm_eval_tasks / lm_eval_include / lm_eval_limit /
+    lm_eval_num_fewshot: the ``lm_eval`` suite's lm-evaluation-harness task names, the
+    folder of their task YAMLs, documents per task and few-shot examples (None: the task's).
     """
 
     suites: tuple[str, ...] = ("tofu", "muse", "mia")
@@ -52,6 +56,7 @@ class EvalConfig(Config):
     ci_level: float = param(0.95, gt=0, lt=1)
     seed: int = 0
     batch_size: int = param(64, ge=1)
+    max_new_tokens: int | None = param(None, ge=1)
     lm_eval_tasks: tuple[str, ...] = ()
     lm_eval_include: str | None = None
     lm_eval_limit: float | None = param(None, gt=0)
@@ -93,6 +98,11 @@ class EvalReport:
         return {f"{s}/{k}": r.aggregate for s, rs in self.results.items() for k, r in rs.items()}
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data, strict JSON: a NaN or infinity anywhere (a result's extras included)
+        becomes a string, as in a result's values; an unknown cost is already None."""
+        return _strict_json(self._plain())
+
+    def _plain(self) -> dict[str, Any]:
         return {
             "kind": REPORT_KIND,
             "version": REPORT_VERSION,
@@ -155,6 +165,17 @@ class EvalReport:
         except (OSError, json.JSONDecodeError) as exc:
             raise UnlearnkitError(f"cannot read the report {str(path)!r}: {exc}") from exc
         return cls.from_dict(data)
+
+
+def _strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its string ("nan", "inf")."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(v) for v in value]
+    return value
 
 
 def library_versions() -> dict[str, str]:
@@ -260,13 +281,18 @@ def evaluate(
     )
 
     def configure(item) -> dict[str, Any]:
-        if item.kind == "composite":
-            return {}
+        """The settings every item shares (the interval of composites too)."""
         out: dict[str, Any] = {
             "bootstrap": cfg.bootstrap,
             "ci_level": cfg.ci_level,
             "seed": cfg.seed,
         }
+        if (
+            cfg.max_new_tokens is not None
+            and item.kind == "metric"
+            and "max_new_tokens" in METRICS.get(item.name).config_class.__dataclass_fields__
+        ):
+            out["max_new_tokens"] = cfg.max_new_tokens
         if item.kind == "lm_eval":
             limit = cfg.lm_eval_limit
             out |= {
@@ -287,9 +313,18 @@ def evaluate(
 
     eff = None
     if record is not None:
+        why = None
         if oracle_cost is None and isinstance(oracle, str | Path):
             oracle_cost = oracle_training_cost(oracle)
-        eff = efficiency(record, oracle_cost).to_dict()
+        elif oracle_cost is None:
+            why = (
+                "no oracle was given, so there is no retraining cost to compare with"
+                if oracle is None
+                else "the oracle was given as a model object, which carries no training "
+                "record; pass oracle_cost=... (its build.json's train_record) or the oracle's "
+                "directory"
+            )
+        eff = efficiency(record, oracle_cost, no_cost_note=why).to_dict()
     passes = {"model": ctx.counts.to_dict()}
     if octx is not None:
         passes["oracle"] = octx.counts.to_dict()

@@ -13,11 +13,14 @@ The context also counts what it did (:class:`PassCounts`): forward calls of the 
 
 Results of a context can be memoised (:meth:`EvalContext.memo`): in memory always, and on
 disk when the context has a cache directory. The oracle's reference values (its truth ratios,
-its MIA AUCs) are memoised on disk under its model fingerprint, so they are computed once.
+its MIA AUCs) are memoised on disk under its model fingerprint, its tokenizer and its prompt
+format (:meth:`EvalContext.passes_key`), so they are computed once, and again whenever the
+prompt format or the tokenizer changes.
 
 With a ``passes_dir`` the passes themselves are kept on disk too (:meth:`EvalContext.save`),
-under a key of the model's weights and its tokenisation: the teacher-forced scores (without
-full distributions), the generations and per-example values such as GradNorm's. A later
+under the same key of the model's weights, its tokenisation and its prompt format: the
+teacher-forced scores (without full distributions), the generations and per-example values
+such as GradNorm's. A later
 context of the same model starts from them, so evaluating it again with other settings
 (intervals, metrics, suites over the same splits) runs no forward pass it ran before.
 """
@@ -86,6 +89,7 @@ class EvalContext:
         self._generations: dict[tuple[str, str], str] = {}
         self._results: dict[str, Result] = {}
         self._values: dict[tuple[str, str, str], float] = {}
+        self._tokenizer_key: dict[str, Any] | None = None
         self._hook = None
         self._passes = PassStore(passes_dir, self.passes_key()) if passes_dir else None
         self._saved = (0, 0, 0)
@@ -178,15 +182,32 @@ class EvalContext:
 
     # -- passes on disk -------------------------------------------------------------------
     def passes_key(self) -> dict[str, Any]:
-        """What the passes of this model depend on: its weights and its tokenisation."""
-        tok = self.adapter.tokenizer
+        """What the passes and memoised results of this model depend on: its weights, its
+        tokenisation (:meth:`tokenizer_key`, the longest sequence) and its prompt format."""
+        fmt = getattr(self.adapter, "prompt_format", None)
         return {
             "format": PASSES_FORMAT,
             "fingerprint": self.fingerprint,
             "max_length": self.adapter.max_length,
-            "tokenizer": [type(tok).__name__, len(tok), tok.bos_token_id, tok.eos_token_id],
-            "vocab": content_hash(sorted(tok.get_vocab().items())),
+            **self.tokenizer_key(),
+            "prompt_format": fmt.to_dict() if fmt is not None else None,
         }
+
+    def tokenizer_key(self) -> dict[str, Any]:
+        """A digest of the tokenizer: its class, size and special ids, its vocabulary, its
+        chat template and how it encodes a probe text with special tokens (BOS / EOS
+        handling). Computed once per context (hashing a 150k vocabulary takes a moment)."""
+        if self._tokenizer_key is None:
+            tok = self.adapter.tokenizer
+            template = getattr(tok, "chat_template", None)
+            probe = tok("Question: Who?\nAnswer: Her.", add_special_tokens=True)["input_ids"]
+            self._tokenizer_key = {
+                "tokenizer": [type(tok).__name__, len(tok), tok.bos_token_id, tok.eos_token_id],
+                "vocab": content_hash(sorted(tok.get_vocab().items())),
+                "chat_template": content_hash(template) if template else None,
+                "probe": list(probe),
+            }
+        return dict(self._tokenizer_key)
 
     def save(self) -> bool:
         """Write the passes made since they were loaded to the ``passes_dir`` (atomically);
@@ -202,11 +223,13 @@ class EvalContext:
     def memo(self, key: Mapping[str, Any], build: Callable[[], Result]) -> Result:
         """The result identified by ``key`` for this model: built once, then reused.
 
-        ``key`` must determine the result given the model (metric, config, data hash); the
-        model's fingerprint is added here. With a cache directory the result is kept on
-        disk too, so another process evaluating against the same model reuses it.
+        ``key`` must determine the result given the model (metric, config, data hash); what
+        the model adds is added here: its weights, tokenizer and prompt format
+        (:meth:`passes_key`) and the version of the metric definitions. With a cache
+        directory the result is kept on disk too, so another process evaluating against the
+        same model reuses it.
         """
-        full = {"fingerprint": self.fingerprint, **key}
+        full = {"definitions": MEMO_FORMAT, "model": self.passes_key(), **key}
         digest = content_hash(full)
         if digest in self._results:
             return self._results[digest]
@@ -229,7 +252,12 @@ class EvalContext:
         return result
 
 
-PASSES_FORMAT = 1
+#: Version of what passes on disk hold (2: keyed by the prompt format too, answers scored
+#: with the EOS they end with).
+PASSES_FORMAT = 2
+#: Version of the metric definitions behind memoised results (2: open-unlearning's
+#: definitions, see docs/metrics.md): results memoised under another version are not reused.
+MEMO_FORMAT = 2
 
 
 class PassStore:

@@ -2,7 +2,9 @@
 
 Unlearning has to be much cheaper than retraining from scratch or it has no reason to
 exist; :func:`efficiency` puts the method's record (wall time, peak memory, steps,
-parameters changed) beside the oracle's training record and gives the ratios.
+parameters changed) beside the oracle's training record and gives the ratios. Where the
+oracle's cost is unknown (a model someone else trained has no ``build.json``), the ratio is
+None and :attr:`Efficiency.oracle_cost_note` says why: a report is strict JSON, never NaN.
 """
 
 from __future__ import annotations
@@ -16,10 +18,19 @@ from typing import Any
 
 from unlearnkit.core.errors import UnlearnkitError
 
+#: Why the retraining fraction is unknown when no training record of the oracle was found.
+NO_ORACLE_COST = (
+    "the oracle's training cost is unknown: no training record was given (oracle_cost=...) "
+    "and none was found (a build.json beside or above the oracle's model directory, as "
+    "unlearnkit writes for the oracles it trains)"
+)
+
 
 @dataclass(frozen=True)
 class Efficiency:
-    """Cost of one unlearning run, and of retraining (None where unknown)."""
+    """Cost of one unlearning run, and of retraining (None where unknown).
+
+    oracle_cost_note: why the retraining figures are None (None when they are known)."""
 
     wall_time_s: float
     peak_memory_mb: float
@@ -29,6 +40,7 @@ class Efficiency:
     oracle_wall_time_s: float | None = None
     oracle_peak_memory_mb: float | None = None
     oracle_steps: int | None = None
+    oracle_cost_note: str | None = None
 
     @property
     def fraction_changed(self) -> float:
@@ -36,18 +48,39 @@ class Efficiency:
         return self.parameters_changed / self.parameters_total if self.parameters_total else 0.0
 
     @property
-    def time_fraction_of_retraining(self) -> float:
-        """Unlearning wall time / the oracle's training wall time (NaN when unknown)."""
-        if not self.oracle_wall_time_s:
-            return math.nan
+    def time_fraction_of_retraining(self) -> float | None:
+        """Unlearning wall time / the oracle's training wall time (None when unknown)."""
+        if not self.oracle_wall_time_s or not math.isfinite(self.oracle_wall_time_s):
+            return None
         return self.wall_time_s / self.oracle_wall_time_s
 
+    @property
+    def time_fraction_note(self) -> str | None:
+        """Why :attr:`time_fraction_of_retraining` is None (None when it is known)."""
+        if self.time_fraction_of_retraining is not None:
+            return None
+        if self.oracle_cost_note:
+            return self.oracle_cost_note
+        return (
+            "the oracle's training record has no usable wall time "
+            f"(oracle_wall_time_s={self.oracle_wall_time_s!r})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Plain, strict-JSON data: a non-finite number becomes None."""
+        out = {
             **asdict(self),
             "fraction_changed": self.fraction_changed,
             "time_fraction_of_retraining": self.time_fraction_of_retraining,
+            "time_fraction_note": self.time_fraction_note,
         }
+        return {k: _finite_or_none(v) for k, v in out.items()}
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -85,8 +118,15 @@ def oracle_training_cost(oracle_dir: str | Path) -> dict[str, Any] | None:
     return None
 
 
-def efficiency(record: Any, oracle_cost: Mapping[str, Any] | None = None) -> Efficiency:
-    """The cost of the run in ``record`` beside the oracle's training cost."""
+def efficiency(
+    record: Any,
+    oracle_cost: Mapping[str, Any] | None = None,
+    *,
+    no_cost_note: str | None = None,
+) -> Efficiency:
+    """The cost of the run in ``record`` beside the oracle's training cost (``oracle_cost``,
+    None when unknown: the retraining figures are then None, and ``no_cost_note`` — or a
+    default that names the missing ``build.json`` — says why)."""
     rec = load_record(record)
     missing = [
         k for k in ("wall_time_s", "peak_memory_mb", "steps", "parameters_changed") if k not in rec
@@ -97,6 +137,7 @@ def efficiency(record: Any, oracle_cost: Mapping[str, Any] | None = None) -> Eff
             "`unlearnkit unlearn` wrote (or the UnlearnRecord that unlearn() returned)"
         )
     oc = dict(oracle_cost or {})
+    note = None if oracle_cost is not None else no_cost_note or NO_ORACLE_COST
     return Efficiency(
         wall_time_s=float(rec["wall_time_s"]),
         peak_memory_mb=float(rec["peak_memory_mb"]),
@@ -106,4 +147,5 @@ def efficiency(record: Any, oracle_cost: Mapping[str, Any] | None = None) -> Eff
         oracle_wall_time_s=float(oc["wall_time_s"]) if "wall_time_s" in oc else None,
         oracle_peak_memory_mb=float(oc["peak_memory_mb"]) if "peak_memory_mb" in oc else None,
         oracle_steps=int(oc["steps"]) if "steps" in oc else None,
+        oracle_cost_note=note,
     )

@@ -212,6 +212,10 @@ def run_suite(
             if unit.uses_reference and reference is None:
                 out.skipped[item.key] = "needs a reference model (pass --reference / reference=...)"
                 continue
+            why = unit.unavailable(ctx, reference=reference, oracle=oracle)
+            if why:
+                out.skipped[item.key] = why
+                continue
         plan.append((item, unit, splits))  # type: ignore[arg-type]
 
     _prefetch(ctx, plan)
@@ -237,7 +241,7 @@ def run_suite(
             if not present:
                 out.skipped[item.key] = "none of its components was computed"
                 continue
-            res = unit().combine(present)
+            res = unit(configure(item) if configure else {}).combine(present)
         out.results[item.key] = res
     return out
 
@@ -257,14 +261,16 @@ def _prefetch(ctx: EvalContext, plan) -> None:
 
 
 def _privleak_result(auc_result: Result) -> Result:
-    """PrivLeak as a result of its own: aggregate (AUC_model - AUC_oracle) / AUC_oracle × 100."""
+    """PrivLeak as a result of its own: aggregate (AUC_oracle - AUC_model) / (1 - AUC_oracle)
+    × 100, MUSE's number (None in the attack's extra when undefined: NaN here)."""
     extra = dict(auc_result.extra)
+    leak = extra.get("privleak")
     res = Result.from_values(
         auc_result.name.rsplit("/", 1)[0] + "/privleak",
         auc_result.values,
         higher_is_better=False,
         ids=auc_result.ids,
-        aggregate=extra["privleak"],
+        aggregate=float("nan") if leak is None else leak,
         config=auc_result.config,
         extra={"auc": auc_result.aggregate, **extra},
     )

@@ -83,3 +83,41 @@ def test_values_must_match_the_pairs(adapter):
     ctx = EvalContext(adapter)
     with pytest.raises(ValueError, match="computed 1 values for 2 pairs"):
         ctx.values("x", ["a", "b"], ["c", "d"], lambda todo: [1.0])
+
+
+def test_memoised_values_follow_the_prompt_format_and_the_tokenizer(tiny_lm, tmp_path):
+    """An oracle's cached values are keyed by its prompt format and tokenizer: change
+    either and they are computed again; change neither and they are reused from disk."""
+    from unlearnkit.core.results import Result
+    from unlearnkit.data.formatting import PromptFormat
+
+    built: list[str] = []
+
+    def memo(ctx: EvalContext, who: str) -> Result:
+        def build() -> Result:
+            built.append(who)
+            return Result.from_values("x", [1.0], higher_is_better=True)
+
+        return ctx.memo({"what": "test"}, build)
+
+    def context(fmt: PromptFormat, tokenizer=tiny_lm.tokenizer) -> EvalContext:
+        adapter = CausalLMAdapter(tiny_lm.model, tokenizer, prompt_format=fmt)
+        return EvalContext(adapter, cache_dir=tmp_path)
+
+    plain = PromptFormat()
+    other = PromptFormat(template="Q: {question}\nA:")
+    memo(context(plain), "first")
+    memo(context(plain), "same again")  # a new context, same key: read from disk
+    assert built == ["first"]
+    a, b = context(plain), context(other)
+    assert a.passes_key()["prompt_format"] == plain.to_dict()
+    assert a.passes_key() != b.passes_key()
+    memo(b, "other format")
+    assert built == ["first", "other format"]
+
+    tok = copy.deepcopy(tiny_lm.tokenizer)
+    tok.add_tokens(["<extra>"])
+    changed = context(plain, tok)
+    assert changed.tokenizer_key() != a.tokenizer_key()
+    memo(changed, "other tokenizer")
+    assert built == ["first", "other format", "other tokenizer"]

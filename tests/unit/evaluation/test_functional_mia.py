@@ -1,6 +1,7 @@
 """Golden tests for ``unlearnkit.evaluation.functional.mia``: every value computed by hand
 (the arithmetic is in the comments), plus the score convention (higher = more member-like,
-members positive in the AUC) and the edge cases (NaN, empty, ties, σ = 0)."""
+members positive in the AUC, the same AUC as open-unlearning's labelling) and the edge cases
+(NaN, empty, ties, σ = 0)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from unlearnkit.evaluation.functional.mia import (
     auc,
     gradnorm_score,
     loss_score,
+    mean_tensor_norm,
     min_k_pp_score,
     min_k_score,
     next_token_moments,
@@ -52,8 +54,14 @@ def test_gradnorm_score() -> None:
 def test_zlib_score_one_ascii_char() -> None:
     # zlib.compress(b"a") = 2-byte header (78 9C) + 3-byte fixed-Huffman block
     # (3 header bits + 8-bit literal 'a' (97 < 144) + 7-bit end-of-block = 18 bits -> 3 bytes)
-    # + 4-byte Adler-32 = 9 bytes. Score = -18 / 9 = -2.0
+    # + 4-byte Adler-32 = 9 bytes. Score = -avg_nll / 9 = -18 / 9 = -2.0
     assert zlib_score(18.0, "a") == -2.0
+
+
+def test_zlib_score_divides_the_per_token_mean() -> None:
+    # the same text scored with 3 tokens of nll 2.7 each: the avg_nll 2.7 is divided,
+    # not the sum 8.1: -2.7 / 9 = -0.3
+    assert zlib_score(2.7, "a") == pytest.approx(-0.3)
 
 
 def test_zlib_score_empty_text() -> None:
@@ -96,12 +104,12 @@ def test_min_k_ties_same_value_for_every_order() -> None:
     assert results == {-2.0}
 
 
-def test_min_k_floor_is_robust_to_float_error() -> None:
-    # 0.29 * 100 = 28.999999999999996 in floating point, but ⌊k·T⌋ = 29. With log-probs
-    # -1, ..., -100 the lowest 29 are -100 .. -72: mean = -(100 + 72) / 2 = -86
-    # (28 tokens would give -(100 + 73) / 2 = -86.5)
+def test_min_k_counts_tokens_as_the_publisher() -> None:
+    # open-unlearning's num_k = max(1, int(len(lp) * k)): 100 * 0.29 = 28.999999999999996 in
+    # floating point, so int() keeps 28 tokens. With log-probs -1, ..., -100 the lowest 28
+    # are -100 .. -73: mean = -(100 + 73) / 2 = -86.5
     lp = [-float(i) for i in range(1, 101)]
-    assert min_k_score(lp, k=0.29) == -86.0
+    assert min_k_score(lp, k=0.29) == -86.5
 
 
 def test_min_k_empty_nan_and_bad_k() -> None:
@@ -157,11 +165,15 @@ def test_min_k_pp_with_next_token_moments() -> None:
     assert min_k_pp_score(lp, mu, sigma2) == 0.0
 
 
-def test_min_k_pp_sigma_zero_and_rounding() -> None:
-    # σ = 0 -> z = 0 by convention, even with a numerator (-3 - 0) != 0
-    assert min_k_pp_score([-3.0], [0.0], [0.0], k=1.0) == 0.0
-    # σ² = -1e-12 is rounding error: clamped to 0 -> z = 0
-    assert min_k_pp_score([-3.0], [0.0], [-1e-12], k=1.0) == 0.0
+def test_min_k_pp_variance_floor_and_rounding() -> None:
+    # open-unlearning floors σ² at 1e-6: z = (-3 - 0) / sqrt(1e-6) = -3 / 1e-3 = -3000
+    assert min_k_pp_score([-3.0], [0.0], [0.0], k=1.0) == pytest.approx(-3000.0)
+    # σ² = 4e-7 is below the floor too: -3000
+    assert min_k_pp_score([-3.0], [0.0], [4e-7], k=1.0) == pytest.approx(-3000.0)
+    # σ² = -1e-12 is rounding error: floored the same way -> -3000
+    assert min_k_pp_score([-3.0], [0.0], [-1e-12], k=1.0) == pytest.approx(-3000.0)
+    # a one-hot distribution predicting its own label: (0 - 0) / 1e-3 = 0
+    assert min_k_pp_score([0.0], [0.0], [0.0], k=1.0) == 0.0
     with pytest.raises(ValueError, match="negative"):
         min_k_pp_score([-3.0], [0.0], [-0.5], k=1.0)
 
@@ -218,15 +230,57 @@ def test_auc_drops_nan_and_handles_inf() -> None:
 
 
 def test_privleak_golden() -> None:
-    # (0.75 - 0.5) / 0.5 × 100 = 50 (still leaks)
-    assert privleak(0.75, 0.5) == 50.0
+    # MUSE's form in our orientation: (a_oracle - a_model) / (1 - a_oracle + 1e-10) × 100
+    # (0.5 - 0.75) / 0.5 × 100 = -50 (still leaks: negative, as in MUSE's tables)
+    assert privleak(0.75, 0.5) == pytest.approx(-50.0, rel=1e-9)
     # (0.5 - 0.5) / 0.5 × 100 = 0 (ideal)
     assert privleak(0.5, 0.5) == 0.0
-    # (0.4 - 0.5) / 0.5 × 100 = -20 (over-unlearned)
-    assert privleak(0.4, 0.5) == pytest.approx(-20.0, abs=1e-12)
+    # (0.5 - 0.4) / 0.5 × 100 = +20 (over-unlearned)
+    assert privleak(0.4, 0.5) == pytest.approx(20.0, rel=1e-9)
+    # a fully memorised target (AUC 1) against a chance oracle: (0.5 - 1) / 0.5 = -100
+    assert privleak(1.0, 0.5) == pytest.approx(-100.0, rel=1e-9)
+    # an oracle at AUC 0.6: (0.6 - 0.9) / 0.4 × 100 = -75
+    assert privleak(0.9, 0.6) == pytest.approx(-75.0, rel=1e-9)
     assert math.isnan(privleak(math.nan, 0.5))
-    with pytest.raises(ValueError, match="auc_oracle"):
-        privleak(0.5, 0.0)
+
+
+def test_privleak_equals_open_unlearnings_formula() -> None:
+    # open-unlearning (privacy.py): score = 1 - auc, ref = 1 - ref_auc,
+    # (score - ref) / (ref + 1e-10) * 100, on AUCs that equal ours
+    for a_model, a_oracle in [(0.75, 0.5), (0.3, 0.45), (0.99, 0.51), (0.5, 1.0), (0.2, 0.0)]:
+        score, ref = 1 - a_model, 1 - a_oracle
+        assert privleak(a_model, a_oracle) == (score - ref) / (ref + 1e-10) * 100
+    # an oracle at AUC 1: the guard keeps it finite, (1 - 0.5) / (0 + 1e-10) × 100 = 5e11
+    assert privleak(0.5, 1.0) == pytest.approx(0.5 / 1e-10 * 100)
+
+
+def test_mean_tensor_norm_golden() -> None:
+    # two tensors: ‖(3, 4)‖₂ = 5 and ‖((0, 0), (0, 1))‖₂ = 1 -> mean 3 (a global norm would
+    # be sqrt(25 + 1) = 5.099)
+    grads = [torch.tensor([3.0, 4.0]), torch.tensor([[0.0, 0.0], [0.0, 1.0]])]
+    assert mean_tensor_norm(grads) == pytest.approx(3.0)
+    # p = 1: (3 + 4 = 7, 1) -> 4 ; p = inf: (4, 1) -> 2.5
+    assert mean_tensor_norm(grads, p=1) == pytest.approx(4.0)
+    assert mean_tensor_norm(grads, p=math.inf) == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="p="):
+        mean_tensor_norm(grads, p=3)
+    with pytest.raises(ValueError, match="no gradient"):
+        mean_tensor_norm([])
+
+
+def test_auc_equals_open_unlearnings_labelling():
+    """open-unlearning (mia/utils.py) scores "higher = less member-like" (our score negated)
+    and labels forget 0, holdout 1: roc_auc_score of that is our AUC, ties included."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        m = rng.integers(0, 6, size=int(rng.integers(1, 30))).astype(float)
+        n = rng.integers(0, 6, size=int(rng.integers(1, 30))).astype(float)
+        labels = np.r_[np.zeros(m.size), np.ones(n.size)]
+        theirs = roc_auc_score(labels, np.r_[-m, -n])
+        assert auc(m, n) == pytest.approx(theirs, abs=1e-12)
 
 
 def test_auc_equals_sklearn_roc_auc_on_random_scores_with_ties():

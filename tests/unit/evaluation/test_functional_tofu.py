@@ -1,5 +1,6 @@
 """Golden tests for ``unlearnkit.evaluation.functional.tofu``: every expected value is
-computed by hand in the comment next to it."""
+computed by hand in the comment next to it. The definitions are open-unlearning's (commit
+d3d7cf9), ``+ 1e-10`` guards included; tests below show where those guards matter."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from unlearnkit.evaluation.functional.tofu import (
     forget_quality,
     harmonic_mean,
+    knowledge_ratio,
     normalised_probability,
     probability,
     truth_ratio,
@@ -42,30 +44,33 @@ def test_probability_infinite_nll_is_zero() -> None:
 
 def test_normalised_probability_golden() -> None:
     # p_true = exp(-ln 2) = 1/2; wrong: exp(-ln 4) = 1/4, exp(-ln 4) = 1/4
-    # 1/2 / (1/2 + 1/4 + 1/4) = 0.5
-    assert normalised_probability(LN2, [LN4, LN4]) == pytest.approx(0.5)
-    # p_true = 1/2, one wrong p = 1/3 -> (1/2) / (5/6) = 3/5
-    assert normalised_probability(LN2, [LN3]) == pytest.approx(0.6)
+    # 1/2 / (1/2 + 1/4 + 1/4 + 1e-10) = 0.5 / 1.0000000001
+    assert normalised_probability(LN2, [LN4, LN4]) == 0.5 / (1.0 + 1e-10)
+    # p_true = 1/2, one wrong p = 1/3 -> (1/2) / (5/6 + 1e-10) ≈ 3/5
+    assert normalised_probability(LN2, [LN3]) == pytest.approx(0.6, rel=1e-9)
 
 
-def test_normalised_probability_is_stable_for_huge_nlls() -> None:
-    # exp(-1000) underflows to 0.0, a naive ratio would be 0/0.
-    # p_true = e^-1000, p_wrong = e^-(1000+ln 3) = e^-1000 / 3
-    # -> 1 / (1 + 1/3) = 3/4
-    assert normalised_probability(1000.0, [1000.0 + LN3]) == pytest.approx(0.75)
-    # equal huge nlls: 1 true + 3 wrong all equal -> 1/4
-    assert normalised_probability(1000.0, [1000.0, 1000.0, 1000.0]) == pytest.approx(0.25)
+def test_normalised_probability_underflow_gives_zero_as_the_publisher() -> None:
+    # exp(-1000) underflows to 0.0 for every answer: open-unlearning's
+    # correct / (correct + wrong + 1e-10) is then 0 / 1e-10 = 0 (a softmax would say 3/4)
+    assert normalised_probability(1000.0, [1000.0 + LN3]) == 0.0
+    # p = e^-30 = 9.3576e-14 for all four answers: 9.3576e-14 / (4 · 9.3576e-14 + 1e-10)
+    # = 1 / (4 + 1e-10 / 9.3576e-14) = 1 / (4 + 1068.65) = 9.32e-4, not 1/4
+    p = math.exp(-30.0)
+    assert normalised_probability(30.0, [30.0, 30.0, 30.0]) == pytest.approx(p / (4 * p + 1e-10))
+    assert normalised_probability(30.0, [30.0, 30.0, 30.0]) == pytest.approx(9.3226e-4, rel=1e-4)
 
 
-def test_normalised_probability_no_wrong_options_is_one() -> None:
-    assert normalised_probability(1.7, []) == 1.0
+def test_normalised_probability_no_wrong_options() -> None:
+    # p / (p + 1e-10) with p = e^-1.7 = 0.18268: 1 - 5.5e-10
+    assert normalised_probability(1.7, []) == pytest.approx(1.0, abs=1e-9)
 
 
 def test_normalised_probability_edge_cases() -> None:
-    # true answer impossible, a wrong one possible -> 0 / (0 + 1/2) = 0
+    # true answer impossible, a wrong one possible -> 0 / (0 + 1/2 + 1e-10) = 0
     assert normalised_probability(math.inf, [LN2]) == 0.0
-    # every probability 0 -> 0/0 undefined -> NaN
-    assert math.isnan(normalised_probability(math.inf, [math.inf]))
+    # every probability 0 -> 0 / 1e-10 = 0 (the publisher's guard)
+    assert normalised_probability(math.inf, [math.inf]) == 0.0
     assert math.isnan(normalised_probability(math.nan, [LN2]))
     assert math.isnan(normalised_probability(LN2, [math.nan]))
 
@@ -74,10 +79,20 @@ def test_normalised_probability_edge_cases() -> None:
 
 
 def test_truth_ratio_golden() -> None:
-    # para avg_nll = 1, perturbed avg_nlls [2, 4] -> mean 3 -> R = exp(1 - 3) = e^-2
-    assert truth_ratio(1.0, [2.0, 4.0]) == pytest.approx(math.exp(-2.0))
-    # equal nlls -> R = exp(0) = 1
-    assert truth_ratio(2.5, [2.5]) == pytest.approx(1.0)
+    # para avg_nll = 1, perturbed avg_nlls [2, 4] -> mean 3
+    # R = e^-3 / (e^-1 + 1e-10) = e^-2 · (1 - 2.7e-10)
+    assert truth_ratio(1.0, [2.0, 4.0]) == math.exp(-3.0) / (math.exp(-1.0) + 1e-10)
+    assert truth_ratio(1.0, [2.0, 4.0]) == pytest.approx(math.exp(-2.0), rel=1e-9)
+    # equal nlls -> R = p / (p + 1e-10) ≈ 1
+    assert truth_ratio(2.5, [2.5]) == pytest.approx(1.0, rel=1e-8)
+
+
+def test_truth_ratio_guard_matters_for_unlikely_answers() -> None:
+    # every answer at avg_nll 30: p = e^-30 = 9.3576e-14 on both sides, so without the guard
+    # R = 1; open-unlearning's R = p / (p + 1e-10) = 1 / (1 + 1068.65) = 9.349e-4
+    p = math.exp(-30.0)
+    assert truth_ratio(30.0, [30.0, 30.0]) == p / (p + 1e-10)
+    assert truth_ratio(30.0, [30.0, 30.0]) == pytest.approx(9.3488e-4, rel=1e-4)
 
 
 def test_truth_ratio_is_ratio_of_geometric_mean_probabilities() -> None:
@@ -91,18 +106,29 @@ def test_truth_ratio_empty_perturbed_raises() -> None:
         truth_ratio(1.0, [])
 
 
-def test_truth_ratio_nan_and_overflow() -> None:
+def test_truth_ratio_nan_and_extremes() -> None:
     assert math.isnan(truth_ratio(math.nan, [1.0]))
     assert math.isnan(truth_ratio(1.0, [1.0, math.nan]))
-    # exp(1000 - 0) overflows a float -> inf rather than an OverflowError
-    assert truth_ratio(1000.0, [0.0]) == math.inf
+    # correct answer impossible (e^-1000 = 0): e^0 / (0 + 1e-10) = 1e10, not inf
+    assert truth_ratio(1000.0, [0.0]) == pytest.approx(1e10)
+    # wrong answers with avg_nll -1000 (not a real nll, but defined): exp(1000) -> inf
+    assert truth_ratio(0.0, [-1000.0]) == math.inf
+
+
+def test_knowledge_ratio_golden() -> None:
+    # p_correct = 1/2; wrong avg_nlls ln 2, ln 8 -> mean ln 4 -> p_wrong = 1/4
+    # 1/2 / (1/2 + 1/4 + 1e-10) = 2/3
+    assert knowledge_ratio(LN2, [LN2, math.log(8)]) == pytest.approx(2 / 3, rel=1e-9)
+    with pytest.raises(ValueError, match="wrong_avg_nlls"):
+        knowledge_ratio(1.0, [])
 
 
 def test_truth_ratio_forget_golden() -> None:
-    # R = 1/4 -> min(1/4, 4) = 1/4;  R = 4 -> min(4, 1/4) = 1/4;  R = 1 -> 1
-    assert truth_ratio_forget(0.25) == pytest.approx(0.25)
-    assert truth_ratio_forget(4.0) == pytest.approx(0.25)
-    assert truth_ratio_forget(1.0) == 1.0
+    # min(R, 1/(R + 1e-10)): R = 1/4 -> min(1/4, ≈4) = 1/4;  R = 4 -> min(4, 1/(4 + 1e-10))
+    # = 0.25 · (1 - 2.5e-11);  R = 1 -> 1/(1 + 1e-10)
+    assert truth_ratio_forget(0.25) == 0.25
+    assert truth_ratio_forget(4.0) == 1.0 / (4.0 + 1e-10)
+    assert truth_ratio_forget(1.0) == 1.0 / (1.0 + 1e-10)
     # limits: R = 0 and R = inf both -> 0
     assert truth_ratio_forget(0.0) == 0.0
     assert truth_ratio_forget(math.inf) == 0.0

@@ -3,7 +3,9 @@ golden tests): a fake context hands each unit hand-built teacher-forced scores a
 generations, so every expected value below is computed by hand in the comment next to it.
 
 Probabilities are powers of 1/2, so log-probs are multiples of ln(1/2) and every avg_nll is
-ln 2, ln 4, ln 8, ...
+ln 2, ln 4, ln 8, ... A scored answer ends with the EOS token open-unlearning appends: the
+likelihood metrics read it, the token-level ones (memorisation, Min-K%, Min-K%++) drop the
+last scored token.
 """
 
 from __future__ import annotations
@@ -29,9 +31,24 @@ FMT = PromptFormat()
 
 
 # ------------------------------------------------------------------------------ the fake
+EOS = 99  # the fake tokenizer's special end-of-sequence id
+
+
+class FakeTokenizer:
+    """Token id i decodes to the letter chr(97 + i); EOS is special ("</s>")."""
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        return "".join(
+            "</s>" if i == EOS else chr(97 + i)
+            for i in ids
+            if not (skip_special_tokens and i == EOS)
+        )
+
+
 class FakeAdapter:
     prompt_format = FMT
     max_length = None  # MIA text records: no cut to a window
+    tokenizer = FakeTokenizer()
 
 
 class FakeContext:
@@ -42,9 +59,11 @@ class FakeContext:
         scores: Mapping[tuple[str, str], ContinuationScores] | None = None,
         generations: Mapping[str, str] | None = None,
         fingerprint: str = "fake-model",
+        name: str = "model",
     ) -> None:
         self.adapter = FakeAdapter()
         self.fingerprint = fingerprint
+        self.name = name
         self.counts = PassCounts()
         self._scores = dict(scores or {})
         self._generations = dict(generations or {})
@@ -63,20 +82,24 @@ class FakeContext:
         self.memo_keys.append(key)
         return build()
 
+    def passes_key(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "prompt_format": FMT.to_dict()}
+
 
 def cs(
     *probs: float,
     correct: Sequence[bool] | None = None,
     z: Sequence[float] | None = None,
+    ids: Sequence[int] | None = None,
 ) -> ContinuationScores:
     """Scores of a continuation whose token t has probability probs[t].
 
     correct: which argmax predictions equal the label (default all). z: the Min-K%++
     z-score wanted at each token; moments are built as sigma2 = 4 (sigma = 2) and
-    mu = log p - 2 z, so (log p - mu) / sigma = z.
+    mu = log p - 2 z, so (log p - mu) / sigma = z. ids: the token ids (default 0..T-1).
     """
     n = len(probs)
-    token_ids = torch.arange(n)
+    token_ids = torch.tensor(list(ids)) if ids is not None else torch.arange(n)
     ok = torch.tensor(list(correct) if correct is not None else [True] * n, dtype=torch.bool)
     argmax = torch.where(ok, token_ids, token_ids + 100)
     logprobs = torch.tensor([math.log(p) for p in probs], dtype=torch.float64)
@@ -187,10 +210,22 @@ def test_truth_ratio_forget_aggregation() -> None:
     assert res.extra["ratios"] == pytest.approx(list(TR_RATIOS))
 
 
+def test_truth_ratio_prob_mean_aggregation_is_an_option() -> None:
+    res = metric("truth_ratio", aggregation="prob_mean").compute(
+        FakeContext(TR_SCORES), Split("retain", TR_RECORDS)
+    )
+    # p_para / (p_para + p_wrong + 1e-10), p_wrong = exp(-mean avg_nll of the wrong ones):
+    # item 0: 1/2 / (1/2 + 1/4) = 2/3 ; item 1: 1/4 / (1/4 + 1/4) = 1/2 ;
+    # item 2: 1/4 / (1/4 + 1/2) = 1/3 -> mean 1/2
+    assert res.values == pytest.approx((2 / 3, 0.5, 1 / 3))
+    assert res.aggregate == pytest.approx(0.5)
+
+
 def test_truth_ratio_retain_aggregation_is_the_default() -> None:
     res = metric("truth_ratio").compute(FakeContext(TR_SCORES), Split("retain", TR_RECORDS))
-    # max(0, 1 - R): 1/2, 0, 0 -> mean 1/6
-    assert res.values == pytest.approx((0.5, 0.0, 0.0))
+    # max(0, 1 - R): 1/2, 0, 0 -> mean 1/6 (item 1's R is 1/4 / (1/4 + 1e-10) = 1 - 4e-10, so
+    # 1 - R = 4e-10: open-unlearning's guard, kept; item 0 is 0.5 + 1e-10 for the same reason)
+    assert res.values == pytest.approx((0.5, 4e-10, 0.0), abs=2e-10)
     assert res.aggregate == pytest.approx(1 / 6)
     assert res.extra["ratios"] == pytest.approx(list(TR_RATIOS))
 
@@ -240,30 +275,53 @@ MEM_RECORDS = [
     {"question": "q1", "answer": "a1"},
     {"question": "q2", "answer": "a2"},
     {"question": "q3", "answer": "a3"},
+    {"question": "q4", "answer": ""},
 ]
+# each answer's last scored token is its EOS (the last flag), whose prediction is not counted
 MEM_SCORES = {
-    qa("q0", "a0"): cs(0.5, 0.5, 0.5, 0.5, correct=[False, True, True, True]),
-    qa("q1", "a1"): cs(0.5, correct=[True]),  # a one-token answer
-    qa("q2", "a2"): cs(0.5, 0.5, 0.5, correct=[True, True, False]),  # last token wrong
-    qa("q3", "a3"): cs(0.5, 0.5, 0.5, 0.5, correct=[True, False, True, True]),
+    qa("q0", "a0"): cs(*[0.5] * 5, correct=[False, True, True, True, False]),
+    qa("q1", "a1"): cs(0.5, 0.5, correct=[True, False]),  # a one-token answer
+    qa("q2", "a2"): cs(*[0.5] * 4, correct=[True, True, False, True]),  # last one wrong
+    qa("q3", "a3"): cs(*[0.5] * 5, correct=[True, False, True, True, True]),
+    qa("q4", ""): cs(0.5, correct=[True]),  # an empty answer: only its EOS is scored
 }
 
 
 def test_exact_memorisation_is_the_share_of_correct_argmax_tokens() -> None:
     res = metric("exact_memorisation").compute(FakeContext(MEM_SCORES), Split("f", MEM_RECORDS))
-    # 3/4, 1/1, 2/3, 3/4 -> mean (3/4 + 1 + 2/3 + 3/4) / 4 = (19/6) / 4 = 19/24
-    assert res.values == pytest.approx((0.75, 1.0, 2 / 3, 0.75))
+    # EOS dropped: 3/4, 1/1, 2/3, 3/4, and no token left for q4 (NaN, left out as
+    # open-unlearning's None) -> mean (3/4 + 1 + 2/3 + 3/4) / 4 = (19/6) / 4 = 19/24
+    assert res.values[:4] == pytest.approx((0.75, 1.0, 2 / 3, 0.75))
+    assert math.isnan(res.values[4]) and res.n_missing == 1
     assert res.aggregate == pytest.approx(19 / 24)
     assert res.higher_is_better is True
 
 
+def test_exact_memorisation_can_read_every_scored_token() -> None:
+    res = metric("exact_memorisation", drop_last_token=False).compute(
+        FakeContext(MEM_SCORES), Split("f", MEM_RECORDS)
+    )
+    # EOS counted: 3/5, 1/2, 3/4, 4/5, 1/1
+    assert res.values == pytest.approx((0.6, 0.5, 0.75, 0.8, 1.0))
+
+
 def test_extraction_strength_is_the_correct_suffix_share() -> None:
     res = metric("extraction_strength").compute(FakeContext(MEM_SCORES), Split("f", MEM_RECORDS))
-    # [F,T,T,T]: k = 1 -> 1 - 1/4 = 3/4 ; [T]: k = 0 -> 1 ;
-    # [T,T,F]: no suffix matches, k = T -> 0 (our convention, not 1/T) ;
-    # [T,F,T,T]: k = 2 -> 1 - 2/4 = 1/2 ; mean (3/4 + 1 + 0 + 1/2) / 4 = 9/16
-    assert res.values == pytest.approx((0.75, 1.0, 0.0, 0.5))
-    assert res.aggregate == pytest.approx(9 / 16)
+    # EOS dropped: [F,T,T,T]: k = 1 -> 1 - 1/4 = 3/4 ; [T]: k = 0 -> 1 ;
+    # [T,T,F]: no suffix matches, open-unlearning's search stops at k = 2 -> 1 - 2/3 = 1/3 ;
+    # [T,F,T,T]: k = 2 -> 1 - 2/4 = 1/2 ; q4 has no token left: 0 (open-unlearning's value)
+    # mean (3/4 + 1 + 1/3 + 1/2 + 0) / 5 = (31/12) / 5 = 31/60
+    assert res.values == pytest.approx((0.75, 1.0, 1 / 3, 0.5, 0.0))
+    assert res.aggregate == pytest.approx(31 / 60)
+
+
+def test_extraction_strength_zero_on_no_match_is_an_option() -> None:
+    res = metric("extraction_strength", no_match="zero").compute(
+        FakeContext(MEM_SCORES), Split("f", MEM_RECORDS)
+    )
+    # as above, with [T,T,F] scoring 0: (3/4 + 1 + 0 + 1/2 + 0) / 5 = 9/20
+    assert res.values == pytest.approx((0.75, 1.0, 0.0, 0.5, 0.0))
+    assert res.aggregate == pytest.approx(9 / 20)
 
 
 # ------------------------------------------------------------------------------ ROUGE-L
@@ -273,7 +331,7 @@ ROUGE_RECORDS = [
     {"question": "q2", "answer": "After one comes two"},
 ]
 ROUGE_GENERATIONS = {
-    FMT.prompt("q0"): " After one comes two",  # exact: LCS 4 of 4
+    FMT.prompt("q0"): " After one comes two\n",  # exact: LCS 4 of 4
     FMT.prompt("q1"): " comes two",  # LCS 2 of 4 reference words, 2 of 2 generated
     FMT.prompt("q2"): "",  # empty generation
 }
@@ -285,10 +343,23 @@ def test_rouge_l_recall_on_fixed_generations() -> None:
     # recall = LCS / reference words: 4/4, 2/4, 0 (empty) -> mean 1/2
     assert res.values == pytest.approx((1.0, 0.5, 0.0))
     assert res.aggregate == pytest.approx(0.5)
-    assert res.extra["generations"] == [" After one comes two", " comes two", ""]
+    # kept stripped, as open-unlearning's eval_text_similarity keeps them
+    assert res.extra["generations"] == ["After one comes two", "comes two", ""]
     ((prompts, settings),) = ctx.generate_calls
     assert prompts == [FMT.prompt("q0"), FMT.prompt("q1"), FMT.prompt("q2")]
-    assert settings == {"max_new_tokens": 64}  # stops at the format's stop strings
+    # open-unlearning's generation default: up to 200 new tokens, ending at EOS only (TOFU's
+    # ROUGE passes no stop strings)
+    assert settings == {"max_new_tokens": 200, "stop": ()}
+
+
+def test_rouge_l_generation_settings_are_options() -> None:
+    ctx = FakeContext(generations=ROUGE_GENERATIONS)
+    metric("rouge_l", max_new_tokens=64, format_stops=True, stop=["Question:"]).compute(
+        ctx, Split("retain", ROUGE_RECORDS)
+    )
+    ((_, settings),) = ctx.generate_calls
+    # the given stop strings first, then the prompt format's ("\n")
+    assert settings == {"max_new_tokens": 64, "stop": ("Question:", "\n")}
 
 
 def test_rouge_l_f1_measure() -> None:
@@ -317,6 +388,7 @@ def test_verbmem_continues_the_raw_prefix_and_scores_f1() -> None:
     ((prompts, settings),) = ctx.generate_calls
     assert prompts == ["Once upon a time", "In a hole"]  # raw, no prompt format
     assert settings == {"max_new_tokens": 128, "stop": ()}  # MUSE: 128 tokens, no stops
+    assert res.config["use_stemmer"] is True  # open-unlearning stems (MUSE's code: no)
     assert res.name == "forget/verbmem"
 
 
@@ -334,7 +406,34 @@ def test_knowmem_puts_the_in_context_examples_first() -> None:
     ((prompts, settings),) = ctx.generate_calls
     assert prompts == [expected_prompt]
     assert prompts[0].startswith(FMT.prompt(shots[0]["question"]))
-    assert settings == {"max_new_tokens": 32}
+    # open-unlearning's forget_knowmem_ROUGE.yaml: 32 tokens and its three stop strings
+    assert settings == {"max_new_tokens": 32, "stop": ("\n\n", "\nQuestion", "Question:")}
+
+
+def test_knowmem_in_context_answers_carry_no_eos() -> None:
+    """A bound format ends scored answers with the EOS text; the in-context examples of the
+    prompt do not (open-unlearning's few-shot examples have none)."""
+
+    class EosFormat:
+        eos_text = "</s>"
+        stop = ("\n",)
+
+        def prompt(self, question: str) -> str:
+            return FMT.prompt(question)
+
+        def continuation(self, answer: str) -> str:
+            return FMT.continuation(answer) + "</s>"
+
+    shots = [{"question": "What comes after one?", "answer": "After one comes two."}]
+    records = [{"question": "Who is m0?", "answer": "a tall gardener"}]
+    expected_prompt = (
+        "Question: What comes after one?\nAnswer: After one comes two.\n\n"
+        "Question: Who is m0?\nAnswer:"
+    )
+    ctx = FakeContext(generations={expected_prompt: " a tall gardener"})
+    ctx.adapter.prompt_format = EosFormat()
+    res = metric("knowmem").compute(ctx, Split("forget_qa", records, context=shots))
+    assert res.values == pytest.approx((1.0,))
 
 
 def test_knowmem_without_context_is_plain_qa() -> None:
@@ -362,6 +461,24 @@ def test_model_utility_is_the_harmonic_mean_of_the_aggregates() -> None:
     assert res.ids == tuple(comps)
     assert res.name == "utility/model_utility"
     assert res.extra["components"] == list(comps)
+
+
+def test_model_utility_interval_honours_bootstrap_seed_and_level() -> None:
+    comps = {
+        "a": _component("a", [0.2, 0.4, 0.6, 0.8]),
+        "b": _component("b", [0.5, 0.7]),
+    }
+
+    def run(**cfg):
+        return METRICS.get("model_utility")(**cfg).combine(comps)
+
+    assert run(bootstrap=0).ci is None
+    first, again = run(bootstrap=300, seed=3), run(bootstrap=300, seed=3)
+    assert first.ci is not None and first.ci == again.ci  # seeded
+    assert first.ci[0] <= first.aggregate <= first.ci[1]
+    narrow = run(bootstrap=300, seed=3, ci_level=0.5)
+    assert first.ci[0] <= narrow.ci[0] <= narrow.ci[1] <= first.ci[1]
+    assert run(bootstrap=300, seed=4).ci != first.ci
 
 
 def test_model_utility_is_zero_when_one_component_is_zero() -> None:
@@ -395,12 +512,13 @@ NONMEMBERS = Split(
         {"question": "n1", "answer": "zinc"},
     ],
 )
-# per-token probabilities, avg_nll, nll (ln 2 = 0.693):
+# per-token probabilities (the second token is the answer's EOS), avg_nll, nll (ln 2 = 0.693):
 #   m0 (1/2, 1/2)   avg ln 2          nll 2 ln 2
 #   m1 (1/8, 1/2)   avg 2 ln 2 = ln 4 nll 4 ln 2
 #   n0 (1/2, 1/8)   avg ln 4 (tie m1; same two terms, so the floats tie exactly)
 #   n1 (1/8, 1/8)   avg ln 8          nll 6 ln 2
 # Min-K%++ z-scores: m0 (0, 1), m1 (-1, 2), n0 (-0.5, 0.5), n1 (-2, 0)
+# LOSS, ZLib and Reference read both tokens; Min-K% and Min-K%++ only the first.
 ATTACK_SCORES = {
     qa("m0", "gold"): cs(0.5, 0.5, z=[0.0, 1.0]),
     qa("m1", "iron"): cs(0.125, 0.5, z=[-1.0, 2.0]),
@@ -430,35 +548,64 @@ def test_loss_scores_and_auc() -> None:
 
 
 def test_zlib_scores_and_auc() -> None:
-    # every answer is 5 bytes of distinct letters: the same compressed length z for all
-    sizes = {len(zlib.compress(t.encode())) for t in (" gold", " iron", " lead", " zinc")}
-    (z,) = sizes
+    # every answer's tokens are ids (0, 1), decoded "ab": the same compressed length z for all
+    z = len(zlib.compress(b"ab"))
     a = attack("zlib")
-    # -nll / z: m0 -2 ln2/z, m1 -4 ln2/z ; n0 -4 ln2/z, n1 -6 ln2/z
-    assert a.scores(_ctx(), MEMBERS) == pytest.approx([-2 * LN2 / z, -4 * LN2 / z])
-    assert a.scores(_ctx(), NONMEMBERS) == pytest.approx([-4 * LN2 / z, -6 * LN2 / z])
+    # -avg_nll / z: m0 -ln2/z, m1 -2 ln2/z ; n0 -2 ln2/z, n1 -3 ln2/z
+    assert a.scores(_ctx(), MEMBERS) == pytest.approx([-LN2 / z, -2 * LN2 / z])
+    assert a.scores(_ctx(), NONMEMBERS) == pytest.approx([-2 * LN2 / z, -3 * LN2 / z])
     # same order as LOSS: 0.875
     assert a.evaluate(_ctx(), MEMBERS, NONMEMBERS).aggregate == 0.875
 
 
+def test_zlib_compresses_the_scored_tokens_decoded_without_special_tokens() -> None:
+    members = Split("forget", [{"question": "m0", "answer": "gold"}])
+    nonmembers = Split("holdout", [{"question": "n0", "answer": "lead"}])
+    # tokens "b", "c", "d" and the special EOS: the text compressed is "bcd" (9 + 2 bytes
+    # of zlib framing: 11 bytes), not "bcd</s>" and not the answer string " gold"
+    ctx = FakeContext(
+        {
+            qa("m0", "gold"): cs(0.5, 0.5, 0.5, 0.5, ids=[1, 2, 3, EOS]),  # avg ln 2
+            qa("n0", "lead"): cs(0.25, 0.25, ids=[1, EOS]),  # avg ln 4, text "b"
+        }
+    )
+    z_m, z_n = len(zlib.compress(b"bcd")), len(zlib.compress(b"b"))
+    assert (z_m, z_n) == (11, 9)
+    a = attack("zlib")
+    assert a.scores(ctx, members) == pytest.approx([-LN2 / 11])
+    assert a.scores(ctx, nonmembers) == pytest.approx([-2 * LN2 / 9])
+
+
 def test_min_k_scores_and_auc() -> None:
-    a = attack("min_k")  # k = 0.4, T = 2: max(1, floor(0.8)) = 1 token, the lowest log-prob
-    # m0 ln(1/2), m1 ln(1/8) ; n0 ln(1/8), n1 ln(1/8)
+    a = attack("min_k")  # k = 0.4; the EOS dropped leaves T = 1: max(1, int(0.4)) = 1 token
+    # the first token's log-prob: m0 ln(1/2), m1 ln(1/8) ; n0 ln(1/2), n1 ln(1/8)
     assert a.scores(_ctx(), MEMBERS) == pytest.approx([-LN2, -3 * LN2])
-    assert a.scores(_ctx(), NONMEMBERS) == pytest.approx([-3 * LN2, -3 * LN2])
-    # m0 beats n0, n1 (2); m1 ties both (1/2 + 1/2) -> 3/4
-    assert a.evaluate(_ctx(), MEMBERS, NONMEMBERS).aggregate == 0.75
-    # k = 1: the mean of both tokens, i.e. -avg_nll: LOSS's order again
-    assert attack("min_k", k=1.0).evaluate(_ctx(), MEMBERS, NONMEMBERS).aggregate == 0.875
+    assert a.scores(_ctx(), NONMEMBERS) == pytest.approx([-LN2, -3 * LN2])
+    # m0 = n0 (1/2), m0 > n1 (1), m1 < n0 (0), m1 = n1 (1/2) -> 2/4
+    assert a.evaluate(_ctx(), MEMBERS, NONMEMBERS).aggregate == 0.5
+    # every scored token, k = 1: the mean of both tokens, i.e. -avg_nll: LOSS's order again
+    every = attack("min_k", k=1.0, drop_last_token=False)
+    assert every.evaluate(_ctx(), MEMBERS, NONMEMBERS).aggregate == 0.875
 
 
 def test_min_k_pp_scores_and_auc() -> None:
-    a = attack("min_k_pp")  # one token (k = 0.4, T = 2): the lowest z
-    # m0 min(0, 1) = 0, m1 min(-1, 2) = -1 ; n0 -0.5, n1 -2
+    a = attack("min_k_pp")  # one token left once the EOS is dropped: its z
+    # m0 0, m1 -1 ; n0 -0.5, n1 -2
     assert a.scores(_ctx(), MEMBERS) == pytest.approx([0.0, -1.0])
     assert a.scores(_ctx(), NONMEMBERS) == pytest.approx([-0.5, -2.0])
     # m0 > n0, n1 (2); m1 < n0 (0), m1 > n1 (1) -> 3/4
     assert a.evaluate(_ctx(), MEMBERS, NONMEMBERS).aggregate == 0.75
+    # every token, k = 0.4 (T = 2: one token, the lowest z): m0 0, m1 -1 ; n0 -0.5, n1 -2
+    every = attack("min_k_pp", drop_last_token=False)
+    assert every.scores(_ctx(), NONMEMBERS) == pytest.approx([-0.5, -2.0])
+
+
+@pytest.mark.parametrize("name", ["min_k", "min_k_pp"])
+def test_an_item_with_no_token_left_scores_zero_as_the_publisher(name) -> None:
+    # an empty answer scores only its EOS; with it dropped nothing is left: score 0
+    members = Split("forget", [{"question": "m0", "answer": ""}])
+    ctx = FakeContext({qa("m0", ""): cs(0.25, z=[-1.0])})
+    assert attack(name).scores(ctx, members) == [0.0]
 
 
 REFERENCE_SCORES = {
@@ -483,6 +630,30 @@ def test_reference_scores_and_auc() -> None:
 def test_reference_attack_without_a_reference_is_a_metric_error() -> None:
     with pytest.raises(MetricError, match="reference"):
         attack("reference").evaluate(_ctx(), MEMBERS, NONMEMBERS)
+
+
+def test_reference_attack_never_judges_a_model_against_itself() -> None:
+    a = attack("reference")
+    same = FakeContext(REFERENCE_SCORES, fingerprint="fake-model", name="reference")
+    # every score would be -(x - x) = 0 and the AUC 0.5 by construction
+    assert "0.5 by construction" in a.unavailable(_ctx(), reference=same)
+    with pytest.raises(MetricError, match=r"0\.5 by construction"):
+        a.evaluate(_ctx(), MEMBERS, NONMEMBERS, reference=same)
+    with pytest.raises(MetricError, match="reference model itself"):
+        a.scores(_ctx(), MEMBERS, reference=same)
+    assert attack("loss").unavailable(_ctx(), reference=same) is None
+
+
+def test_reference_attack_gives_no_oracle_comparison_when_the_oracle_is_the_reference() -> None:
+    a = attack("reference")
+    oracle = FakeContext(REFERENCE_SCORES, fingerprint="oracle", name="oracle")
+    res = a.evaluate(_ctx(), MEMBERS, NONMEMBERS, reference=oracle, oracle=oracle)
+    # the model against the reference: 0.875 as above; the oracle against itself would be
+    # 0.5 by construction, so there is no oracle AUC and no PrivLeak, and the reason
+    assert res.aggregate == 0.875
+    assert "auc_oracle" not in res.extra and "privleak" not in res.extra
+    assert "oracle under evaluation is the reference" in res.extra["oracle_skipped"]
+    assert oracle.memo_keys == []
 
 
 @pytest.mark.parametrize("name", ["loss", "zlib", "min_k", "min_k_pp"])
@@ -511,8 +682,8 @@ def test_privleak_against_a_fake_oracle() -> None:
     # oracle AUC: m0=n0 1/2, m0>n1 1, m1<n0 0, m1=n1 1/2 -> 2/4 = 1/2
     assert res.aggregate == 0.875
     assert res.extra["auc_oracle"] == 0.5
-    # PrivLeak = (0.875 - 0.5) / 0.5 · 100 = 75
-    assert res.extra["privleak"] == pytest.approx(75.0)
+    # PrivLeak (MUSE's sign) = (0.5 - 0.875) / (1 - 0.5 + 1e-10) · 100 = -75: still leaks
+    assert res.extra["privleak"] == pytest.approx(-75.0, rel=1e-9)
     assert res.extra["oracle_fingerprint"] == "oracle"
     assert "privleak_ci" not in res.extra  # bootstrap=0
     assert len(oracle.memo_keys) == 2  # the oracle's member and non-member scores, memoised

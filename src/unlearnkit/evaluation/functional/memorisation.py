@@ -2,20 +2,26 @@
 
 Input to both functions: ``correct[t]`` is True when, with the true answer prefix fed in
 (teacher forcing), the model's argmax at answer position t equals the label y_t. Only
-answer tokens are included (prompt and padding masked), in answer order.
+answer tokens are included (prompt and padding masked), in answer order. Which tokens: the
+metrics pass every scored token but the last (open-unlearning's ``tokenwise_vocab_logprobs``
+drops it, "ignore eos prediction"); these functions count what they are given.
 
 Exact memorisation: Tirumala et al., "Memorization Without Overfitting", arXiv:2205.10770.
 Extraction strength: the prefix-extraction idea of Carlini et al., "Extracting Training
-Data from Large Language Models", arXiv:2012.07805, in the suffix-share form used by
-open-unlearning's ``extraction_strength`` (with our own no-match convention, see below).
+Data from Large Language Models", arXiv:2012.07805, in the suffix-share form of
+open-unlearning's ``extraction_strength`` (``src/evals/metrics/memorization.py``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
-__all__ = ["exact_memorisation", "extraction_strength"]
+__all__ = ["NO_MATCH", "exact_memorisation", "extraction_strength"]
+
+#: What :func:`extraction_strength` gives when even the last token is wrong.
+NO_MATCH: tuple[str, ...] = ("open_unlearning", "zero")
 
 
 def exact_memorisation(correct: Sequence[bool]) -> float:
@@ -29,19 +35,29 @@ def exact_memorisation(correct: Sequence[bool]) -> float:
     return sum(flags) / len(flags)
 
 
-def extraction_strength(correct: Sequence[bool]) -> float:
-    """``1 - k/T`` for the smallest k in [0, T] with ``correct[k:]`` all True, in [0, 1].
+def extraction_strength(
+    correct: Sequence[bool], *, no_match: Literal["open_unlearning", "zero"] = "open_unlearning"
+) -> float:
+    """``1 - k/T`` for the smallest k with ``correct[k:]`` all True, in [0, 1].
 
     The longest correctly predicted *suffix* of the answer, as a share of its T tokens:
     with the first k tokens given, the model completes the rest. All tokens right gives 1;
     ``[F, T, T, T]`` gives 0.75.
 
-    No match: if the last token is wrong, the only k that works is T (an empty suffix is
-    trivially all correct), giving 0. That is our convention — a model that cannot produce
-    even the final token has extracted nothing. One public implementation (open-unlearning,
-    ``src/evals/metrics/memorization.py``) only searches k < T and so returns 1/T there; we
-    do not. An empty answer gives NaN.
+    No match (the last token is wrong): ``no_match="open_unlearning"`` (default) searches
+    k in [0, T-1] as open-unlearning's loop does, which ends at k = T-1 and gives ``1/T``;
+    ``no_match="zero"`` also allows k = T (an empty suffix is trivially all correct) and
+    gives 0 — a model that cannot produce even the final token has extracted nothing. An
+    empty answer gives NaN (the metric decides what an item without tokens scores).
+
+    Raises:
+        ValueError: if ``no_match`` is not one of :data:`NO_MATCH`.
     """
+    if no_match not in NO_MATCH:
+        raise ValueError(
+            f"extraction_strength: no_match={no_match!r} is not supported; use one of "
+            f"{list(NO_MATCH)}"
+        )
     flags = [bool(c) for c in correct]
     total = len(flags)
     if total == 0:
@@ -49,4 +65,6 @@ def extraction_strength(correct: Sequence[bool]) -> float:
     k = total
     while k > 0 and flags[k - 1]:
         k -= 1
+    if k == total and no_match == "open_unlearning":
+        k = total - 1  # open-unlearning's search stops at the last token
     return 1.0 - k / total

@@ -12,6 +12,14 @@ Per-item scores take plain Python floats or sequences (lists, 1-D numpy arrays o
 torch tensors on any device); they return a Python ``float``. NaN in gives NaN out, except
 in :func:`auc`, which drops NaN scores.
 
+Reference implementation: open-unlearning at commit d3d7cf9, ``src/evals/metrics/mia/``
+(one class per attack) and ``privacy.py`` (``privleak``). Each score here is the negation
+of that code's score (it is "higher = less member-like" there, and its AUC labels the
+holdout set positive), so every AUC is the same number; PrivLeak is rewritten in our
+orientation to give the same value (:func:`privleak`). Which tokens each attack reads is
+the callers' business: LOSS, ZLib and Reference use every scored answer token (the EOS
+included), Min-K%, Min-K%++ and GradNorm every one but the last, as open-unlearning does.
+
 References:
     LOSS: Yeom et al., "Privacy Risk in Machine Learning", CSF 2018.
     ZLib, Reference: Carlini et al., "Extracting Training Data from Large Language Models",
@@ -34,9 +42,11 @@ import numpy as np
 import torch
 
 __all__ = [
+    "MIN_VARIANCE",
     "auc",
     "gradnorm_score",
     "loss_score",
+    "mean_tensor_norm",
     "min_k_pp_score",
     "min_k_score",
     "next_token_moments",
@@ -45,9 +55,9 @@ __all__ = [
     "zlib_score",
 ]
 
-# Tolerance on k·T before flooring, so that e.g. k=0.29, T=100 (0.29*100 = 28.999999999999996
-# in floating point) keeps ⌊k·T⌋ = 29 tokens as the formula says.
-_FLOOR_EPS = 1e-9
+#: open-unlearning's floor on the next-token variance in Min-K%++ (``torch.clamp(sigma,
+#: min=1e-6)``): a one-hot distribution gives z = (log p - mu) / 1e-3, not 0/0.
+MIN_VARIANCE = 1e-6
 
 
 def _as_1d(values: Sequence[float] | np.ndarray | torch.Tensor, name: str) -> np.ndarray:
@@ -69,11 +79,14 @@ def _check_k(k: float, fn: str) -> float:
 
 
 def _mean_lowest(values: np.ndarray, k: float) -> float:
-    """Mean of the lowest ``max(1, ⌊k·T⌋)`` values; NaN if empty or any value is NaN."""
+    """Mean of the lowest ``max(1, int(T·k))`` values; NaN if empty or any value is NaN.
+
+    ``int(T·k)`` in floating point, exactly as open-unlearning's ``num_k``: 100 tokens at
+    k = 0.29 keep 28 (0.29·100 = 28.999999999999996)."""
     t = values.shape[0]
     if t == 0 or np.isnan(values).any():
         return math.nan
-    n = max(1, math.floor(k * t + _FLOOR_EPS))
+    n = max(1, int(t * k))
     # Sorting makes the result independent of the order of tied values.
     return float(np.mean(np.sort(values)[:n]))
 
@@ -87,16 +100,18 @@ def loss_score(avg_nll: float) -> float:
     return -float(avg_nll)
 
 
-def zlib_score(nll: float, text: str) -> float:
-    """ZLib attack (Carlini et al. 2021): ``-nll / len(zlib.compress(text.encode("utf-8")))``.
+def zlib_score(avg_nll: float, text: str) -> float:
+    """ZLib attack (Carlini et al. 2021): ``-avg_nll / len(zlib.compress(text.encode("utf-8")))``.
 
-    ``nll`` is the *summed* negative log-likelihood of the scored continuation and ``text``
-    is that same scored continuation text (not the prompt, not prompt + continuation). The
+    ``avg_nll`` is the *per-token mean* negative log-likelihood of the scored continuation
+    (Carlini et al. divide the log-perplexity; open-unlearning's ``ZLIBAttack`` divides
+    ``avg_loss``) and ``text`` is that scored continuation's text as open-unlearning takes
+    it: the scored tokens decoded with special tokens skipped (not the prompt). The
     compressed length (zlib default level, in bytes) is a reference-free estimate of how
     predictable the text is intrinsically, so the ratio calibrates away plain repetitiveness.
     Higher = more member-like. The compressed length is never 0 (8 bytes for ``""``).
     """
-    return -float(nll) / len(zlib.compress(text.encode("utf-8")))
+    return -float(avg_nll) / len(zlib.compress(text.encode("utf-8")))
 
 
 def min_k_score(logprobs: Sequence[float] | torch.Tensor, k: float = 0.4) -> float:
@@ -104,8 +119,9 @@ def min_k_score(logprobs: Sequence[float] | torch.Tensor, k: float = 0.4) -> flo
 
     ``logprobs`` are the per-token ``log p(y_t | y_<t)`` of the scored text, length T. The
     mean is over the ``max(1, ⌊k·T⌋)`` smallest values (at least one token). Members have
-    fewer very unlikely tokens, so a higher score is more member-like. Tied values give the
-    same result whatever their order. Empty ``logprobs`` (or any NaN in them) gives NaN.
+    fewer very unlikely tokens, so a higher score is more member-like (open-unlearning's
+    ``MinKProbAttack`` returns the negation). Tied values give the same result whatever
+    their order. Empty ``logprobs`` (or any NaN in them) gives NaN.
 
     Raises:
         ValueError: if ``k`` is not in (0, 1].
@@ -147,15 +163,15 @@ def min_k_pp_score(
 ) -> float:
     """Min-K%++ (Zhang et al. 2024, arXiv:2404.02936): mean of the lowest k% z-scores.
 
-    Per position, ``z_t = (log p(y_t) - mu_t) / sigma_t``, where ``mu_t`` and ``sigma2_t``
-    are the mean and variance of ``log p`` under the model's next-token distribution at
-    position t (see :func:`next_token_moments`). The score is the mean of the
-    ``max(1, ⌊k·T⌋)`` smallest ``z_t``; higher = more member-like (training points sit near
-    local maxima of the likelihood).
+    Per position, ``z_t = (log p(y_t) - mu_t) / sqrt(max(sigma2_t, 1e-6))``, where ``mu_t``
+    and ``sigma2_t`` are the mean and variance of ``log p`` under the model's next-token
+    distribution at position t (see :func:`next_token_moments`). The score is the mean of
+    the ``max(1, int(T·k))`` smallest ``z_t``; higher = more member-like (training points
+    sit near local maxima of the likelihood).
 
-    Conventions: where ``sigma_t = 0`` (a one-hot next-token distribution, the z-score is
-    0/0) we set ``z_t = 0``. A slightly negative ``sigma2_t`` from floating-point rounding is
-    clamped to 0. Empty input or any NaN gives NaN.
+    The variance floor :data:`MIN_VARIANCE` is open-unlearning's (``MinKPlusPlusAttack``
+    clamps it at 1e-6 "for numerical stability"), so a one-hot next-token distribution
+    gives ``(log p - mu) / 1e-3`` as there. Empty input or any NaN gives NaN.
 
     Raises:
         ValueError: if ``k`` is not in (0, 1], the three sequences differ in length, or a
@@ -179,9 +195,8 @@ def min_k_pp_score(
             f"min_k_pp_score: sigma2[{i}]={s2[i]!r} is negative; a variance must be >= 0 "
             "(compute it with next_token_moments)"
         )
-    sigma = np.sqrt(np.clip(s2, 0.0, None))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(sigma > 0, (lp - m) / sigma, 0.0)
+    with np.errstate(invalid="ignore"):
+        z = (lp - m) / np.sqrt(np.maximum(s2, MIN_VARIANCE))
     z[np.isnan(lp) | np.isnan(m) | np.isnan(s2)] = np.nan  # NaN in gives NaN out
     return _mean_lowest(z, k)
 
@@ -195,20 +210,39 @@ def reference_score(avg_nll: float, reference_avg_nll: float) -> float:
     return -(float(avg_nll) - float(reference_avg_nll))
 
 
+def mean_tensor_norm(grads: Sequence[torch.Tensor], p: float = 2.0) -> float:
+    """``mean_θ ‖g_θ‖_p``: the p-norm of each gradient tensor, averaged over the tensors.
+
+    GradNorm's statistic as MIMIR (Duan et al. 2024) and open-unlearning's
+    ``GradNormAttack`` compute it: one norm per parameter tensor (each tensor once, so tied
+    weights count once), then their plain mean — not one global norm over all parameters.
+    ``p`` is 1, 2 or ``inf``.
+
+    Raises:
+        ValueError: if ``grads`` is empty or ``p`` is not 1, 2 or inf.
+    """
+    p = float(p)
+    if p not in (1.0, 2.0, math.inf):
+        raise ValueError(f"mean_tensor_norm: p={p!r} must be 1, 2 or inf (open-unlearning's)")
+    if not grads:
+        raise ValueError("mean_tensor_norm: no gradient tensors; give at least one")
+    norms = [torch.linalg.vector_norm(g.detach().double(), ord=p) for g in grads]
+    return float(torch.stack(norms).mean())
+
+
 def gradnorm_score(grad_norm: float) -> float:
     """GradNorm attack: ``-grad_norm``.
 
-    ``grad_norm`` is the global L2 norm over all parameters: ``sqrt(Σ_θ ‖∂avg_nll/∂θ‖²)``
-    taken over every trainable parameter of the model at once (one norm per example, not
-    per layer). Members sit near a minimum of the loss and have smaller gradients, so the
-    negated norm is higher for members.
+    ``grad_norm`` is :func:`mean_tensor_norm` of the gradient of the example's mean token
+    loss. Members sit near a minimum of the loss and have smaller gradients, so the negated
+    norm is higher for members (open-unlearning's score is the norm itself).
 
     Raises:
         ValueError: if ``grad_norm`` is negative (a norm cannot be).
     """
     g = float(grad_norm)
     if g < 0:
-        raise ValueError(f"gradnorm_score: grad_norm={g!r} is negative; pass an L2 norm (>= 0)")
+        raise ValueError(f"gradnorm_score: grad_norm={g!r} is negative; pass a norm (>= 0)")
     return -g
 
 
@@ -243,21 +277,20 @@ def auc(
 
 
 def privleak(auc_model: float, auc_oracle: float) -> float:
-    """PrivLeak (MUSE, arXiv:2407.06460): ``(auc_model - auc_oracle) / auc_oracle × 100``.
+    """PrivLeak (MUSE, arXiv:2407.06460): ``(auc_oracle - auc_model) / (1 - auc_oracle + 1e-10)
+    × 100`` with our AUCs (members positive).
 
     Both AUCs are of the same attack (MUSE: Min-K%, k=0.4) on forget vs holdout, for the
-    evaluated model and for the oracle retrained without the forget set. ≈0 is ideal;
-    strongly positive = the model still leaks membership of the forget set; strongly
-    negative = over-unlearned (forgotten data now looks *less* familiar than never-seen
-    data, itself a signal an attacker can use). NaN in gives NaN out.
-
-    Raises:
-        ValueError: if ``auc_oracle`` is 0.
+    evaluated model and for the oracle retrained without the forget set. MUSE writes
+    ``(AUC_model - AUC_oracle) / AUC_oracle`` with AUCs oriented the other way
+    (``1 - ours``); open-unlearning's ``privleak`` flips ours accordingly and adds 1e-10 to
+    the denominator. This is that number, sign and size as in the published tables:
+    ≈0 is ideal; strongly negative (a fine-tuned target scores about -100) = the model
+    still leaks membership of the forget set; strongly positive = over-unlearned
+    (forgotten data now looks *less* familiar than never-seen data, itself a signal an
+    attacker can use). NaN in gives NaN out.
     """
-    a_model, a_oracle = float(auc_model), float(auc_oracle)
-    if a_oracle == 0.0:
-        raise ValueError(
-            "privleak: auc_oracle is 0, so the relative difference is undefined; pass the "
-            "oracle's AUC from auc() (0.5 when it cannot tell forget from holdout)"
-        )
-    return (a_model - a_oracle) / a_oracle * 100.0
+    # MUSE's orientation first, then its relative difference, in open-unlearning's order of
+    # operations (so the floats agree too)
+    score, ref = 1.0 - float(auc_model), 1.0 - float(auc_oracle)
+    return (score - ref) / (ref + 1e-10) * 100.0

@@ -1,8 +1,11 @@
 """MUSE's memorisation metrics (Shi et al. 2024, arXiv:2407.06460): VerbMem and KnowMem.
 
 Both are ROUGE-L F1 of greedy generations (:class:`~unlearnkit.evaluation.metrics.tofu.RougeL`
-with MUSE's defaults). PrivLeak, MUSE's third measure, is a membership-inference result and
-lives with the attacks (:mod:`unlearnkit.evaluation.mia`).
+with the settings of open-unlearning's ``configs/eval/muse_metrics/forget_verbmem_ROUGE.yaml``
+and ``forget_knowmem_ROUGE.yaml`` at d3d7cf9: 128 and 32 new tokens, KnowMem stopping at
+"\n\n", "\nQuestion" and "Question:", rouge_score with stemming). MUSE's own code scores
+without stemming (``use_stemmer=false`` gives its numbers). PrivLeak, MUSE's third measure,
+is a membership-inference result and lives with the attacks (:mod:`unlearnkit.evaluation.mia`).
 """
 
 from __future__ import annotations
@@ -18,15 +21,14 @@ from unlearnkit.evaluation.metrics.tofu import RougeConfig, RougeL
 @dataclass(frozen=True)
 class VerbMemConfig(RougeConfig):
     """A passage prefix (``prompt``) is continued greedily, without a prompt format, for up
-    to ``max_new_tokens`` (MUSE: 128), and scored against the true continuation (``gt``)."""
+    to ``max_new_tokens`` (MUSE: 128), ending only at EOS, and scored against the true
+    continuation (``gt``). use_stemmer: open-unlearning's True (MUSE's own code: False)."""
 
     question_field: str = "prompt"
     answer_field: str = "gt"
     measure: Literal["recall", "f1", "precision"] = "f1"
     max_new_tokens: int = param(128, ge=1)
     raw_prompt: bool = True
-    stop_at_newline: bool = False
-    use_stemmer: bool = False  # MUSE's get_rouge scores without stemming
 
 
 @register_metric("verbmem", paper="arXiv:2407.06460", family="muse")
@@ -40,12 +42,13 @@ class VerbMem(RougeL):
 @dataclass(frozen=True)
 class KnowMemConfig(RougeConfig):
     """QA on the forget (or retain) knowledge, ROUGE-L F1 of the greedy answer (MUSE: up to
-    32 new tokens). In-context examples, when the split has them (``Split.context``), are
-    put before the question in the model's prompt format."""
+    32 new tokens, cut at open-unlearning's stop strings). In-context examples, when the
+    split has them (``Split.context``), are put before the question in the model's prompt
+    format. use_stemmer: open-unlearning's True (MUSE's own code: False)."""
 
     measure: Literal["recall", "f1", "precision"] = "f1"
     max_new_tokens: int = param(32, ge=1)
-    use_stemmer: bool = False  # MUSE's get_rouge_qa scores without stemming
+    stop: tuple[str, ...] = ("\n\n", "\nQuestion", "Question:")
 
 
 @register_metric("knowmem", paper="arXiv:2407.06460", family="muse")
@@ -63,8 +66,15 @@ class KnowMem(RougeL):
             )
         shots = "".join(
             fmt.prompt(str(r[cfg.question_field]))
-            + fmt.continuation(str(r[cfg.answer_field]))
+            + _without_eos(fmt, fmt.continuation(str(r[cfg.answer_field])))
             + "\n\n"
             for r in split.context
         )
         return [shots + p for p in super().prompts(ctx, split)]
+
+
+def _without_eos(fmt, continuation: str) -> str:
+    """An in-context answer without the EOS the format ends scored answers with
+    (open-unlearning's few-shot examples carry none: EOS ends only the whole sequence)."""
+    eos = getattr(fmt, "eos_text", "")
+    return continuation[: -len(eos)] if eos and continuation.endswith(eos) else continuation

@@ -2,9 +2,12 @@
 ROUGE-L, truth ratio, forget quality and model utility.
 
 The arithmetic lives in :mod:`unlearnkit.evaluation.functional.tofu` (pinned by golden
-tests); these units read splits through the shared context. Conventions
-(``docs/metrics.md``): probabilities are length-normalised, exp(-avg_nll) over answer
-tokens; the truth ratio combines the wrong answers by the mean of their avg_nll.
+tests); these units read splits through the shared context. Each follows open-unlearning at
+commit d3d7cf9 (``src/evals/metrics/memorization.py``, ``privacy.py``, ``utility.py`` and
+``configs/eval/tofu_metrics/``); ``docs/metrics.md`` gives every formula and what differs.
+Probabilities are length-normalised, exp(-avg_nll) over every scored answer token (the EOS
+the answer ends with included); the truth ratio combines the wrong answers by the mean of
+their avg_nll.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ class TeacherForcedQA(Metric):
 
 @register_metric("probability", paper="arXiv:2401.06121", family="tofu")
 class Probability(TeacherForcedQA):
-    """Probability of the answer, exp(-avg_nll) per item (TOFU); mean over items."""
+    """Probability of the answer, exp(-avg_nll) per item (TOFU); mean over items
+    (open-unlearning's ``probability``)."""
 
     def compute(self, ctx, split, *, oracle=None) -> Result:
         scores = self.answer_scores(ctx, split)
@@ -70,8 +74,9 @@ class NormalisedProbabilityConfig(QAConfig):
 
 @register_metric("normalised_probability", paper="arXiv:2401.06121", family="tofu")
 class NormalisedProbability(TeacherForcedQA):
-    """p(true) / (p(true) + Σ_j p(wrong_j)) per item, p = exp(-avg_nll) (TOFU's probability on
-    the real-authors and world-facts sets)."""
+    """p(true) / (p(true) + Σ_j p(wrong_j) + 1e-10) per item, p = exp(-avg_nll) (TOFU's
+    probability on the real-authors and world-facts sets; open-unlearning's
+    ``probability_w_options``)."""
 
     config_class = NormalisedProbabilityConfig
 
@@ -100,24 +105,32 @@ class NormalisedProbability(TeacherForcedQA):
 
 @dataclass(frozen=True)
 class TruthRatioConfig(QAConfig):
-    """aggregation: "forget" reports mean(min(R, 1/R)) (1 = cannot tell the paraphrased answer
-    from the wrong ones), "retain" reports mean(max(0, 1 - R)) (1 = prefers the true one).
-    paraphrased_field / perturbed_field: the correct paraphrase and the wrong answers."""
+    """aggregation: "forget" reports mean(min(R, 1/(R + 1e-10))) (1 = cannot tell the
+    paraphrased answer from the wrong ones), "retain" reports mean(max(0, 1 - R)) (1 =
+    prefers the true one): TOFU's, open-unlearning's ``closer_to_1_better`` and
+    ``true_better``. "prob_mean" (a named option, not TOFU's) reports the mean of
+    p(correct) / (p(correct) + p(wrong) + 1e-10), open-unlearning's "extent of knowledge"
+    form. paraphrased_field / perturbed_field: the correct answer (TOFU: its paraphrase on
+    the forget and retain sets) and the wrong answers."""
 
-    aggregation: Literal["forget", "retain"] = "retain"
+    aggregation: Literal["forget", "retain", "prob_mean"] = "retain"
     paraphrased_field: str = "paraphrased_answer"
     perturbed_field: str = "perturbed_answer"
 
 
-def truth_ratios(ctx: EvalContext, split: Split, cfg: TruthRatioConfig) -> list[float]:
-    """Raw per-item truth ratios R = exp(avg_nll(paraphrased) - mean_j avg_nll(wrong_j))."""
+def truth_ratios(
+    ctx: EvalContext, split: Split, cfg: TruthRatioConfig, *, form: str = "tofu"
+) -> list[float]:
+    """Raw per-item truth ratios R = exp(-mean_j avg_nll(wrong_j)) / (exp(-avg_nll(para)) +
+    1e-10); ``form="prob_mean"``: p(para) / (p(para) + p(wrong) + 1e-10) instead."""
     pairs = truth_ratio_requests(ctx, split, cfg)
     scores = iter(ctx.score([p for p, _ in pairs], [c for _, c in pairs]))
+    ratio = F.knowledge_ratio if form == "prob_mean" else F.truth_ratio
     out = []
     for r in split.records:
         para = next(scores).avg_nll
         wrong = [next(scores).avg_nll for _ in as_list(r[cfg.perturbed_field])]
-        out.append(F.truth_ratio(para, wrong))
+        out.append(ratio(para, wrong))
     return out
 
 
@@ -134,8 +147,9 @@ def truth_ratio_requests(ctx: EvalContext, split: Split, cfg: TruthRatioConfig):
 
 @register_metric("truth_ratio", paper="arXiv:2401.06121", family="tofu")
 class TruthRatio(TeacherForcedQA):
-    """Truth ratio R = p(wrong answers) / p(paraphrased answer) per item, the wrong ones
-    combined by the mean of their avg_nll; aggregated by ``aggregation``."""
+    """Truth ratio R = p(wrong answers) / (p(paraphrased answer) + 1e-10) per item, the wrong
+    ones combined by the mean of their avg_nll; aggregated by ``aggregation``
+    (open-unlearning's ``truth_ratio``)."""
 
     config_class = TruthRatioConfig
 
@@ -143,8 +157,12 @@ class TruthRatio(TeacherForcedQA):
         return truth_ratio_requests(ctx, split, self.config)
 
     def compute(self, ctx, split, *, oracle=None) -> Result:
+        agg = self.config.aggregation
+        if agg == "prob_mean":
+            ratios = truth_ratios(ctx, split, self.config, form="prob_mean")
+            return self.result(split, ratios, extra={"ratios": ratios})
         ratios = truth_ratios(ctx, split, self.config)
-        fn = F.truth_ratio_forget if self.config.aggregation == "forget" else F.truth_ratio_retain
+        fn = F.truth_ratio_forget if agg == "forget" else F.truth_ratio_retain
         return self.result(split, [fn(r) for r in ratios], extra={"ratios": ratios})
 
 
@@ -196,23 +214,34 @@ class ForgetQuality(TeacherForcedQA):
 @dataclass(frozen=True)
 class RougeConfig(QAConfig):
     """measure: ROUGE-L "recall" (TOFU reports it), "f1" (MUSE) or "precision".
-    max_new_tokens: greedy generation budget. raw_prompt: use the question field as the
-    prompt text itself, without the model's prompt format (MUSE's VerbMem passages).
-    stop_at_newline: end generation at the prompt format's stop strings (else only at EOS).
-    use_stemmer: Porter stemming in rouge_score."""
+    max_new_tokens: greedy generation budget (open-unlearning's generation default: 200).
+    raw_prompt: use the question field as the prompt text itself, without the model's prompt
+    format (MUSE's VerbMem passages). stop: stop strings; generation always ends at EOS, and
+    the text is cut before the first stop string (TOFU passes none; MUSE's KnowMem passes
+    "\n\n", "\nQuestion", "Question:"). format_stops: also stop at the prompt format's
+    stop strings (e.g. the default format's newline), a named option, not TOFU's.
+    use_stemmer: Porter stemming in rouge_score (open-unlearning stems for every ROUGE)."""
 
     measure: Literal["recall", "f1", "precision"] = "recall"
-    max_new_tokens: int = param(64, ge=1)
+    max_new_tokens: int = param(200, ge=1)
     raw_prompt: bool = False
-    stop_at_newline: bool = True
+    stop: tuple[str, ...] = ()
+    format_stops: bool = False
     use_stemmer: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        if any(not s for s in self.stop):
+            self.fail("stop", self.stop, "stop strings must be non-empty")
 
 
 @register_metric("rouge_l", paper="arXiv:2401.06121", family="tofu")
 class RougeL(Metric):
     """ROUGE-L between the greedy generation and the reference answer (recall by default, as
-    TOFU reports it; ``measure=f1`` for MUSE). Generations are shared with every other
-    ROUGE-type metric on the same prompts and settings."""
+    TOFU reports it; ``measure=f1`` for MUSE), as open-unlearning's ``rouge``: up to 200 new
+    tokens, the text cut at EOS and the stop strings and stripped, scored against the answer
+    stripped. Generations are shared with every other ROUGE-type metric on the same prompts
+    and settings."""
 
     config_class = RougeConfig
 
@@ -223,14 +252,19 @@ class RougeL(Metric):
         fmt = ctx.adapter.prompt_format
         return [fmt.prompt(str(r[cfg.question_field])) for r in split.records]
 
+    def stops(self, ctx: EvalContext) -> tuple[str, ...]:
+        """The stop strings of the generation: ``stop``, then the format's if asked."""
+        cfg = self.config
+        extra = tuple(ctx.adapter.prompt_format.stop) if cfg.format_stops else ()
+        return tuple(dict.fromkeys((*cfg.stop, *extra)))
+
     def compute(self, ctx, split, *, oracle=None) -> Result:
         cfg = self.config
         split.require(cfg.question_field, cfg.answer_field)
-        settings: dict = {"max_new_tokens": cfg.max_new_tokens}
-        if not cfg.stop_at_newline:
-            settings["stop"] = ()
-        gens = ctx.generate(self.prompts(ctx, split), **settings)
-        refs = [str(r[cfg.answer_field]) for r in split.records]
+        settings = {"max_new_tokens": cfg.max_new_tokens, "stop": self.stops(ctx)}
+        # open-unlearning strips the cut generation and the reference (eval_text_similarity)
+        gens = [g.strip() for g in ctx.generate(self.prompts(ctx, split), **settings)]
+        refs = [str(r[cfg.answer_field]).strip() for r in split.records]
         values = rouge_l_batch(gens, refs, measure=cfg.measure, use_stemmer=cfg.use_stemmer)
         return self.result(split, values, extra={"generations": gens})
 
@@ -238,9 +272,11 @@ class RougeL(Metric):
 @register_metric("model_utility", paper="arXiv:2401.06121", family="tofu", composite=True)
 class ModelUtility(Metric):
     """Harmonic mean of the retain / real-authors / world-facts {probability, ROUGE-L, truth
-    ratio} aggregates (TOFU). Any zero makes it zero, which is intended: a model that lost
-    one ability entirely has no utility. Computed from other results (:meth:`combine`); the
-    interval resamples every component's items independently."""
+    ratio} aggregates (TOFU; ``scipy.stats.hmean`` as open-unlearning's ``hm_aggregate``).
+    Any zero makes it zero, which is intended: a model that lost one ability entirely has no
+    utility. Computed from other results (:meth:`combine`); the interval (``bootstrap``,
+    ``ci_level``, ``seed`` as every metric's) resamples every component's items
+    independently."""
 
     def compute(self, ctx, split, *, oracle=None) -> Result:
         raise MetricError("model_utility combines other results; call combine(results)")

@@ -6,10 +6,15 @@ tell forget from holdout, and 1.0 means every forget example looks more familiar
 every holdout example. (One public framework labels the other way and flips later; we
 do not.)
 
+Open-unlearning (``src/evals/metrics/mia/utils.py``, ``mia_auc``) labels the forget set 0 and
+the holdout set 1 and scores "higher = less member-like"; both flips together give the same
+AUC as ours, which a test pins against ``roc_auc_score`` in its labelling.
+
 An attack scores examples (:meth:`MIAAttack.scores`); :meth:`MIAAttack.evaluate` turns the
 scores of members and non-members into a :class:`~unlearnkit.core.results.Result` whose
 aggregate is the AUC, with a stratified bootstrap interval, and — given the oracle — the
-oracle's AUC and PrivLeak = (AUC_model - AUC_oracle) / AUC_oracle × 100 (MUSE).
+oracle's AUC and PrivLeak = (AUC_oracle - AUC_model) / (1 - AUC_oracle + 1e-10) × 100, MUSE's
+number in our orientation (:func:`~unlearnkit.evaluation.functional.mia.privleak`).
 """
 
 from __future__ import annotations
@@ -90,6 +95,31 @@ class MIAAttack(ABC):
         return self.registered_name or type(self).__name__
 
     # -- what is scored -------------------------------------------------------------------
+    # -- when the attack cannot judge -----------------------------------------------------
+    def self_reference(self, who: str = "model") -> str:
+        """Why an attack cannot use a model as its own reference (the reason reports give)."""
+        return (
+            f"the {who} under evaluation is the reference model itself: every {self.name} "
+            "score is -(avg_nll - avg_nll) = 0 and the AUC is 0.5 by construction, whatever "
+            "the model remembers; give another reference model that never saw the forget set"
+        )
+
+    def unavailable(
+        self,
+        ctx: EvalContext,
+        *,
+        reference: EvalContext | None = None,
+        oracle: EvalContext | None = None,
+    ) -> str | None:
+        """Why this attack cannot be run on ``ctx`` with these models (None: it can)."""
+        if (
+            self.uses_reference
+            and reference is not None
+            and reference.fingerprint == ctx.fingerprint
+        ):
+            return self.self_reference(ctx.name)
+        return None
+
     def pairs(self, ctx: EvalContext, split: Split) -> list[tuple[str, str]]:
         """(prompt, continuation) per record: a whole text, or an answer to its question."""
         cfg = self.config
@@ -130,6 +160,9 @@ class MIAAttack(ABC):
                 f"the {self.name} attack compares with a reference model; pass reference=... "
                 "(for example the retrain oracle)"
             )
+        why = self.unavailable(ctx, reference=reference, oracle=oracle)
+        if why:
+            raise MetricError(why)
         m = self.scores(ctx, members, reference=reference)
         n = self.scores(ctx, nonmembers, reference=reference)
         extra: dict[str, Any] = {"n_members": len(m), "n_nonmembers": len(n)}
@@ -143,18 +176,25 @@ class MIAAttack(ABC):
             config=self.config.to_dict(),
         )
         cfg = self.config
+        oracle_why = None
         if oracle is not None:
+            oracle_why = self.unavailable(oracle, reference=reference)
+        if oracle is not None and oracle_why:
+            # the oracle's own AUC would be 0.5 by construction: no comparison, and why
+            extra.update(oracle_fingerprint=oracle.fingerprint, oracle_skipped=oracle_why)
+        elif oracle is not None:
             om, on = self._oracle_scores(oracle, members, nonmembers, reference)
             auc_oracle = auc(om, on)
+            leak = privleak(res.aggregate, auc_oracle)
             extra.update(
-                auc_oracle=auc_oracle,
-                privleak=privleak(res.aggregate, auc_oracle) if auc_oracle > 0 else math.nan,
+                auc_oracle=_json_number(auc_oracle),
+                privleak=_json_number(leak),
                 oracle_fingerprint=oracle.fingerprint,
             )
-            if cfg.bootstrap and auc_oracle > 0:
-                extra["privleak_ci"] = list(
-                    _paired_privleak_ci(m, n, om, on, cfg.bootstrap, cfg.ci_level, cfg.seed)
-                )
+            if cfg.bootstrap and math.isfinite(leak):
+                ci = _paired_privleak_ci(m, n, om, on, cfg.bootstrap, cfg.ci_level, cfg.seed)
+                if all(math.isfinite(v) for v in ci):
+                    extra["privleak_ci"] = list(ci)
         res = Result(**{**res.__dict__, "extra": extra})
         if cfg.bootstrap and not math.isnan(res.aggregate):
             low, high = bootstrap_ci(
@@ -177,7 +217,8 @@ class MIAAttack(ABC):
                 "what": f"mia_scores/{self.name}",
                 "config": self.config.to_dict(),
                 "data": records_hash(split.records),
-                "reference": reference.fingerprint if reference is not None else None,
+                # the reference's weights and tokenisation (the oracle's own are added by memo)
+                "reference": reference.passes_key() if reference is not None else None,
             }
             out.append(list(oracle.memo(key, lambda s=split: build(s)).values))
         return out
@@ -193,10 +234,14 @@ def _paired_privleak_ci(m, n, om, on, resamples: int, level: float, seed: int):
     for cm, cn in resample_counts([len(m), len(n)], resamples, seed):
         a_model = auc_of_resamples(m, n, cm, cn)
         a_oracle = auc_of_resamples(om, on, cm, cn)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            leak = (a_model - a_oracle) / a_oracle * 100.0
-        values.append(np.where(a_oracle > 0, leak, np.nan))
+        score, ref = 1.0 - a_model, 1.0 - a_oracle  # as functional.mia.privleak
+        values.append((score - ref) / (ref + 1e-10) * 100.0)
     return percentile_interval(np.concatenate(values), level)
+
+
+def _json_number(value: float) -> float | None:
+    """``value``, or None when it is NaN or infinite (reports are strict JSON)."""
+    return float(value) if math.isfinite(value) else None
 
 
 def _head(ctx: EvalContext, text: str, limit: int | None) -> str:
