@@ -128,8 +128,9 @@ def stream_token_scores(
     for start in range(0, n, chunk_rows):
         end = min(start + chunk_rows, n)
         logp = torch.log_softmax(logits_of(start, end).float(), dim=-1)  # (c, V)
-        logprobs[start:end] = logp.gather(-1, targets[start:end, None]).squeeze(-1)
-        argmax[start:end] = logp.argmax(-1)
+        labels = targets[start:end, None].to(logp.device)  # the head may sit elsewhere
+        logprobs[start:end] = logp.gather(-1, labels).squeeze(-1).to(device)
+        argmax[start:end] = logp.argmax(-1).to(device)
         # 0·log 0 = 0: below -1e4, p is exactly 0, so clamping there changes no term but
         # keeps -inf (and its square) out of the products
         finite = logp.clamp_min(-1e4)
@@ -138,8 +139,8 @@ def stream_token_scores(
         weighted = logp.exp() if keep_distributions else logp.exp_()  # p, in place if we can
         del logp
         weighted.mul_(finite)  # p log p
-        mu[start:end] = weighted.sum(-1)
-        second[start:end] = weighted.mul_(finite).sum(-1)  # p (log p)²
+        mu[start:end] = weighted.sum(-1).to(device)
+        second[start:end] = weighted.mul_(finite).sum(-1).to(device)  # p (log p)²
         del weighted, finite
     sigma2 = (second - mu.square()).clamp_min(0.0)
     dist = None

@@ -481,7 +481,9 @@ class CausalLMAdapter:
         if parts is not None:
             body, head = parts
             hidden = body(input_ids=ids, use_cache=False, **inputs).last_hidden_state
-            picked = hidden[r, at]  # (N, H): only the positions that predict a label
+            # (N, H): only the positions that predict a label (a dispatched model's body
+            # may end on another device than its first parameter's)
+            picked = hidden[r.to(hidden.device), at.to(hidden.device)]
             del hidden
 
             def logits_of(start: int, end: int) -> torch.Tensor:
@@ -494,6 +496,8 @@ class CausalLMAdapter:
                 inputs["logits_to_keep"] = torch.arange(first, ids.shape[1] - 1, device=device)
             logits = self.model(input_ids=ids, **inputs).logits  # (B, L', V) from `first`
             at = at - first
+
+            r, at = r.to(logits.device), at.to(logits.device)
 
             def logits_of(start: int, end: int) -> torch.Tensor:
                 return logits[r[start:end], at[start:end]]
