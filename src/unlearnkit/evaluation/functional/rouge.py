@@ -7,13 +7,15 @@ Which measure and which stemming the benchmarks use (checked in their released c
 
 * TOFU (arXiv:2401.06121) reports **recall** with ``use_stemmer=True``
   (``eval_rouge_recall`` in locuslab/tofu ``evaluate_util.py``).
-* MUSE (arXiv:2407.06460) reports **F1** (``fmeasure``) for VerbMem and KnowMem with
-  ``use_stemmer=False`` (``EvalLogger`` in ``verbmem/get_rouge.py`` and
-  ``knowmem/get_rouge_qa.py`` of the MUSE code).
+* MUSE (arXiv:2407.06460) reports **F1** (``fmeasure``) for VerbMem and KnowMem; MUSE's own
+  code scores with ``use_stemmer=False`` (``EvalLogger`` in ``verbmem/get_rouge.py`` and
+  ``knowmem/get_rouge_qa.py``), open-unlearning (``eval_text_similarity`` at d3d7cf9) with
+  ``use_stemmer=True`` for every ROUGE, MUSE's included.
 
-Our default is TOFU's (recall, stemmer on); MUSE-style callers pass
-``measure="f1", use_stemmer=False``. Stemming is the Porter stemmer of ``rouge_score``,
-which only stems tokens longer than 3 characters.
+Our default is TOFU's (recall, stemmer on); the MUSE metrics pass ``measure="f1"`` and keep
+the stemmer, as open-unlearning does (``use_stemmer=False`` gives MUSE's own numbers).
+Stemming is the Porter stemmer of ``rouge_score``, which only stems tokens longer than 3
+characters.
 
 Tokenisation is ``rouge_score``'s default: lower-case, every run of characters other than
 ``[a-z0-9]`` is a separator. Non-ASCII letters are therefore dropped (a non-English
