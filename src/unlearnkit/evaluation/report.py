@@ -52,10 +52,15 @@ def print_report(report: EvalReport, console: Console | None = None) -> None:
             if isinstance(frac, float) and not math.isnan(frac)
             else ""
         )
+        peak = e.get("peak_memory_mb")
+        known = isinstance(peak, float | int)
+        peak_text = f"{peak:.0f} MB peak" if known else "peak memory unknown"
         console.print(
             f"unlearning cost: {e['wall_time_s']:.1f}s{tail}, {e['steps']} steps, "
-            f"{e['peak_memory_mb']:.0f} MB peak, {e['fraction_changed']:.1%} of parameters changed"
+            f"{peak_text}, {e['fraction_changed']:.1%} of parameters changed"
         )
+        if not tail and e.get("time_fraction_note"):
+            console.print(f"[yellow]retraining fraction unknown[/]: {e['time_fraction_note']}")
     for who, c in report.passes.items():
         console.print(
             f"{who}: {c['forward_calls']} forward calls, {c['scored']} sequences scored, "
