@@ -19,6 +19,7 @@ Prints both and writes benchmarks/results/recommender_real.json.
 
     python benchmarks/recommender_real.py [--data ml-100k/u.data] [--arch bpr_mf]
         [--seeds 0 1 2] [--requests interactions users items]
+    python benchmarks/recommender_real.py --markdown benchmarks/results/recommender_real.json
 """
 
 from __future__ import annotations
@@ -201,9 +202,50 @@ def _world(path: Path, spec):
     return world_from_interactions(data, spec.world, reference_fraction=spec.reference_fraction)
 
 
+def markdown(report: dict) -> str:
+    """The docs' tables (docs/recommenders.md, "Real data") of a results JSON."""
+    lines = [
+        f"Membership AUC of the exact oracle ({report['arch']}; mean ± sd over seeds "
+        f"{', '.join(str(s) for s in report['seeds'])}; non-member pairs of the first seed):",
+        "",
+        "| request | against the latest interactions | against the time-matched sample |",
+        "|---|---|---|",
+    ]
+    for kind, entry in report["membership_reference"].items():
+        first = entry["seeds"][0]
+        cells = [
+            f"{entry[k]['mean']:.3f} ± {entry[k]['sd']:.3f} ({first[k]['nonmembers']} pairs)"
+            for k in ("latest", "matched")
+        ]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    cols = ("R@20", "N@20", "rank pct", "gap", "hit@20", "MIA AUC")
+    for run in report.get("methods", []):
+        lines += [
+            "",
+            f"**{report['arch']}, forget {run['request']}** ({run['forget']} interactions; "
+            f"retraining {run['retrain_time_s']:.1f} s)",
+            "",
+            "| model | " + " | ".join(cols) + " | N@20 kept | time s | speed-up | steps |",
+            "|---" * (len(cols) + 5) + "|",
+        ]
+        for row in run["rows"]:
+            eff = row["efficiency"] or {}
+            cells = [f"{row['metrics'][c]:.3f}" for c in cols]
+            cells.append(f"{row['ndcg_kept']:.3f}")
+            if eff:
+                cells += [f"{eff['wall_time_s']:.3f}", f"{eff['speedup']:.1f}×", str(eff["steps"])]
+            else:
+                cells += ["-", "-", "-"]
+            lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="a real MovieLens ratings file")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="print the docs' tables of a results JSON"
+    )
     parser.add_argument("--arch", default="bpr_mf", choices=["bpr_mf", "lightgcn"])
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument(
@@ -214,6 +256,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.markdown is not None:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return
     suffix = "" if args.arch == "bpr_mf" else f"_{args.arch}"
     out_path = args.out or HERE / "results" / f"recommender_real{suffix}.json"
     t_all = time.perf_counter()
