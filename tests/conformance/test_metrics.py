@@ -268,3 +268,35 @@ def test_rouge_metrics_on_the_same_prompts_share_generations(tiny_lm):
     assert f1.extra["generations"] == recall.extra["generations"]
     # the trained model answers its counting questions verbatim
     assert recall.values == (1.0, 1.0, 1.0)
+
+
+def test_gradnorm_in_train_mode_is_seeded_per_example(tiny_lm):
+    """GradNorm runs in training mode, as open-unlearning's: with dropout its values are
+    seeded per example (the same whatever else is computed first, and the caller's RNG is
+    left alone); without dropout the mode changes nothing."""
+    import torch
+
+    from unlearnkit.models.tiny import TinyLMConfig, build_tiny_lm
+
+    cfg = TinyLMConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    model = build_tiny_lm(cfg, tiny_lm.tokenizer, seed=3).eval()
+    split = Split("forget", _trained_qa()[:3])
+    reverse = Split("forget", list(reversed(split.records)))
+
+    def scores(mode: str, data: Split = split) -> list[float]:
+        ctx = EvalContext(CausalLMAdapter(model, tiny_lm.tokenizer))
+        return MIA_ATTACKS.get("gradnorm")(bootstrap=0, mode=mode).scores(ctx, data)
+
+    plain = scores("train")
+    assert plain == pytest.approx(scores("eval"), rel=1e-6)  # no dropout: same numbers
+    for m in model.modules():
+        if hasattr(m, "attention_dropout"):
+            m.attention_dropout = 0.5
+    state = torch.random.get_rng_state()
+    dropped = scores("train")
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's RNG untouched
+    assert dropped == scores("train")  # seeded
+    assert list(reversed(scores("train", reverse))) == dropped  # per example, any order
+    assert dropped != pytest.approx(plain, rel=1e-6)  # dropout was on
+    assert scores("eval") == pytest.approx(plain, rel=1e-6)  # and off in eval mode
+    assert model.training is False  # the caller's (eval) mode restored

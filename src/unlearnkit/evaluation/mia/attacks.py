@@ -12,6 +12,8 @@ read every scored token; Min-K%, Min-K%++ and GradNorm every one but the last
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -183,8 +185,10 @@ class GradNorm(MIAAttack):
                 torch.random.fork_rng(devices=devices),  # dropout draws leave the caller's RNG
                 ctx.counting(),
             ):
-                torch.manual_seed(cfg.seed)
                 for prompt, cont in pairs:
+                    # each example's dropout draws from its own seed: its value does not
+                    # depend on which examples were computed before it
+                    torch.manual_seed(_example_seed(cfg.seed, prompt, cont))
                     enc = adapter.encode(prompt, cont)
                     batch = collate([enc], adapter.pad_id).to(adapter.device)
                     # logits at position t predict token t + 1: the answer's tokens are
@@ -202,11 +206,11 @@ class GradNorm(MIAAttack):
                     if cfg.drop_last_token:
                         token_lp = token_lp[:-1]  # open-unlearning: "ignore eos prediction"
                     if token_lp.numel() == 0:
-                        raise MetricError(
-                            f"gradnorm: the continuation {cont!r} has no token left to score "
-                            "once its last is dropped; give longer texts or "
-                            "drop_last_token=false"
-                        )
+                        # nothing left to score (a one-token text): no gradient, no score;
+                        # NaN is left out of the AUC (open-unlearning's mean of nothing is
+                        # NaN too, which its roc_auc_score then refuses)
+                        out.append(math.nan)
+                        continue
                     loss = -token_lp.mean()
                     grads = torch.autograd.grad(loss, params, allow_unused=True)
                     used = [g for g in grads if g is not None]  # open-unlearning: grad not None
@@ -216,6 +220,12 @@ class GradNorm(MIAAttack):
             for p, f in zip(params, flags, strict=True):
                 p.requires_grad_(f)
         return out
+
+
+def _example_seed(seed: int, prompt: str, continuation: str) -> int:
+    """A seed for one example's dropout draws, from the attack's seed and the example."""
+    digest = hashlib.sha256(f"{seed}\0{prompt}\0{continuation}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 @contextlib.contextmanager
