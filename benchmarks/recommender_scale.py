@@ -91,6 +91,8 @@ def main() -> None:
                 if r["kind"] == "method"
             },
             "oracle_forget_rank_pct": rows["oracle"]["metrics"]["forget/rank_pct"],
+            "target_ndcg@20": rows["target"]["metrics"]["rec/ndcg@20"],
+            "oracle_ndcg@20": rows["oracle"]["metrics"]["rec/ndcg@20"],
         }
         if previous is not None:  # keep the other methods' earlier measurements
             (old,) = [e for e in previous["sizes"] if e["users"] == users]
