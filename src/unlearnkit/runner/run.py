@@ -32,7 +32,7 @@ from unlearnkit.core.errors import UnlearnkitError
 from unlearnkit.core.io import atomic_write_json, atomic_write_text, strict_json
 from unlearnkit.data.formatting import require_same_format
 from unlearnkit.evaluation.api import EvalConfig, EvalReport, evaluate, library_versions
-from unlearnkit.evaluation.context import EvalContext, records_hash
+from unlearnkit.evaluation.context import MEMO_FORMAT, EvalContext, records_hash
 from unlearnkit.evaluation.data import EvalData, eval_data
 from unlearnkit.evaluation.efficiency import oracle_training_cost
 from unlearnkit.evaluation.suites import SUITES
@@ -748,6 +748,9 @@ def _evaluation(spec, cache, model_dir: Path, data, oracle_ctx, record, oracle_c
     key = {
         "model": model.fingerprint(),
         "oracle": oracle_ctx.fingerprint if oracle_ctx is not None else None,
+        # the prompt and the metric definitions the report was computed under
+        "prompt_format": model.prompt_format.to_dict(),
+        "definitions": MEMO_FORMAT,
         "data": content_hash(
             {
                 "tofu": _split_hashes(data.tofu),
