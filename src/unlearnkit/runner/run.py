@@ -445,12 +445,15 @@ class _State:
                 cache_dir=self.cache.root / "eval_reference",
                 passes_dir=self.cache.root / "passes",
             )
-            require_same_format(
-                {
-                    "target": self.target.prompt_format,
-                    "oracle": self._oracle.adapter.prompt_format,
-                }
-            )
+            if not self.spec.embedded:
+                # a real target exists from the start (an embedded one may still be training,
+                # and its format is the build's, shared with its oracle by construction)
+                require_same_format(
+                    {
+                        "target": self.target.prompt_format,
+                        "oracle": self._oracle.adapter.prompt_format,
+                    }
+                )
         return self._oracle
 
     def unlearn(self, m, seed: int, log, progress: bool = True):
