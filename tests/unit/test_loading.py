@@ -99,3 +99,12 @@ def test_hub_ids_go_to_transformers_with_remote_code_off(monkeypatch):
     ref, kwargs = calls[0]
     assert ref == "some-org/some-model"
     assert kwargs["trust_remote_code"] is False and kwargs["revision"] == "v1"
+
+
+def test_naming_the_stored_format_by_its_preset_gives_no_warning(tiny_lm):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, _, fmt = load_causal_lm(tiny_lm.path, prompt_format="unlearnkit")
+    assert fmt.same_as(PromptFormat())

@@ -123,6 +123,11 @@ class PromptFormat(Config):
             return "", answer
         return self.prompt(question), self.continuation(answer)
 
+    def same_as(self, other: PromptFormat) -> bool:
+        """Whether ``other`` prompts alike (``name`` is only a label: the ``unlearnkit`` preset
+        is the same format as the default one)."""
+        return self.replace(name="") == other.replace(name="")
+
     def describe(self) -> str:
         """One line for logs and reports."""
         if self.name:
@@ -425,7 +430,7 @@ def require_same_format(
     prompted alike: a target, its oracle and its unlearned versions compared under different
     prompts give numbers that mean nothing."""
     present = {role: unbound(f) for role, f in formats.items() if f is not None}
-    if len(set(present.values())) <= 1:
+    if len({f.replace(name="") for f in present.values()}) <= 1:
         return
     lines = "; ".join(f"{role}: {fmt.describe()}" for role, fmt in present.items())
     raise PromptFormatError(

@@ -199,7 +199,7 @@ def choose_prompt_format(
     ``stored``; neither is an error that says how to declare one."""
     chosen = resolve_prompt_format(given)
     if chosen is not None:
-        if stored is not None and stored != chosen:
+        if stored is not None and not stored.same_as(chosen):
             warnings.warn(
                 f"{source}: using prompt format {chosen.describe()!r} instead of the one stored "
                 f"with the model ({stored.describe()!r})",
