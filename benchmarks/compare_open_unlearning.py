@@ -7,8 +7,12 @@ model directories on the same TOFU files with unlearnkit (`--prompt-format tofu`
 template), then compares every per-item value:
 
 * probabilities, losses, normalised probabilities, MIA scores: |Δ| <= 1e-4
-* truth ratios: relative |Δ| <= 1e-4 (R = exp(Δ avg_loss): a loss off by ε moves R by ε·R,
-  and R reaches 10+ on the real-author / world-fact sets)
+* truth ratios: relative |Δ| <= exp(2e-4) - 1 ≈ 2.0e-4, the loss tolerance carried through.
+  R = exp(avg_loss(true) - mean avg_loss(false)) per item: each of the two losses may be off by
+  1e-4, so log R may be off by 2e-4 and R by the factor exp(2e-4). (A fixed absolute bound
+  would not do: R reaches 10+ on the real-author / world-fact sets.) The worst item measured
+  (wf, oracle, item 33) is open-unlearning's float32 cross-entropy: its perturbed-answer loss
+  is 8.868459 there, 8.868332 computed in float64 from the same logits, 8.868331 here.
 * ROUGE-L recall, extraction strength: exactly (|Δ| <= 1e-9); exact memorisation k/T
   exactly up to open-unlearning's float32 rounding of the fraction (|Δ| <= 1e-7)
 * MIA AUCs: |Δ| <= 1e-3
@@ -43,21 +47,22 @@ PEER = ROOT / "benchmarks" / "results" / "open_unlearning_tofu_peer.json"
 OUT = ROOT / "benchmarks" / "results" / "open_unlearning_compare.json"
 
 PROB, EXACT, F32, AUC, REL = 1e-4, 1e-9, 1e-7, 1e-3, 1e-6
+RATIO = math.exp(2 * PROB) - 1  # two losses, each within PROB: see the module docstring
 
 # (peer per-item key, our suite, our result key, how to read ours, tolerance, relative)
 PER_ITEM: list[tuple[str, str, str, str, float, bool]] = [
     ("forget_Q_A_Prob.prob", "tofu", "forget/probability", "values", PROB, False),
     ("forget_Q_A_ROUGE.rougeL_recall", "tofu", "forget/rouge_l", "values", EXACT, False),
-    ("forget_truth_ratio", "tofu", "forget/truth_ratio", "ratios", PROB, True),
+    ("forget_truth_ratio", "tofu", "forget/truth_ratio", "ratios", RATIO, True),
     ("retain_Q_A_Prob.prob", "tofu", "retain/probability", "values", PROB, False),
     ("retain_Q_A_ROUGE.rougeL_recall", "tofu", "retain/rouge_l", "values", EXACT, False),
-    ("retain_Truth_Ratio", "tofu", "retain/truth_ratio", "ratios", PROB, True),
+    ("retain_Truth_Ratio", "tofu", "retain/truth_ratio", "ratios", RATIO, True),
     ("ra_Q_A_Prob_normalised.prob", "tofu", "real_authors/probability", "values", PROB, False),
     ("ra_Q_A_ROUGE.rougeL_recall", "tofu", "real_authors/rouge_l", "values", EXACT, False),
-    ("ra_Truth_Ratio", "tofu", "real_authors/truth_ratio", "ratios", PROB, True),
+    ("ra_Truth_Ratio", "tofu", "real_authors/truth_ratio", "ratios", RATIO, True),
     ("wf_Q_A_Prob_normalised.prob", "tofu", "world_facts/probability", "values", PROB, False),
     ("wf_Q_A_ROUGE.rougeL_recall", "tofu", "world_facts/rouge_l", "values", EXACT, False),
-    ("wf_Truth_Ratio", "tofu", "world_facts/truth_ratio", "ratios", PROB, True),
+    ("wf_Truth_Ratio", "tofu", "world_facts/truth_ratio", "ratios", RATIO, True),
     ("exact_memorization", "tofu", "forget/exact_memorisation", "values", F32, False),
     ("extraction_strength", "tofu", "forget/extraction_strength", "values", EXACT, False),
 ]
@@ -119,7 +124,7 @@ def evaluate_ours(models: Path, data: Path, role: str, cache: Path):
     target run reads the oracle's logs): both tools do the same work."""
     from unlearnkit.evaluation import evaluate
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     report = evaluate(
         models / role,
         data,
@@ -132,7 +137,7 @@ def evaluate_ours(models: Path, data: Path, role: str, cache: Path):
         batch_size=32,
         cache_dir=cache,
     )
-    return report, time.perf_counter() - t0
+    return report, time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> int:
@@ -143,17 +148,24 @@ def main() -> int:
     )
     ap.add_argument("--peer", type=Path, default=PEER)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (the peer's run used 1)")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     peer = json.loads(args.peer.read_text())
 
     rows: list[dict[str, Any]] = []
     wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     reports = {}
     # the oracle first, as open-unlearning's run: the target's forget quality reads its ratios
     load = {"start": os.getloadavg()}
     with tempfile.TemporaryDirectory() as cache:
         for role in ("oracle", "target"):
-            reports[role], wall[role] = evaluate_ours(args.models, args.data, role, Path(cache))
+            reports[role], wall[role], cpu[role] = evaluate_ours(
+                args.models, args.data, role, Path(cache)
+            )
     load["end"] = os.getloadavg()
     for role in ("oracle", "target"):
         mine, theirs = reports[role], peer["models"][role]
@@ -225,14 +237,18 @@ def main() -> int:
             f" {r['tol']:>7.0e}  {ok}"
         )
     print(
-        f"wall time, unlearnkit: oracle {wall['oracle']:.1f}s, target {wall['target']:.1f}s; "
-        f"open-unlearning: oracle {peer['wall_time_s']['oracle']:.1f}s, "
-        f"target {peer['wall_time_s']['target']:.1f}s"
+        f"wall (CPU) time, unlearnkit: oracle {wall['oracle']:.1f}s ({cpu['oracle']:.1f}s), "
+        f"target {wall['target']:.1f}s ({cpu['target']:.1f}s); "
+        f"open-unlearning: oracle {peer['wall_time_s']['oracle']:.1f}s "
+        f"({peer['cpu_time_s']['oracle']:.1f}s), target {peer['wall_time_s']['target']:.1f}s "
+        f"({peer['cpu_time_s']['target']:.1f}s)"
     )
     payload = {
         "generated_by": "benchmarks/compare_open_unlearning.py",
         "machine": f"{platform.machine()} CPU, python {platform.python_version()}",
+        "threads": {"unlearnkit": args.threads, "open_unlearning": peer["setup"]["threads"]},
         "wall_time_s": {"unlearnkit": wall, "open_unlearning": peer["wall_time_s"]},
+        "cpu_time_s": {"unlearnkit": cpu, "open_unlearning": peer["cpu_time_s"]},
         "load_average_1_5_15min": load,
         "rows": rows,
         "all_pass": all(r["pass"] for r in rows),

@@ -360,10 +360,15 @@ def list_(
 @app.command("eval")
 def eval_(
     model: Annotated[Path, typer.Option("--model", help="Hugging Face model directory")],
-    data: Annotated[
-        Path, typer.Option("--data", help="data directory: a written world, TOFU or MUSE layout")
-    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="results JSON to write")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="data directory: a written world, TOFU or MUSE layout (not needed when the "
+            "only suite is lm_eval)",
+        ),
+    ] = None,
     oracle: Annotated[
         Path | None,
         typer.Option("--oracle", help="the retrain oracle's model directory (never saw forget)"),

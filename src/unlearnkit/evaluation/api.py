@@ -21,7 +21,7 @@ from typing import Any
 
 from unlearnkit.core.cache import default_cache_dir
 from unlearnkit.core.config import Config, param
-from unlearnkit.core.errors import UnlearnkitError
+from unlearnkit.core.errors import ConfigError, UnlearnkitError
 from unlearnkit.core.io import atomic_write_text
 from unlearnkit.core.results import Result
 from unlearnkit.data.formatting import require_same_format
@@ -34,6 +34,8 @@ from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
 REPORT_KIND = "unlearnkit.eval"
 REPORT_VERSION = 1
+#: suites that read no benchmark files of ours (lm-evaluation-harness tasks bring theirs)
+DATA_FREE_SUITES = frozenset({"lm_eval"})
 
 
 @dataclass(frozen=True)
@@ -240,11 +242,12 @@ def evaluate(
     model / oracle / reference: a model directory or a CausalLMAdapter. The oracle is the
     model retrained without the forget set (forget quality, PrivLeak); the reference model
     of the Reference attack defaults to the oracle. data: a World, TofuData, MuseData or a
-    directory. record: the unlearning run's record (an UnlearnRecord, its dict, or the
-    ``record.json`` path) for the efficiency figures; oracle_cost: the oracle's training
-    record (read from the oracle's ``build.json`` when not given). cache_dir: where the
-    oracle's reference values are kept (default: the unlearnkit cache). Settings: an
-    :class:`EvalConfig`, a mapping, or keyword overrides (``bootstrap=200``).
+    directory; ``None`` when the only suite is ``lm_eval``. record: the unlearning run's
+    record (an UnlearnRecord, its dict, or the ``record.json`` path) for the efficiency
+    figures; oracle_cost: the oracle's training record (read from the oracle's
+    ``build.json`` when not given). cache_dir: where the oracle's reference values are kept
+    (default: the unlearnkit cache). Settings: an :class:`EvalConfig`, a mapping, or keyword
+    overrides (``bootstrap=200``).
     prompt_format: how the models given as directories are prompted (a preset name such as
     ``tofu``, a mapping, a file or a PromptFormat; default: the one stored with each model,
     and a model without one is refused). Model, oracle and reference must agree.
@@ -257,7 +260,20 @@ def evaluate(
     if overrides:
         cfg = cfg.with_overrides(overrides)
     t0 = time.perf_counter()
-    data_ = data if isinstance(data, EvalData) else eval_data(data, forget=cfg.forget)
+    if data is None:
+        needs = [s for s in cfg.suites if s not in DATA_FREE_SUITES]
+        if needs:
+            raise ConfigError(
+                "evaluate",
+                "data",
+                None,
+                f"a data directory: the {', '.join(needs)} suite(s) read benchmark files "
+                f"(only {', '.join(sorted(DATA_FREE_SUITES))} runs without; it reads its "
+                "task's own files)",
+            )
+        data_ = EvalData(source="(no data: lm-evaluation-harness tasks only)")
+    else:
+        data_ = data if isinstance(data, EvalData) else eval_data(data, forget=cfg.forget)
     fmt = prompt_format
     ctx = _context(model, "model", cfg.batch_size, None, progress, fmt)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "eval"

@@ -36,8 +36,17 @@ MUSE_ROLES = {
 _ICL = {"knowmem_forget": "knowmem_forget_qa_icl", "knowmem_retain": "knowmem_retain_qa_icl"}
 
 
-#: MCQ roles (the ``wmdp`` suite) -> key of :attr:`EvalData.mcq`
-MCQ_ROLES = {"wmdp_hazard": "hazard", "wmdp_benign": "benign"}
+#: MCQ roles (the ``wmdp`` suite) -> key of :attr:`EvalData.mcq`: the synthetic world's
+#: hazard / benign sets, and the public WMDP's three configs (``cais/wmdp``)
+MCQ_ROLES = {
+    "wmdp_hazard": "hazard",
+    "wmdp_benign": "benign",
+    "wmdp_bio": "wmdp-bio",
+    "wmdp_chem": "wmdp-chem",
+    "wmdp_cyber": "wmdp-cyber",
+}
+#: the public WMDP configs, read when a data directory is (or holds) a ``cais/wmdp`` download
+WMDP_CONFIGS = ("wmdp-bio", "wmdp-chem", "wmdp-cyber")
 
 
 @dataclass(frozen=True)
@@ -193,10 +202,28 @@ def _from_dir(path: Path, forget: str) -> EvalData:
         muse = load_muse(path)
     except (DataValidationError, UnlearnkitError) as exc:
         errors.append(f"MUSE: {exc}")
-    mcq = load_wmdp_dir(path / "wmdp") if (path / "wmdp").is_dir() else None
+    mcq = _wmdp_questions(path)
     if tofu is None and muse is None and not mcq:
         raise UnlearnkitError(
             f"{str(path)!r} holds neither TOFU- nor MUSE-format data (nor wmdp/ questions):\n  "
             + "\n  ".join(errors)
         )
     return EvalData(source=str(path), tofu=tofu, muse=muse, mcq=mcq)
+
+
+def _wmdp_questions(path: Path) -> dict[str, list[dict[str, Any]]] | None:
+    """Question sets of ``path/wmdp`` (a written world's, or a ``cais/wmdp`` download put
+    there), or of ``path`` itself when it is a ``cais/wmdp`` download."""
+    for root in (path / "wmdp", path):
+        present = [
+            c
+            for c in WMDP_CONFIGS
+            if (root / c).is_dir()
+            or any(root.glob(f"{c}.json*"))
+            or (root / f"{c}.parquet").is_file()
+        ]
+        if present:
+            return load_wmdp_dir(root, configs=present)
+        if root != path and root.is_dir():
+            return load_wmdp_dir(root)
+    return None

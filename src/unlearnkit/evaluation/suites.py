@@ -117,9 +117,17 @@ SUITES.add(
     Suite(
         "muse",
         "MUSE: VerbMem and KnowMem (ROUGE-L F1) on forget, KnowMem on retain, PrivLeak "
-        "(Min-K% AUC against the oracle's)",
+        "(Min-K% AUC against the oracle's), extraction strength of the VerbMem passages",
         (
             _metric("verbmem_forget", "verbmem", key="verbmem_forget"),
+            # open-unlearning's muse default: ES of the passage continuation, raw prompt
+            _metric(
+                "verbmem_forget",
+                "extraction_strength",
+                question_field="prompt",
+                answer_field="gt",
+                raw_prompt=True,
+            ),
             _metric("knowmem_forget", "knowmem", key="knowmem_forget"),
             _metric("knowmem_retain", "knowmem", key="knowmem_retain"),
             SuiteItem("privleak_auc", "attack", "min_k", ("privleak_forget", "privleak_holdout")),
@@ -132,10 +140,19 @@ SUITES.add(
     Suite(
         "wmdp",
         "WMDP: multiple-choice accuracy on the hazardous questions (chance after unlearning) "
-        "and on the benign ones (kept)",
+        "and on the benign ones (kept); the public WMDP's bio / chem / cyber sets",
         (
             _metric("wmdp_hazard", "mcq_accuracy", key="hazard"),
             _metric("wmdp_benign", "mcq_accuracy", key="benign"),
+            # the public WMDP (cais/wmdp), as lm-evaluation-harness's wmdp_* tasks prompt it
+            *(
+                _metric(f"wmdp_{c}", "mcq_accuracy", key=c, style="letters", subject=subject)
+                for c, subject in (
+                    ("bio", "biology"),
+                    ("chem", "chemistry"),
+                    ("cyber", "cybersecurity"),
+                )
+            ),
         ),
     ),
 )

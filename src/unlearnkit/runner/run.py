@@ -31,7 +31,7 @@ from unlearnkit.core.cache import Cache, content_hash
 from unlearnkit.core.errors import UnlearnkitError
 from unlearnkit.core.io import atomic_write_json, atomic_write_text, strict_json
 from unlearnkit.data.formatting import require_same_format
-from unlearnkit.evaluation.api import EvalConfig, EvalReport, evaluate, library_versions
+from unlearnkit.evaluation.api import EvalReport, evaluate, library_versions
 from unlearnkit.evaluation.context import MEMO_FORMAT, EvalContext, records_hash
 from unlearnkit.evaluation.data import EvalData, eval_data
 from unlearnkit.evaluation.efficiency import oracle_training_cost
@@ -741,13 +741,7 @@ def load_lm(spec: ExperimentSpec, path: str | Path) -> CausalLMAdapter:
 def _evaluation(spec, cache, model_dir: Path, data, oracle_ctx, record, oracle_cost):
     """The evaluation report of ``model_dir`` (built or reused) and whether it was built."""
     model = load_lm(spec, model_dir)
-    cfg = EvalConfig(
-        suites=spec.suites,
-        forget=spec.forget,
-        bootstrap=spec.bootstrap,
-        ci_level=spec.ci_level,
-        batch_size=spec.batch_size,
-    )
+    cfg = spec.eval_config()
     key = {
         "model": model.fingerprint(),
         "oracle": oracle_ctx.fingerprint if oracle_ctx is not None else None,

@@ -21,6 +21,7 @@ from unlearnkit.audit.api import AuditConfig
 from unlearnkit.core.config import Config, _load_yaml, _set_dotted, param, parse_overrides
 from unlearnkit.core.errors import ConfigError
 from unlearnkit.data.formatting import resolve_prompt_format
+from unlearnkit.evaluation.api import EvalConfig
 from unlearnkit.evaluation.suites import SUITES
 from unlearnkit.runner.build import BuildSpec, build_spec
 
@@ -67,6 +68,10 @@ class ExperimentSpec(Config):
     seeds: every method runs once per seed (the seed of its batch order). suites,
     bootstrap, ci_level: the evaluation. batch_size: sequences per forward pass. audit: the
     robustness audit of every model (``audit={}`` for the defaults; docs/audit.md), or none.
+    evaluation: further settings of every evaluation, as :class:`EvalConfig` names them
+    (``max_new_tokens``, ``seed``, ``lm_eval_tasks``, ``lm_eval_include``, ``lm_eval_limit``,
+    ``lm_eval_num_fewshot``); suites, forget, bootstrap, ci_level and batch_size are the
+    spec's own fields.
     prompt_format: how the real model and oracle were prompted in training: a preset name
     (``tofu``, ``llama-3-instruct``, ``qwen2.5-instruct``, ``chat``, ...), a mapping of
     fields (``{preset: tofu, stop: ["\\n"]}``, ``{template: ..., answer_prefix: ...}``) or a
@@ -87,7 +92,18 @@ class ExperimentSpec(Config):
     ci_level: float = param(0.95, gt=0, lt=1)
     batch_size: int = param(64, ge=1)
     audit: AuditConfig | None = None
+    evaluation: dict[str, Any] = field(default_factory=dict)
     prompt_format: str | dict[str, Any] | None = None
+
+    def eval_config(self) -> EvalConfig:
+        """The settings of every evaluation of the run."""
+        return EvalConfig(
+            suites=self.suites,
+            forget=self.forget,
+            bootstrap=self.bootstrap,
+            ci_level=self.ci_level,
+            batch_size=self.batch_size,
+        ).with_overrides(self.evaluation)
 
     @property
     def embedded(self) -> bool:
@@ -132,6 +148,19 @@ class ExperimentSpec(Config):
                     "build.prompt_format",
                 )
             resolve_prompt_format(self.prompt_format)  # an unknown preset fails here
+        own = sorted(
+            set(self.evaluation) & {"suites", "forget", "bootstrap", "ci_level", "batch_size"}
+        )
+        if own:
+            self.fail(
+                "evaluation",
+                self.evaluation,
+                f"only further settings: {own} are the spec's own fields (set {own[0]}=...)",
+            )
+        try:
+            self.eval_config()
+        except ConfigError as exc:
+            self.fail("evaluation", self.evaluation, f"valid evaluation settings ({exc})")
         if self.audit is not None and self.audit.forget != self.forget:
             self.fail("audit", self.audit.forget, f"audit.forget={self.forget} (the run's forget)")
         if self.embedded and self.forget != self.build.forget:

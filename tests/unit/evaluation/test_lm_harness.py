@@ -309,3 +309,32 @@ def test_lm_eval_suite_from_the_evaluation_config(adapter, tmp_path):
     assert not out.results and "lm_eval_tasks" in out.skipped["lm_eval"]
     with pytest.raises(ConfigError, match="add it to the suites"):
         EvalConfig(suites=("tofu",), lm_eval_tasks=("counting_letters",))
+
+
+def test_lm_eval_alone_needs_no_benchmark_data(adapter, tiny_lm, tmp_path):
+    report = evaluate(
+        adapter,
+        None,
+        suites=["lm_eval"],
+        lm_eval_tasks=["counting_letters"],
+        lm_eval_include=str(TASKS),
+        lm_eval_limit=2,
+        bootstrap=0,
+    )
+    assert len(report.results["lm_eval"]["counting_letters/acc"]) == 2
+    assert report.data["tofu"] is None and "no data" in report.data["source"]
+    with pytest.raises(ConfigError, match=r"the tofu suite.* read benchmark files"):
+        evaluate(adapter, None, suites=["tofu", "lm_eval"], lm_eval_tasks=["counting_letters"])
+    # the command line: no --data with the lm_eval suite alone; a clear error otherwise
+    from typer.testing import CliRunner
+
+    from unlearnkit.cli import app
+
+    out = tmp_path / "eval.json"
+    args = ["eval", "--model", str(tiny_lm.path), "--suite", "lm_eval", "--out", str(out)]
+    settings = ["lm_eval_tasks=[counting_letters]", f"lm_eval_include={TASKS}", "lm_eval_limit=2"]
+    res = CliRunner().invoke(app, [*args, *settings, "bootstrap=0"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["results"]["lm_eval"]["counting_letters/acc"]
+    res = CliRunner().invoke(app, [*args[:-4], "--out", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "a data directory" in res.output

@@ -324,6 +324,22 @@ def test_extraction_strength_zero_on_no_match_is_an_option() -> None:
     assert res.aggregate == pytest.approx(9 / 20)
 
 
+def test_extraction_strength_of_raw_completions_as_muse_verbmem() -> None:
+    # MUSE VerbMem passages: the prefix is the prompt text itself and the truth follows after
+    # one space (open-unlearning's CompletionDataset, insert_space), no format, no EOS; the
+    # last token's prediction is still dropped, as open-unlearning's [:-1] does
+    records = [{"prompt": "Once upon", "gt": "a time"}, {"prompt": "It was", "gt": "dark"}]
+    scores = {
+        ("Once upon", " a time"): cs(*[0.5] * 4, correct=[False, True, True, False]),
+        ("It was", " dark"): cs(0.5, 0.5, correct=[True, False]),
+    }
+    res = metric(
+        "extraction_strength", question_field="prompt", answer_field="gt", raw_prompt=True
+    ).compute(FakeContext(scores), Split("verbmem_forget", records))
+    # [F,T,T]: k = 1 -> 1 - 1/3 = 2/3 ; [T]: k = 0 -> 1
+    assert res.values == pytest.approx((2 / 3, 1.0))
+
+
 # ------------------------------------------------------------------------------ ROUGE-L
 ROUGE_RECORDS = [
     {"question": "q0", "answer": "After one comes two"},

@@ -23,9 +23,30 @@ from unlearnkit.evaluation.tokens import without_last_token
 @dataclass(frozen=True)
 class MemorisationConfig(QAConfig):
     """drop_last_token: leave out the last scored token of each answer, as open-unlearning
-    does (``[:-1]``, its EOS); False reads every scored token."""
+    does (``[:-1]``, its EOS; on a raw completion, the text's last token); False reads every
+    scored token. raw_prompt: the question field is the prompt text itself and the answer
+    follows it after ``separator``, without the prompt format or an EOS (MUSE's VerbMem
+    passages: open-unlearning's ``CompletionDataset`` with ``insert_space``)."""
 
     drop_last_token: bool = True
+    raw_prompt: bool = False
+    separator: str = " "
+
+
+class _Memorisation(TeacherForcedQA):
+    """Teacher-forced answers of QA records, or of raw completions (``raw_prompt``)."""
+
+    config_class = MemorisationConfig
+
+    def requests(self, ctx, split) -> list[tuple[str, str]]:
+        cfg = self.config
+        if not cfg.raw_prompt:
+            return super().requests(ctx, split)
+        split.require(cfg.question_field, cfg.answer_field)
+        return [
+            (str(r[cfg.question_field]), cfg.separator + str(r[cfg.answer_field]))
+            for r in split.records
+        ]
 
 
 def _correct(scores, drop_last: bool) -> list[bool]:
@@ -34,7 +55,7 @@ def _correct(scores, drop_last: bool) -> list[bool]:
 
 
 @register_metric("exact_memorisation", paper="arXiv:2202.07646", family="memorisation")
-class ExactMemorisation(TeacherForcedQA):
+class ExactMemorisation(_Memorisation):
     """Share of answer tokens whose teacher-forced argmax equals the label, per item (an
     item with no token left is NaN and left out, as open-unlearning's None)."""
 
@@ -55,7 +76,7 @@ class ExtractionStrengthConfig(MemorisationConfig):
 
 
 @register_metric("extraction_strength", paper="arXiv:2202.07646", family="memorisation")
-class ExtractionStrength(TeacherForcedQA):
+class ExtractionStrength(_Memorisation):
     """1 - k/T for the smallest k whose teacher-forced suffix y_k..y_T is predicted exactly
     (1/T when even the last token is wrong, as open-unlearning's search gives; an item with
     no token left scores 0, as there)."""

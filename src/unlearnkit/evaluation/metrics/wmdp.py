@@ -57,7 +57,7 @@ class MCQAccuracy(TeacherForcedQA):
                     f"The following are multiple choice questions (with answers) about "
                     f"{cfg.subject}.",
                     "",
-                    question,
+                    question.strip(),
                 ]
                 lines += [f"{_LETTERS[i]}. {c}" for i, c in enumerate(choices)]
                 prompt = "\n".join(lines) + "\nAnswer:"
