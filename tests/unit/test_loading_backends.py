@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import MistralConfig, MistralForCausalLM
 
+from tests.architectures import tiny_causal_lm
 from unlearnkit.data.formatting import PromptFormat
 from unlearnkit.models.adapters import CausalLMAdapter
 from unlearnkit.models.loading import ModelLoadError, load_causal_lm
@@ -24,19 +24,19 @@ def spm_only(tmp_path_factory) -> Path:
     """A Mistral-architecture checkpoint (tiny, random) whose tokenizer is only the real
     Mistral v0.3 SentencePiece model, renamed ``tokenizer.model`` as many repos ship it."""
     out = tmp_path_factory.mktemp("spm") / "model"
-    torch.manual_seed(0)
-    config = MistralConfig(
-        vocab_size=32768,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-        bos_token_id=1,
-        eos_token_id=2,
+    ids = {"bos_token_id": 1, "eos_token_id": 2}
+    model = tiny_causal_lm(
+        "mistral",
+        32768,
+        hidden=16,
+        layers=1,
+        heads=2,
+        kv_heads=1,
+        intermediate=32,
+        max_positions=64,
+        token_ids=ids,
     )
-    MistralForCausalLM(config).save_pretrained(out)
+    model.save_pretrained(out)
     shutil.copyfile(MISTRAL / "tokenizer.model.v3", out / "tokenizer.model")
     assert sorted(p.name for p in out.iterdir() if "token" in p.name) == ["tokenizer.model"]
     return out

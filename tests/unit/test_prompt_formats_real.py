@@ -13,6 +13,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from tests.architectures import tiny_causal_lm
 from unlearnkit.core.errors import ConfigError
 from unlearnkit.data.formatting import (
     PRESETS,
@@ -149,24 +150,8 @@ def test_presets_by_checkpoint_name_mapping_and_file(tmp_path):
 
 
 def _tiny_model(name: str, tok):
-    from transformers import (
-        GPT2Config,
-        GPT2LMHeadModel,
-        MistralConfig,
-        MistralForCausalLM,
-        Qwen2Config,
-        Qwen2ForCausalLM,
-    )
-
-    torch.manual_seed(0)
-    small = {"num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1}
-    if name == GPT2:
-        return GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=16, n_layer=1, n_head=2))
-    if name == MISTRAL:
-        cfg = MistralConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, **small)
-        return MistralForCausalLM(cfg)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=16, intermediate_size=32, **small)
-    return Qwen2ForCausalLM(cfg)
+    arch = {GPT2: "gpt2", MISTRAL: "mistral"}.get(name, "qwen2")
+    return tiny_causal_lm(arch, len(tok), hidden=16, layers=1, heads=2, kv_heads=1, intermediate=32)
 
 
 @pytest.mark.parametrize(

@@ -8,16 +8,8 @@ import math
 
 import pytest
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    Gemma2Config,
-    GPT2Config,
-    LlamaConfig,
-    MistralConfig,
-    PhiConfig,
-    Qwen2Config,
-)
 
+from tests.architectures import tiny_causal_lm, token_ids_of
 from tests.conftest import counting_examples
 from unlearnkit.models.adapters import CausalLMAdapter
 from unlearnkit.models.token_scores import (
@@ -103,31 +95,7 @@ def tokenizer():
 
 
 def tiny(arch: str, tokenizer, vocab: int | None = None):
-    torch.manual_seed(0)
-    ids = {
-        "vocab_size": vocab or len(tokenizer),
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    shape = {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "max_position_embeddings": 128,
-        **ids,
-    }
-    if arch == "gpt2":
-        config = GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=128, **ids)
-    elif arch == "phi":
-        config = PhiConfig(**shape)
-    elif arch == "gemma2":  # soft-capped logits: the head cannot be split off
-        config = Gemma2Config(num_key_value_heads=2, head_dim=8, **shape)
-    else:
-        cls = {"llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config}[arch]
-        config = cls(num_key_value_heads=2, **shape)
-    model = AutoModelForCausalLM.from_config(config).eval()
+    model = tiny_causal_lm(arch, vocab or len(tokenizer), token_ids=token_ids_of(tokenizer))
     with torch.no_grad():  # larger logits than the init's: a peaked, varied distribution
         model.get_output_embeddings().weight.mul_(20)
     return model

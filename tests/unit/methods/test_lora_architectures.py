@@ -8,15 +8,8 @@ import math
 
 import pytest
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    GPT2Config,
-    LlamaConfig,
-    MistralConfig,
-    PhiConfig,
-    Qwen2Config,
-)
 
+from tests.architectures import tiny_causal_lm, token_ids_of
 from tests.conftest import counting_examples
 from unlearnkit.methods import UnlearningError, unlearn
 from unlearnkit.methods.api import register_builtin_methods
@@ -52,30 +45,7 @@ def tokenizer():
 
 def tiny(arch: str, tokenizer) -> torch.nn.Module:
     """A randomly initialised model of ``arch`` (hidden 32, 2 layers) for ``tokenizer``."""
-    torch.manual_seed(0)
-    ids = {
-        "vocab_size": len(tokenizer),
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    if arch == "gpt2":
-        config = GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=128, **ids)
-    else:
-        shape = {
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "max_position_embeddings": 128,
-            **ids,
-        }
-        if arch == "phi":
-            config = PhiConfig(**shape)
-        else:
-            cls = {"llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config}[arch]
-            config = cls(num_key_value_heads=2, **shape)
-    return AutoModelForCausalLM.from_config(config).eval()
+    return tiny_causal_lm(arch, len(tokenizer), token_ids=token_ids_of(tokenizer))
 
 
 def pairs():
