@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from unlearnkit.core import io as uio
-from unlearnkit.core.cache import KEY_FILE, Cache, content_hash, default_cache_dir
+from unlearnkit.core.cache import KEY_FILE, MANIFEST_FILE, Cache, content_hash, default_cache_dir
 from unlearnkit.core.config import Config, param
 
 
@@ -241,7 +241,12 @@ def test_get_or_build_builds_once(tmp_path):
     assert (again, built_again) == (path, False)
     assert len(calls) == 1
     assert _listing(tmp_path / "cache" / "model") == sorted(
-        [path.name, f"{path.name}/artefact.txt", f"{path.name}/{KEY_FILE}"]
+        [
+            path.name,
+            f"{path.name}/artefact.txt",
+            f"{path.name}/{KEY_FILE}",
+            f"{path.name}/{MANIFEST_FILE}",
+        ]
     )
 
 

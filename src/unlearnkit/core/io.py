@@ -1,4 +1,11 @@
-"""Atomic file writes: a reader never sees a half-written file or directory."""
+"""Atomic file writes: a reader never sees a half-written file or directory.
+
+A directory is built under a temporary name (``.<name>.<random>.tmp``) that holds an owner
+file (:data:`OWNER_FILE`: pid, host, process start time); a process killed while building
+leaves that folder behind, and :func:`clean_stale_temps` (run by every later
+:func:`atomic_dir` of the same name, and by the cache before each build) removes the folders
+whose owner is gone.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,22 @@ import json
 import math
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+#: written first into every temporary directory :func:`atomic_dir` makes; removed before the
+#: directory is moved into place
+OWNER_FILE = ".unlearnkit-owner.json"
+#: a temporary directory owned by a process on another host (a shared file system, whose
+#: pids this host cannot check) counts as abandoned after this many seconds
+FOREIGN_TEMP_AGE_S = 7 * 24 * 3600.0
+#: the suffixes of the temporary directories :func:`atomic_dir` makes (being built; being
+#: deleted after a replacement)
+TEMP_SUFFIXES = (".tmp", ".old")
 
 
 def _umask() -> int:
@@ -54,23 +73,153 @@ def write_jsonl(path: str | Path, records: list[dict[str, Any]]) -> Path:
     return atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
+def _start_time(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux ``/proc``), which
+    tells a process from a later one that reuses its pid; ``None`` where unknown."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the name may hold spaces and brackets
+    return int(fields[19])  # field 22 of proc(5); fields[0] is field 3 (the state)
+
+
+def _process_state(pid: int) -> str | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()[0]
+
+
+def pid_alive(pid: int, start_time: int | None = None) -> bool:
+    """Whether process ``pid`` (on this host) is still running: not gone, not a zombie and,
+    when ``start_time`` is known, not a later process that reuses the pid."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    if _process_state(pid) == "Z":
+        return False
+    if start_time is not None:
+        now = _start_time(pid)
+        if now is not None and now != start_time:
+            return False
+    return True
+
+
+def owner_record() -> dict[str, Any]:
+    """What :data:`OWNER_FILE` holds: this process's pid, host and start time."""
+    pid = os.getpid()
+    return {
+        "pid": pid,
+        "host": socket.gethostname(),
+        "start_time": _start_time(pid),
+        "created": time.time(),
+    }
+
+
+def make_owned_dir(parent: str | Path, prefix: str, suffix: str) -> Path:
+    """A new empty directory ``parent/<prefix><random><suffix>`` (mode from the umask)
+    holding :data:`OWNER_FILE`, so that :func:`clean_stale_temps` can tell when the process
+    that made it is gone."""
+    parent = Path(parent)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; honour the umask instead
+        (tmp / OWNER_FILE).write_text(json.dumps(owner_record()) + "\n", encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp
+
+
+def temp_owner_gone(tmp: Path, *, foreign_age_s: float = FOREIGN_TEMP_AGE_S) -> bool | None:
+    """Whether the process that made the temporary directory ``tmp`` is gone: ``True`` (its
+    pid is dead on this host, or it is on another host and older than ``foreign_age_s``),
+    ``False`` (it may still be writing) or ``None`` when ``tmp`` has no readable owner file
+    (not made by :func:`make_owned_dir`, or killed before writing it)."""
+    try:
+        owner = json.loads((tmp / OWNER_FILE).read_text(encoding="utf-8"))
+        pid, host = int(owner["pid"]), str(owner["host"])
+        start = owner.get("start_time")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if host == socket.gethostname():
+        return not pid_alive(pid, int(start) if start is not None else None)
+    try:
+        age = time.time() - (tmp / OWNER_FILE).stat().st_mtime
+    except OSError:
+        return None
+    return age > foreign_age_s
+
+
+def clean_stale_temps(
+    parent: str | Path,
+    *,
+    prefix: str = ".",
+    ownerless_age_s: float | None = None,
+    foreign_age_s: float = FOREIGN_TEMP_AGE_S,
+) -> list[Path]:
+    """Remove the temporary directories under ``parent`` (named ``<prefix>...tmp`` or
+    ``...old``) left by processes that are gone; return the removed paths.
+
+    A directory whose :data:`OWNER_FILE` names a live process (on this host) is kept, one
+    from another host only after ``foreign_age_s``. A directory without an owner file is
+    removed only when ``ownerless_age_s`` is given and it is older than that (folders left
+    by versions that wrote no owner file): elsewhere a ``.x.tmp`` folder may be the user's.
+    """
+    parent = Path(parent)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.startswith(".") and name.endswith(TEMP_SUFFIXES)):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            mtime = entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        tmp = Path(entry.path)
+        gone = temp_owner_gone(tmp, foreign_age_s=foreign_age_s)
+        if gone is None:
+            gone = ownerless_age_s is not None and time.time() - mtime > ownerless_age_s
+        if gone:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not tmp.exists():
+                removed.append(tmp)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Build a directory under a temporary name and move it into place only on success.
 
     >>> with atomic_dir("out/model") as tmp:
     ...     (tmp / "weights.bin").write_bytes(b"...")
+
+    Temporary folders of the same name left by killed processes are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; honour the umask instead
+    clean_stale_temps(path.parent, prefix=f".{path.name}.")
+    tmp = make_owned_dir(path.parent, f".{path.name}.", ".tmp")
     try:
         yield tmp
-        if path.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+        (tmp / OWNER_FILE).unlink(missing_ok=True)
+        if path.exists() or path.is_symlink():
+            trash = make_owned_dir(path.parent, f".{path.name}.", ".old")
             os.replace(path, trash / "old")
             os.replace(tmp, path)
             shutil.rmtree(trash, ignore_errors=True)

@@ -7,13 +7,27 @@ sooner than one two-threaded process. Each worker pins its torch thread count (r
 not depend on which worker ran a job) and draws its progress bars on its own line; Ctrl-C
 stops the workers and leaves nothing half-written (every artefact is renamed into the
 cache only when complete).
+
+Workers die with their parent, even one killed by ``kill -9`` (which runs no cleanup): on
+Linux each worker asks the kernel for SIGKILL when the thread that spawned it ends
+(``prctl(PR_SET_PDEATHSIG)``), and on every system a watchdog thread in each worker kills it
+within :data:`PARENT_POLL_S` seconds of its parent pid changing (the parent died and the
+worker was handed to another). The pool spawns all its workers when it is made, from the
+thread that makes it; the parent-death signal is asked for only when that is the main
+thread (the signal follows the spawning *thread*, and another thread may end while the
+process lives on), elsewhere the watchdog alone stops them. Processes a job itself starts
+are not covered.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -39,7 +53,48 @@ def default_workers(threads_per_worker: int = 1, limit: int = 4) -> int:
     return max(1, min(limit, (os.cpu_count() or 1) // max(1, threads_per_worker)))
 
 
-def _init_worker(threads: int, slots: Any) -> None:
+#: how often (seconds) a worker's watchdog checks that its parent is still alive
+PARENT_POLL_S = 0.5
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+_GO: Any = None  # the pool's start event, in a worker
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    """Ask the Linux kernel to send ``sig`` to this process when its parent thread ends;
+    whether it was set (``False`` elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, interval: float) -> None:
+    while True:
+        if os.getppid() != parent:  # re-parented: the process that made us is gone
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(interval)
+
+
+def die_with_parent(parent: int, *, death_signal: bool = True) -> None:
+    """Make this process end when process ``parent`` (its parent) dies, however it dies:
+    the parent-death signal (Linux, when ``death_signal``) and a watchdog thread."""
+    if death_signal:
+        _set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+    threading.Thread(
+        target=_watch_parent, args=(parent, PARENT_POLL_S), name="parent-watchdog", daemon=True
+    ).start()
+
+
+def _init_worker(threads: int, slots: Any, parent: int, death_signal: bool, go: Any) -> None:
+    global _GO
+    die_with_parent(parent, death_signal=death_signal)
+    _GO = go
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(threads)
@@ -50,6 +105,12 @@ def _init_worker(threads: int, slots: Any) -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     set_bar_position(slots.get())
+
+
+def _started() -> int:
+    """The pool's first job on each worker: held until every worker has been spawned."""
+    _GO.wait()
+    return os.getpid()
 
 
 class WorkerPool:
@@ -66,12 +127,18 @@ class WorkerPool:
         self._slots = ctx.Queue()
         for i in range(workers):
             self._slots.put(i + 1)  # line 0 is the parent's
+        go = ctx.Event()
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(threads, self._slots),
+            initargs=(threads, self._slots, os.getpid(), _in_main_thread(), go),
         )
+        # Spawn every worker now, from this thread: the executor spawns one per submit while
+        # none is idle, and each of these jobs holds its worker until all are submitted.
+        for _ in range(workers):
+            self._pool.submit(_started)
+        go.set()
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         return self._pool.submit(fn, *args, **kwargs)
@@ -93,4 +160,8 @@ class WorkerPool:
             p.join(timeout=10)
 
 
-__all__ = ["WorkerPool", "default_workers"]
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+__all__ = ["WorkerPool", "default_workers", "die_with_parent"]
