@@ -17,6 +17,7 @@ nested config); numeric bounds and choices come from :func:`param`; cross-field 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -26,7 +27,7 @@ from typing import Any, ClassVar, Literal, Self, TypeVar, get_args, get_origin
 
 import yaml
 
-from unlearnkit.core.errors import ConfigError, did_you_mean
+from unlearnkit.core.errors import ConfigError, ConfigFileError, did_you_mean, utf8_problem
 
 C = TypeVar("C", bound="Config")
 
@@ -78,8 +79,74 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
 _YamlLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    """A mapping whose keys must be distinct: PyYAML would silently keep the last value."""
+    loader.flatten_mapping(node)
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:  # an unhashable key: construct_mapping reports it
+            break
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first on line {first.start_mark.line + 1}); a key may "
+                "appear once per mapping: delete one of them",
+                key_node.start_mark,
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node, deep=True)
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
 def _load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_YamlLoader)  # safe: a SafeLoader subclass
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A one-line reason for a YAML error, with its line and column and a hint of the fix."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    text = " ".join((f"{context}, {problem}" if context else str(problem)).split())
+    hint = ""
+    if "could not determine a constructor for the tag" in text:
+        hint = (
+            "; tags such as !!python/object are not allowed (a spec holds plain values: "
+            "numbers, strings, lists and mappings)"
+        )
+    elif "'\\t'" in text:
+        hint = "; YAML indents with spaces only: replace the tabs with spaces"
+    elif "flow" in text or "end of the stream" in text:
+        hint = "; check that every [ and { is closed"
+    return f"{where}{text}{hint}"
+
+
+def load_yaml_file(path: str | Path, owner: str = "config") -> Any:
+    """Parse a YAML file with the toolkit's rules (YAML 1.2 numbers and booleans, no tags,
+    no duplicate keys). Raises :class:`ConfigError` naming the file, the line and the fix
+    for a file that is missing, not UTF-8 or not valid YAML."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigFileError(owner, str(path), "the YAML file does not exist") from None
+    except IsADirectoryError:
+        raise ConfigFileError(owner, str(path), "a directory, not a YAML file") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(owner, str(path), utf8_problem(exc, data)) from None
+    try:
+        return _load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigFileError(owner, str(path), f"not valid YAML at {yaml_problem(exc)}") from None
 
 
 def param(
@@ -147,9 +214,7 @@ class Config:
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Iterable[str] = ()) -> Self:
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(cls.__name__, "<file>", str(path), "the YAML file does not exist")
-        data = _load_yaml(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml_file(path, cls.__name__) or {}
         if not isinstance(data, dict):
             raise ConfigError(cls.__name__, "<file>", str(path), "the YAML must be a mapping")
         return cls.from_dict(data).with_overrides(overrides)
@@ -195,7 +260,9 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
         try:
             out[key] = _load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
-            raise ConfigError("overrides", key, raw, f"not a valid YAML value ({exc})") from None
+            raise ConfigError(
+                "overrides", key, raw, f"not a valid YAML value ({yaml_problem(exc)})"
+            ) from None
     return out
 
 
@@ -312,10 +379,17 @@ def _coerce(cfg: Config, name: str, value: Any, tp: Any) -> Any:
 
 def _check_bounds(cfg: Config, f: dataclasses.Field, value: Any) -> None:
     meta = f.metadata
-    if not meta or value is None:
+    if value is None:
         return
     owner = type(cfg).__name__
-    choices = meta.get("choices")
+    choices = meta.get("choices") if meta else None
+    # NaN passes every comparison below and inf most bounds: a number must be finite
+    # unless its choices list it (GradNorm's p=inf)
+    for v in value if isinstance(value, (tuple, list)) else (value,):
+        if isinstance(v, float) and not math.isfinite(v) and v not in (choices or ()):
+            raise ConfigError(owner, f.name, value, "must be a finite number (not nan or inf)")
+    if not meta:
+        return
     if choices is not None and value not in choices:
         raise ConfigError(
             owner,

@@ -19,6 +19,16 @@ class ConfigError(UnlearnkitError, ValueError):
         super().__init__(f"{owner}.{field} = {value!r} is invalid: {allowed}")
 
 
+class ConfigFileError(ConfigError):
+    """A configuration file cannot be read: missing, not UTF-8, or not valid YAML. Names the
+    file, the line and the fix."""
+
+    def __init__(self, owner: str, file: str, problem: str) -> None:
+        self.owner, self.field, self.value, self.allowed = owner, "<file>", file, problem
+        self.file = file
+        UnlearnkitError.__init__(self, f"{owner} file {file}: {problem}")
+
+
 class DataValidationError(UnlearnkitError, ValueError):
     """A data file or record does not match its schema. Names file, record and field."""
 
@@ -40,6 +50,10 @@ class DataValidationError(UnlearnkitError, ValueError):
             where.append(f"field {field!r}")
         prefix = (", ".join(where) + ": ") if where else ""
         super().__init__(prefix + message)
+
+
+class RunFailedError(UnlearnkitError):
+    """A run directory holds no results because its last run failed (or never finished)."""
 
 
 class RegistryError(UnlearnkitError):
@@ -71,6 +85,23 @@ def short_repr(value: object, limit: int = 70) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages."""
     shown = repr(value)
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def utf8_problem(exc: UnicodeDecodeError, data: bytes | None = None) -> str:
+    """Where and why bytes are not UTF-8, for messages: the byte offset and, when ``data``
+    (the bytes decoded) is given, the line and column, and the fix."""
+    offset = exc.start
+    bad = exc.object[exc.start : exc.end] if isinstance(exc.object, bytes) else b""
+    shown = " ".join(f"0x{b:02x}" for b in bad[:4]) or "a byte"
+    where = f"byte offset {offset}"
+    if data is not None:
+        line = data.count(b"\n", 0, offset) + 1
+        column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        where += f" (line {line}, column {column}, counting from 1)"
+    return (
+        f"not UTF-8 text: {shown} at {where} is not valid UTF-8 ({exc.reason}); save the file "
+        "as UTF-8 (for example: iconv -f latin1 -t utf-8 FILE > FILE.utf8)"
+    )
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

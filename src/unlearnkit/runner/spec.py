@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from unlearnkit.audit.api import AuditConfig
-from unlearnkit.core.config import Config, _load_yaml, _set_dotted, param, parse_overrides
+from unlearnkit.core.config import Config, _set_dotted, load_yaml_file, param, parse_overrides
 from unlearnkit.core.errors import ConfigError
 from unlearnkit.data.formatting import resolve_prompt_format
 from unlearnkit.evaluation.api import EvalConfig
@@ -111,8 +111,8 @@ class ExperimentSpec(Config):
         return self.model is None
 
     def validate(self) -> None:
-        if not self.name or "/" in self.name:
-            self.fail("name", self.name, "a non-empty name without '/'")
+        if (problem := run_name_problem(self.name)) is not None:
+            self.fail("name", self.name, problem)
         if not self.methods:
             self.fail("methods", self.methods, "give at least one method")
         labels = [m.display for m in self.methods]
@@ -172,6 +172,25 @@ class ExperimentSpec(Config):
             )
 
 
+def run_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a run folder (``RUNS/<name>/<id>``), or None when it can.
+
+    A name is one folder name: ``.``, ``..``, path separators, a drive (``C:``) or control
+    characters would put the run outside ``--runs`` or make a name the shell mangles.
+    """
+    allowed = (
+        "a folder name such as 'demo' or 'tofu-npo_v2': not empty, not '.' or '..', "
+        "without '/', '\\', ':' or control characters"
+    )
+    if not isinstance(name, str) or not name.strip() or name in (".", ".."):
+        return allowed
+    if any(c in name for c in "/\\:") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return allowed
+    if name != name.strip():
+        return "no spaces at the start or end of the name"
+    return None
+
+
 def default_spec() -> ExperimentSpec:
     """The shipped default: the embedded demo (``recipes/demo.yaml``)."""
     return ExperimentSpec()
@@ -205,7 +224,7 @@ def load_spec(
             raise ConfigError(
                 "ExperimentSpec", "source", str(source), "a YAML file or a recipe name (demo)"
             )
-        loaded = _load_yaml(path.read_text(encoding="utf-8")) or {}
+        loaded = load_yaml_file(path, "ExperimentSpec") or {}
         if not isinstance(loaded, dict):
             raise ConfigError("ExperimentSpec", "<file>", str(path), "a YAML mapping")
         data = _merge(data, loaded)
@@ -254,7 +273,7 @@ def spec_kind(source: str | Path | None) -> str | None:
     path = Path(source)
     if not path.is_file():
         return None
-    loaded = _load_yaml(path.read_text(encoding="utf-8"))
+    loaded = load_yaml_file(path, "spec")
     kind = loaded.get("kind") if isinstance(loaded, dict) else None
     return kind if kind in FAMILY_KINDS else None
 
@@ -273,11 +292,17 @@ def load_family_spec(
     overrides; ``presets[key](name)`` turns ``key=<preset name>`` into that preset's dict."""
     data = cls().to_dict()
     if source is not None and Path(source).is_file():
-        loaded = _load_yaml(Path(source).read_text(encoding="utf-8")) or {}
+        loaded = load_yaml_file(source, cls.__name__) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(cls.__name__, "<file>", str(source), "a YAML mapping")
         data.update(loaded)
     for dotted, value in parse_overrides(overrides or []).items():
         if presets and dotted in presets and isinstance(value, str):
             data[dotted] = presets[dotted](value).to_dict()
             continue
         _set_dotted(cls, data, dotted, value)
-    return cls.from_dict(data)
+    spec = cls.from_dict(data)
+    name = getattr(spec, "name", None)
+    if name is not None and (problem := run_name_problem(name)) is not None:
+        raise ConfigError(cls.__name__, "name", name, problem)
+    return spec
