@@ -18,7 +18,7 @@ from unlearnkit.cli import app
 from unlearnkit.evaluation.functional.mia import auc
 from unlearnkit.report import write_report
 from unlearnkit.report.plots import roc_points
-from unlearnkit.report.tables import HEADLINE, TIME_COLUMN, compare_runs, paper_url
+from unlearnkit.report.tables import HEADLINE, TIME_COLUMN, compare_runs, format_cell, paper_url
 from unlearnkit.runner.build import build_spec
 from unlearnkit.runner.run import run_experiment
 from unlearnkit.runner.spec import ExperimentSpec, MethodSpec
@@ -175,3 +175,12 @@ def test_the_page_renders_in_headless_chromium(runs, tmp_path):
     assert match.group(1) == match.group(2) == str(len(FIGURE_IDS)), match.group(0)
     assert [kv.split("=")[0] for kv in match.group(3).split(",")] == list(FIGURE_IDS)
     assert "Leaderboard" in dom and "<table" in dom
+
+
+def test_cells_keep_significant_digits_of_tiny_values_and_their_spread():
+    # a p-value's spread over seeds in significant digits, not as "0.000"
+    assert format_cell({"value": 1.17e-38, "spread": 2.3e-38}) == "1.17e-38 ± 2.3e-38"
+    assert format_cell({"value": 0.5, "spread": 0.0123}) == "0.500 ± 0.012"
+    assert format_cell({"value": 0.5, "spread": 0.0123}, intervals=False) == "0.500±0.012"
+    assert format_cell({"value": 0.02, "spread": None, "ci": [0.01, 0.3]}) == "0.020 [0.01, 0.3]"
+    assert format_cell(None) == "-" and format_cell({"value": float("nan")}) == "n/a"

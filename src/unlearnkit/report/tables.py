@@ -107,9 +107,14 @@ def format_cell(cell: Mapping[str, Any] | None, digits: int = 3, intervals: bool
     v = cell["value"]
     if math.isnan(v):
         return "n/a"
-    text = f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
+    tiny = abs(v) < 1e-3 and v != 0  # p-values: significant digits, not decimals
+    text = f"{v:.{digits}g}" if tiny else f"{v:.{digits}f}"
     if cell.get("spread") is not None:
-        text += f" ± {cell['spread']:.{digits}f}" if intervals else f"±{cell['spread']:.2g}"
+        sd = cell["spread"]
+        if not intervals:
+            text += f"±{sd:.2g}"
+        else:
+            text += f" ± {sd:.2g}" if tiny else f" ± {sd:.{digits}f}"
     elif cell.get("ci") and intervals:
         lo, hi = cell["ci"]
         text += f" [{lo:.2g}, {hi:.2g}]"
