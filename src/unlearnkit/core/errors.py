@@ -56,6 +56,10 @@ class RunFailedError(UnlearnkitError):
     """A run directory holds no results because its last run failed (or never finished)."""
 
 
+class DataWarning(UserWarning):
+    """Data that loads but is probably not what was meant (repeated records in a split)."""
+
+
 class RegistryError(UnlearnkitError):
     """A registration is invalid (for example the same name registered twice)."""
 

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import glob
 import json
+import posixpath
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import datasets
 import pyarrow as pa
@@ -46,9 +47,11 @@ import yaml
 from unlearnkit.core.errors import (
     ConfigError,
     DataValidationError,
+    DataWarning,
     did_you_mean,
     is_hub_id,
     short_repr,
+    utf8_problem,
 )
 from unlearnkit.data.schemas import Schema, get_schema, validate_records
 
@@ -68,8 +71,6 @@ _FORGET_NAME = re.compile(r"^forget(\d\d)$")
 # A hub shard: <split>-00000-of-00001, older push_to_hub versions add -<fingerprint>
 _SHARD_NAME = re.compile(r"^(?P<split>.+?)-\d{5}-of-\d{5}(?:-[0-9a-f]+)?$")
 _ZERO_BASED = "record numbers count from 0"
-# What ``datasets`` raises on a file it cannot read (an empty file escapes as StopIteration).
-_READ_ERRORS = (datasets.exceptions.DatasetsError, pa.ArrowException, ValueError, StopIteration)
 
 
 # ----------------------------------------------------------------------------------------
@@ -200,6 +201,9 @@ def load_tofu(
         if config is not None:
             splits[role] = src.read(config, None, schema)
 
+    for role, split in splits.items():
+        _check_duplicates(split, role, exact_is_error=role == "forget")
+
     if check_disjoint:
         keys = (("question", "answer"), ("person_id",))
         pairs = [
@@ -292,6 +296,9 @@ def load_muse(
                 )
             continue
         splits[role] = src.read(config, split, schema)
+
+    for role, split in splits.items():
+        _check_duplicates(split, role)
 
     if check_disjoint:
         keys = (("text",), ("person_id",))
@@ -639,7 +646,11 @@ def _pick_split(config: str, split: str | None, have: list[str], label: str) -> 
 # Layout discovery
 def _readme_configs(readme: Path) -> dict[str, dict[str, list[str]]] | None:
     """config -> split -> file patterns from a README's YAML ``configs:`` (None: no such list)."""
-    text = readme.read_text(encoding="utf-8")
+    data = readme.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(utf8_problem(exc, data), file=str(readme)) from None
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
         return None
@@ -682,9 +693,9 @@ def _data_files(spec: Any, config: str, readme: Path) -> dict[str, list[str]]:
 
     def paths(value: Any) -> list[str]:
         if isinstance(value, str):
-            return [value]
+            return [_inside(value, config, readme)]
         if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            return list(value)
+            return [_inside(v, config, readme) for v in value]
         raise DataValidationError(
             f"config {config!r}: data file paths must be a string or a list of strings, "
             f"got {value!r}",
@@ -711,6 +722,21 @@ def _data_files(spec: Any, config: str, readme: Path) -> dict[str, list[str]]:
         f"{{split, path}}, got {spec!r}",
         file=str(readme),
     )
+
+
+def _inside(pattern: str, config: str, readme: Path) -> str:
+    """A README data file path, refused when it leaves the dataset folder (an absolute path,
+    a drive, or ``..`` above the folder): a dataset reads only its own files."""
+    normal = posixpath.normpath(pattern.replace("\\", "/"))
+    drive = len(normal) > 1 and normal[1] == ":"
+    if normal.startswith("/") or drive or normal == ".." or normal.startswith("../"):
+        raise DataValidationError(
+            f"config {config!r}: data file {pattern!r} is outside the dataset folder "
+            f"{readme.parent}; list paths relative to that folder, inside it (copy the file "
+            "into the folder rather than pointing at it)",
+            file=str(readme),
+        )
+    return pattern
 
 
 def _plain_configs(root: Path) -> dict[str, dict[str, list[str]]]:
@@ -772,7 +798,14 @@ def _plain_configs(root: Path) -> dict[str, dict[str, list[str]]]:
 # ----------------------------------------------------------------------------------------
 # Reading one file
 def _read_file(path: Path) -> list[Record]:
-    """Records of one JSON array / JSON Lines / parquet file, read with ``datasets``."""
+    """Records of one JSON array / JSON Lines / parquet file (told apart by content).
+
+    Read here, from the file's bytes, not through ``datasets``: its cache keys on the path
+    and the modification time, so a file rewritten with its mtime kept came back with its old
+    records. Records come out as ``datasets`` gives them: every record has every field of the
+    file (``None`` where a record lacks it), in the order the fields first appear; a JSON
+    array of strings reads as ``{"text": ...}`` records.
+    """
     where = str(path)
     if not path.is_file():
         raise DataValidationError("no such file", file=where)
@@ -780,79 +813,114 @@ def _read_file(path: Path) -> list[Record]:
         head = fh.read(len(_PARQUET_MAGIC))
     if not head:
         raise DataValidationError("empty split: the file is empty (no records)", file=where)
-    kind = "parquet" if head == _PARQUET_MAGIC else "json"
-    # Dataset.from_json/from_parquet build the packaged reader directly: unlike
-    # load_dataset("json", ...) they make no network request for a local file. The path is a
-    # glob pattern to datasets, so '[' and friends in real paths are escaped.
-    reader = datasets.Dataset.from_parquet if kind == "parquet" else datasets.Dataset.from_json
-    try:
-        dataset = reader(glob.escape(where))
-    except _READ_ERRORS as exc:
-        raise _diagnose(path, kind, exc) from exc
-    records = dataset.to_list()
+    parquet = head == _PARQUET_MAGIC
+    records = _read_parquet(path) if parquet else _read_json(path, path.read_bytes())
     if not records:
         raise DataValidationError("empty split: no records", file=where)
     return records
 
 
-def _diagnose(path: Path, kind: str, exc: BaseException) -> DataValidationError:
-    """The precise reason ``datasets`` could not read ``path`` (found with the stdlib)."""
-    where = str(path)
-    if kind == "parquet":
-        try:
-            pq.read_metadata(path)
-        except (pa.ArrowException, OSError) as parquet_exc:
-            return DataValidationError(
-                f"starts like a parquet file but is not a valid one: {parquet_exc}", file=where
-            )
-        return DataValidationError(f"datasets could not read this parquet file: {exc}", file=where)
-
-    expected = "expected a JSON array of objects, JSON Lines (one object per line), or parquet"
+def _read_parquet(path: Path) -> list[Record]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as decode_exc:
-        return DataValidationError(
-            f"neither UTF-8 JSON / JSON Lines nor parquet ({decode_exc}); {expected}", file=where
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        return _parquet_problem(path, exc)
+
+
+def _parquet_problem(path: Path, exc: BaseException) -> NoReturn:
+    try:
+        pq.read_metadata(path)
+    except (pa.ArrowException, OSError) as parquet_exc:
+        raise DataValidationError(
+            f"starts like a parquet file but is not a valid one: {parquet_exc}", file=str(path)
+        ) from exc
+    raise DataValidationError(f"could not read this parquet file: {exc}", file=str(path)) from exc
+
+
+_JSON_EXPECTED = "expected a JSON array of objects, JSON Lines (one object per line), or parquet"
+_LFS_POINTER = b"version https://git-lfs"
+
+
+def _read_json(path: Path, data: bytes) -> list[Record]:
+    """Records of a JSON array or JSON Lines file, with the exact place of any problem."""
+    where = str(path)
+    if data.startswith(_LFS_POINTER):
+        raise DataValidationError(
+            "this is a Git LFS pointer, not the data: fetch the file itself (git lfs pull, or "
+            "download it from the hub)",
+            file=where,
         )
-    stripped = text.lstrip("\ufeff \t\r\n")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(
+            f"{utf8_problem(exc, data)}; neither UTF-8 JSON / JSON Lines nor parquet", file=where
+        ) from None
+    text = text.removeprefix("\ufeff")
+    stripped = text.lstrip(" \t\r\n")
     if not stripped:
-        return DataValidationError("empty split: the file holds no records", file=where)
+        raise DataValidationError("empty split: the file holds no records", file=where)
     if stripped.startswith("["):
         try:
-            data = json.loads(stripped)
+            items = json.loads(text)
         except json.JSONDecodeError as err:
-            return DataValidationError(
-                f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}; {expected}",
+            raise DataValidationError(
+                f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}; "
+                f"{_JSON_EXPECTED}",
                 file=where,
-            )
-        if not data:
-            return DataValidationError("empty split: the JSON array has no records", file=where)
-        for i, item in enumerate(data):
+            ) from None
+        if not isinstance(items, list) or not items:
+            raise DataValidationError("empty split: the JSON array has no records", file=where)
+        if all(isinstance(item, str) for item in items):  # a list of texts, as datasets reads it
+            return _fill_fields([{"text": item} for item in items])
+        for i, item in enumerate(items):
             if not isinstance(item, dict):
-                return DataValidationError(
+                raise DataValidationError(
                     f"expected a JSON object, got {type(item).__name__}; {_ZERO_BASED}",
                     file=where,
                     record=i,
                 )
-    else:
-        for lineno, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as err:
-                return DataValidationError(
-                    f"line {lineno} (counting from 1) is not valid JSON: {err.msg} at column "
-                    f"{err.colno}; {expected}",
-                    file=where,
-                )
-            if not isinstance(item, dict):
-                return DataValidationError(
-                    f"line {lineno} (counting from 1) is a JSON {type(item).__name__}, not an "
-                    f"object; {expected}",
-                    file=where,
-                )
-    return DataValidationError(f"datasets could not read this JSON file: {exc!r}", file=where)
+        return _fill_fields(items)
+    records: list[Record] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            whole = _one_object(text)  # one object over several lines: one record
+            if whole is not None:
+                return [whole]
+            raise DataValidationError(
+                f"line {lineno} (counting from 1) is not valid JSON: {err.msg} at column "
+                f"{err.colno}; {_JSON_EXPECTED}",
+                file=where,
+            ) from None
+        if not isinstance(item, dict):
+            raise DataValidationError(
+                f"line {lineno} (counting from 1) is a JSON {type(item).__name__}, not an "
+                f"object; {_JSON_EXPECTED}",
+                file=where,
+            )
+        records.append(item)
+    return _fill_fields(records)
+
+
+def _one_object(text: str) -> Record | None:
+    """The file's single JSON object, when the whole file is one (else None)."""
+    try:
+        item = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return item if isinstance(item, dict) else None
+
+
+def _fill_fields(records: list[Record]) -> list[Record]:
+    """Every record with every field of the file, ``None`` where it lacks one (as a table)."""
+    fields: dict[str, None] = {}
+    for record in records:
+        fields.update(dict.fromkeys(record))
+    return [{name: record.get(name) for name in fields} for record in records]
 
 
 # ----------------------------------------------------------------------------------------
@@ -895,11 +963,12 @@ def _check_disjoint(
             a_file, a_index = a.locate(i)
             b_file, b_index = b.locate(j)
             shown = " and ".join(key)
-            sample = short_repr(value[0])
+            sample = short_repr(record.get(key[0]))
             raise DataValidationError(
                 f"the {a_role} set ({a.config}) overlaps the {b_role} set ({b.config}): this "
-                f"record and record {b_index} of {b_file} have the same {shown} ({sample}); "
-                f"the splits must be disjoint ({_ZERO_BASED})",
+                f"record and record {b_index} of {b_file} have the same {shown} ({sample}; "
+                f"compared ignoring case and whitespace); the splits must be disjoint "
+                f"({_ZERO_BASED})",
                 file=a_file,
                 record=a_index,
                 field=key[0],
@@ -907,13 +976,82 @@ def _check_disjoint(
 
 
 def _key(record: Record, fields: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """The record's values of ``fields``, normalised so that texts differing only in case
+    or whitespace (and ``3`` / ``"3"`` ids) compare equal; None when one is missing."""
     values = []
     for name in fields:
         value = record.get(name)
         if value is None or isinstance(value, (list, dict)):
             return None
-        values.append(value.strip() if isinstance(value, str) else value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        values.append(" ".join(value.split()).casefold() if isinstance(value, str) else value)
     return tuple(values)
+
+
+#: the fields that say what a record holds, by record kind (the first that fits is used)
+_CONTENT_KEYS: tuple[tuple[str, ...], ...] = (("question", "answer"), ("prompt", "gt"), ("text",))
+
+
+def _check_duplicates(split: _Split, role: str, *, exact_is_error: bool = False) -> None:
+    """Repeated records inside one split: a repeat is trained on twice and counted twice in
+    the metrics. An exact repeat is an error when ``exact_is_error`` (the forget set: what
+    is forgotten must be a set); any other repeat, and records with the same content (the
+    same question and answer, or text, ignoring case and whitespace), is a
+    :class:`DataWarning` naming the file and the records."""
+    records = split.records
+    if not records:
+        return
+    fields = next((k for k in _CONTENT_KEYS if all(f in records[0] for f in k)), None)
+    first_exact: dict[str, int] = {}
+    first_key: dict[tuple[Any, ...], int] = {}
+    exact: list[tuple[int, int]] = []
+    similar: list[tuple[int, int]] = []
+    for i, record in enumerate(records):
+        blob = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
+        if blob in first_exact:
+            exact.append((first_exact[blob], i))
+            continue
+        first_exact[blob] = i
+        value = _key(record, fields) if fields is not None else None
+        if value is None:
+            continue
+        if value in first_key:
+            similar.append((first_key[value], i))
+        else:
+            first_key[value] = i
+
+    def pairs(found: list[tuple[int, int]]) -> str:
+        shown = []
+        for i, j in found[:5]:
+            (fi, ri), (fj, rj) = split.locate(i), split.locate(j)
+            shown.append(
+                f"record {rj} repeats record {ri}"
+                if fi == fj
+                else f"record {rj} of {fj} repeats record {ri} of {fi}"
+            )
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        return "; ".join(shown) + more
+
+    if exact and exact_is_error:
+        file, _ = split.locate(exact[0][1])
+        raise DataValidationError(
+            f"the {role} set ({split.config}) holds the same record more than once: "
+            f"{pairs(exact)} ({_ZERO_BASED}); a repeated record is unlearned twice and "
+            "counted twice in forget quality: remove the repeats",
+            file=file,
+        )
+    if exact or similar:
+        what = " and ".join(fields) if fields else "content"
+        found = sorted(exact + similar, key=lambda p: p[1])
+        file, _ = split.locate(found[0][1])
+        warnings.warn(
+            f"{file}: the {role} set ({split.config}) repeats records (the same {what}, "
+            f"ignoring case and whitespace): {pairs(found)} ({_ZERO_BASED}); each repeat "
+            "is trained on and counted again: remove them unless meant",
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 def _forget_percent(forget: str) -> int:
