@@ -14,12 +14,16 @@ A *source* is one of:
   with ``datasets.load_dataset(source, name=config, split=split)``).
 
 A synthetic-world directory (``unlearnkit world --out DIR``) can be passed as is: its
-``tofu/`` and ``muse/`` sub-directories are found. Files are read with ``datasets`` (JSON
-array, JSON Lines or parquet, told apart by content); when ``datasets`` cannot read a file,
-the standard-library parser finds the exact problem (line, record) for the error message.
+``tofu/`` and ``muse/`` sub-directories are found. Local files (JSON array, JSON Lines or
+parquet, told apart by content) are read from their bytes each time, with ``json`` and
+``pyarrow``, not through the ``datasets`` cache (which keys on path and modification time,
+and so returned old records for a file edited with its mtime kept); a problem is reported
+with its file and line or record. README ``data_files`` must stay inside the dataset folder.
 
-Every split is checked against its schema (:mod:`unlearnkit.data.schemas`), and splits that
-must be disjoint are checked for overlap (forget vs retain vs holdout)::
+Every split is checked against its schema (:mod:`unlearnkit.data.schemas`) and for repeated
+records (an error in a TOFU forget set, a warning elsewhere), and splits that must be
+disjoint are checked for overlap, ignoring case and whitespace (forget vs retain vs
+holdout)::
 
     tofu = load_tofu("world/tofu", forget="forget05")
     muse = load_muse("muse-bench/MUSE-News")
