@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -200,6 +201,19 @@ def clean_stale_temps(
     return removed
 
 
+def honour_umask(root: str | Path) -> None:
+    """Give every file under ``root`` the read/write bits the umask allows (never fewer than
+    it has): writers that go through a temporary file of their own, such as safetensors'
+    ``save_file`` and so ``save_pretrained``, leave mode 0600 whatever the umask."""
+    allowed = 0o666 & ~_umask()
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            file = os.path.join(dirpath, name)
+            mode = os.lstat(file).st_mode
+            if stat.S_ISREG(mode) and (mode | allowed) & 0o7777 != mode & 0o7777:
+                os.chmod(file, (mode | allowed) & 0o7777)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Build a directory under a temporary name and move it into place only on success.
@@ -218,6 +232,7 @@ def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         (tmp / OWNER_FILE).unlink(missing_ok=True)
+        honour_umask(tmp)
         if path.exists() or path.is_symlink():
             trash = make_owned_dir(path.parent, f".{path.name}.", ".old")
             os.replace(path, trash / "old")
