@@ -23,7 +23,8 @@ Public fields follow the benchmarks' own files:
 
 Our synthetic world adds its own optional fields (:data:`OWN_FIELDS`), type-checked when
 present. Unknown extra fields are allowed: real releases add columns over time.
-A value of ``None`` counts as absent (``datasets`` fills columns a record lacks with ``None``).
+A value of ``None`` counts as absent (the loaders fill the fields a record lacks with ``None``,
+as ``datasets`` does).
 """
 
 from __future__ import annotations

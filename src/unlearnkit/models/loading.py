@@ -4,6 +4,10 @@ Any local HF causal-LM directory loads (safetensors preferred); a hub id loads w
 machine is online. ``trust_remote_code`` stays off unless asked for. Our own models carry an
 extra ``unlearnkit.json`` with their prompt format; plain transformers ignores it.
 
+A damaged local directory is named before transformers reads it (:func:`check_model_files`:
+a JSON file that does not parse, no weights, a safetensors file cut short), and a tokenizer
+with more tokens than the model's embedding table is refused (:func:`check_vocabulary`).
+
 A model that declares no prompt format (a checkpoint fine-tuned elsewhere) is refused unless
 the caller names one: with the wrong prompt every number is silently wrong.
 """
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from safetensors import SafetensorError
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -24,7 +29,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from unlearnkit.core.errors import UnlearnkitError, is_hub_id
+from unlearnkit.core.errors import UnlearnkitError, is_hub_id, utf8_problem
 from unlearnkit.core.io import atomic_dir, atomic_write_json
 from unlearnkit.data.formatting import (
     PRESETS,
@@ -45,6 +50,100 @@ DTYPES: dict[str, torch.dtype] = {
 
 class ModelLoadError(UnlearnkitError):
     """A model directory or hub id cannot be loaded."""
+
+
+#: what to do about a damaged model directory (appended to load errors)
+_REPAIR = (
+    "Re-save or re-download the model; if the folder is an unlearnkit cache entry "
+    "(under the --cache folder), delete that entry and rerun to rebuild it"
+)
+
+
+def check_model_files(path: Path) -> None:
+    """Check a local model directory before transformers reads it, so that a damaged file is
+    named: every top-level JSON file (config, tokenizer, unlearnkit.json) must parse, there
+    must be weights, and every ``*.safetensors`` file must be as long as its header says (a
+    truncated copy, download or write on a full disk is not)."""
+    for file in sorted(path.glob("*.json")):
+        data = file.read_bytes()
+        try:
+            json.loads(data.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise ModelLoadError(
+                f"{file} is damaged: {utf8_problem(exc, data)}. {_REPAIR}."
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise ModelLoadError(
+                f"{file} is damaged: not valid JSON ({exc.msg} at line {exc.lineno}, column "
+                f"{exc.colno}). {_REPAIR}."
+            ) from None
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights and not any(path.glob("*.bin")) and not any(path.glob("*.pt")):
+        present = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
+        raise ModelLoadError(
+            f"{path} holds no model weights (expected model.safetensors, or shards listed in "
+            f"model.safetensors.index.json); it holds: {present}. {_REPAIR}."
+        )
+    for file in weights:
+        problem = _safetensors_problem(file)
+        if problem is not None:
+            raise ModelLoadError(f"{file} is damaged: {problem}. {_REPAIR}.")
+
+
+def _safetensors_problem(file: Path) -> str | None:
+    """Why ``file`` is not a whole safetensors file (read from its header), or None."""
+    size = file.stat().st_size
+    with file.open("rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            return f"{size} bytes, shorter than a safetensors header"
+        length = int.from_bytes(head, "little")
+        if length > size - 8:
+            return (
+                f"its header claims {length:,} bytes but the file has {size:,}: not a "
+                "safetensors file, or cut short"
+            )
+        raw = fh.read(length)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "its header is not valid JSON: not a safetensors file"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object: not a safetensors file"
+    try:
+        end = max(
+            (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"),
+            default=0,
+        )
+    except (TypeError, KeyError, IndexError, ValueError):
+        return "its header does not describe tensors: not a safetensors file"
+    expected = 8 + length + end
+    if size < expected:
+        return (
+            f"truncated: {size:,} bytes where its header describes {expected:,} (an "
+            "interrupted copy or download, or a write on a full disk)"
+        )
+    if size > expected:
+        return f"{size - expected:,} bytes after the last tensor its header describes"
+    return None
+
+
+def check_vocabulary(source: str | Path, model: PreTrainedModel, tokenizer: Any) -> None:
+    """Refuse a tokenizer whose token ids run past the model's embedding table: the first
+    such token would fail deep inside the model (``IndexError: index out of range``)."""
+    embedding = model.get_input_embeddings()
+    weight = getattr(embedding, "weight", None)
+    if weight is None or weight.dim() != 2:
+        return
+    rows, tokens = int(weight.shape[0]), len(tokenizer)
+    if tokens > rows:
+        raise ModelLoadError(
+            f"{source}: the tokenizer has {tokens:,} tokens (ids 0 to {tokens - 1:,}) but the "
+            f"model's embedding table has {rows:,} rows, so ids from {rows:,} on cannot be "
+            "embedded: the tokenizer is not the model's. Use the tokenizer the model was "
+            "trained with, or, if tokens were added on purpose, resize the model "
+            "(model.resize_token_embeddings(len(tokenizer))), train it and save both together"
+        )
 
 
 def resolve_device(device: str) -> torch.device:
@@ -152,6 +251,8 @@ def load_causal_lm(
             f"{path} is not a Hugging Face model directory: it has no config.json "
             "(expected the output of save_pretrained)"
         )
+    else:
+        check_model_files(path)
     if device_map is not None and device != "cpu":
         raise ModelLoadError(
             f"device={device!r} and device_map={device_map!r} both given: device_map places "
@@ -162,21 +263,60 @@ def load_causal_lm(
     if local_files_only is not None:
         common["local_files_only"] = local_files_only
     ref = str(path) if is_local else str(source)
-    tokenizer = _load_tokenizer(ref, path if is_local else None, common)
+    fix = _REPAIR if is_local else "Check the hub id, the revision and the network"
+    tok_files = _tokenizer_files(path) if is_local else ""
+    try:
+        tokenizer = _load_tokenizer(ref, path if is_local else None, common)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(
+            f"cannot load the tokenizer of {ref}{tok_files}: {type(exc).__name__}: "
+            f"{_one_line(exc)}. {fix}."
+        ) from exc
+    except Exception as exc:
+        if type(exc) is not Exception:  # only the bare Exception tokenizers raises for a
+            raise  # tokenizer.json it cannot parse; anything else is not ours to rename
+        raise ModelLoadError(
+            f"cannot load the tokenizer of {ref}{tok_files}: {_one_line(exc)}. {fix}."
+        ) from exc
     placement = {"device_map": device_map} if device_map is not None else {}
-    model = AutoModelForCausalLM.from_pretrained(
-        ref,
-        dtype="auto" if dtype == "auto" else DTYPES[dtype],
-        use_safetensors=True if is_local and any(path.glob("*.safetensors")) else None,
-        **placement,
-        **common,
-    )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            ref,
+            dtype="auto" if dtype == "auto" else DTYPES[dtype],
+            use_safetensors=True if is_local and any(path.glob("*.safetensors")) else None,
+            **placement,
+            **common,
+        )
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+        weights = ", ".join(p.name for p in sorted(path.glob("*.safetensors"))) if is_local else ""
+        files = f" (weights: {weights})" if weights else ""
+        raise ModelLoadError(
+            f"cannot load the model in {ref}{files}: {type(exc).__name__}: {_one_line(exc)}. {fix}."
+        ) from exc
+    check_vocabulary(source, model, tokenizer)
     if device_map is None:
         model.to(target)
     model.eval()
     fmt = choose_prompt_format(source, stored_prompt_format(path), prompt_format)
     bind_prompt_format(fmt, tokenizer)  # fails now, not mid-run, if it does not fit
     return model, tokenizer, fmt
+
+
+def _tokenizer_files(path: Path) -> str:
+    """`` (files: tokenizer.json, ...)``: the tokenizer files of a model directory."""
+    names = sorted(
+        p.name
+        for p in path.iterdir()
+        if p.name.startswith(("tokenizer", "special_tokens", "vocab", "merges", "added_tokens"))
+        or p.suffix == ".model"
+    )
+    return f" (files: {', '.join(names)})" if names else " (no tokenizer files)"
+
+
+def _one_line(exc: BaseException, limit: int = 400) -> str:
+    """An exception's message on one line, cut to ``limit`` characters."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def stored_prompt_format(path: str | Path) -> PromptFormat | None:
