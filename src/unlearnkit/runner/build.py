@@ -292,7 +292,10 @@ def build(
             for role, future in futures.items():
                 path, built[role], seconds[role] = future.result()
                 dirs[role] = Path(path)
-                log(f"trained {role} in {seconds[role]:.1f}s")
+                if built[role]:
+                    log(f"trained {role} in {seconds[role]:.1f}s")
+                else:  # another process built it while this one waited on the cache lock
+                    log(f"reused {role} (built meanwhile by another process)")
     for role in ROLES:
         if role not in dirs:
             path, built[role], seconds[role] = _build_role(

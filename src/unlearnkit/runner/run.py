@@ -276,7 +276,10 @@ def run_experiment(
     def build_job(role: str) -> Job:
         def then(result: tuple) -> None:
             built[role], seconds[role] = result[1], result[2]
-            log(f"trained {role} in {result[2]:.1f}s")
+            if result[1]:
+                log(f"trained {role} in {result[2]:.1f}s")
+            else:  # another process built it while this run waited on the cache lock
+                log(f"reused {role} (built meanwhile by another process)")
 
         return Job(
             f"build:{role}",
