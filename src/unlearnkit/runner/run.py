@@ -15,21 +15,23 @@ path of its full evaluation report) and ``reports/``. ``RUNS/index.json`` lists 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tqdm.auto import tqdm
 
 from unlearnkit.core.cache import Cache, content_hash
-from unlearnkit.core.errors import UnlearnkitError
-from unlearnkit.core.io import atomic_write_json, atomic_write_text, strict_json
+from unlearnkit.core.errors import RunFailedError, UnlearnkitError
+from unlearnkit.core.io import atomic_write_json, atomic_write_text, pid_alive, strict_json
 from unlearnkit.data.formatting import require_same_format
 from unlearnkit.evaluation.api import EvalReport, evaluate, library_versions
 from unlearnkit.evaluation.context import MEMO_FORMAT, EvalContext, records_hash
@@ -171,7 +173,90 @@ def run_experiment(
     ``workers``: processes for the independent jobs (default: one per CPU, at most four,
     for the embedded benchmark; one for real models, whose jobs each hold a full model, and
     on a GPU). The results do not depend on it.
+
+    The run directory's ``status.json`` says how the last invocation went (:func:`run_status`):
+    ``running``, ``ok``, or ``failed`` with the error; a failed run has no ``results.json``.
     """
+    run_dir = Path(runs_dir) / spec.name / run_id(spec)
+    with run_status(run_dir, spec):
+        return _run_experiment(
+            spec, cache=cache, runs_dir=runs_dir, progress=progress, log=log, workers=workers
+        )
+
+
+STATUS_FILE = "status.json"
+STATUS_KIND = "unlearnkit.run-status"
+
+
+@contextlib.contextmanager
+def run_status(run_dir: str | Path, spec: Any = None) -> Iterator[None]:
+    """Keep ``RUN_DIR/status.json`` true while the body runs a run into ``run_dir``.
+
+    Before: ``running`` (with this process's pid), the spec written to ``spec.yaml`` and a
+    ``results.json`` left by an earlier invocation removed (the folder describes this one).
+    After: ``ok``; or, when the body raises (Ctrl-C included), ``failed`` with the error's
+    type, message and traceback, and the error is raised on. :func:`load_results` on a
+    failed run raises :class:`RunFailedError` saying why.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    base = {"kind": STATUS_KIND, "version": 1, "started": started, "pid": os.getpid()}
+    if spec is not None:
+        spec.to_yaml(run_dir / "spec.yaml")
+    (run_dir / "results.json").unlink(missing_ok=True)
+    atomic_write_json(run_dir / STATUS_FILE, {**base, "status": "running"})
+    try:
+        yield
+    except BaseException as exc:
+        message = " ".join(str(exc).split()) or (
+            "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else ""
+        )
+        failed = {
+            **base,
+            "status": "failed",
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "wall_time_s": time.perf_counter() - t0,
+            "error": {
+                "type": type(exc).__name__,
+                "message": message,
+                "traceback": "".join(traceback.format_exception(exc))[-20000:],
+            },
+        }
+        # best effort: a full or read-only disk must not hide the error being reported
+        with contextlib.suppress(OSError):
+            atomic_write_json(run_dir / STATUS_FILE, failed)
+        raise
+    atomic_write_json(
+        run_dir / STATUS_FILE,
+        {
+            **base,
+            "status": "ok",
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "wall_time_s": time.perf_counter() - t0,
+        },
+    )
+
+
+def read_status(run_dir: str | Path) -> dict[str, Any] | None:
+    """A run directory's ``status.json`` (None when absent or unreadable)."""
+    try:
+        data = json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("kind") == STATUS_KIND else None
+
+
+def _run_experiment(
+    spec: ExperimentSpec,
+    *,
+    cache: Cache | None,
+    runs_dir: str | Path,
+    progress: bool,
+    log: Callable[[str], None],
+    workers: int | None,
+) -> RunResult:
     t0 = time.perf_counter()
     cache = cache or Cache()
     if workers is None:
@@ -829,16 +914,53 @@ def _update_index(runs_dir: Path, result: RunResult) -> None:
 
 
 def load_results(run_dir: str | Path) -> dict[str, Any]:
-    """A run's ``results.json``, checked for its kind and version."""
+    """A run's ``results.json``, checked for its kind and version.
+
+    Raises :class:`RunFailedError` when the run failed (with its error) or did not finish,
+    and :class:`UnlearnkitError` for a folder that is not a run directory.
+    """
     path = Path(run_dir) / "results.json"
     if not path.is_file():
-        raise UnlearnkitError(f"no results.json in {str(run_dir)!r}: is it a run directory?")
+        _no_results(Path(run_dir))
     data = json.loads(path.read_text())
     if data.get("kind") != RESULTS_KIND or data.get("version") != RESULTS_VERSION:
         raise UnlearnkitError(
             f"{str(path)!r} is not a version-{RESULTS_VERSION} unlearnkit run result"
         )
     return data
+
+
+def _no_results(run_dir: Path) -> NoReturn:
+    """Why ``run_dir`` has no ``results.json``, as an error."""
+    status = read_status(run_dir)
+    again = f"unlearnkit run {run_dir / 'spec.yaml'}"
+    if status is None:
+        raise UnlearnkitError(f"no results.json in {str(run_dir)!r}: is it a run directory?")
+    if status.get("status") == "failed":
+        error = status.get("error") or {}
+        why = str(error.get("message", "")).rstrip(". ")
+        raise RunFailedError(
+            f"the run in {run_dir} failed (started {status.get('started')}): "
+            f"{error.get('type', 'error')}: {why}. It has no results; fix "
+            f"the cause and run it again ({again}): finished work is reused from the cache. "
+            f"The traceback is in {run_dir / STATUS_FILE}."
+        )
+    pid = status.get("pid")
+    if status.get("status") == "ok":
+        raise RunFailedError(
+            f"the run in {run_dir} finished, but its results.json has been removed since; "
+            f"run it again ({again}): everything is reused from the cache"
+        )
+    if status.get("status") == "running" and isinstance(pid, int) and pid_alive(pid):
+        raise RunFailedError(
+            f"the run in {run_dir} has not finished yet (started {status.get('started')}, "
+            f"process {pid}); wait for it, or stop it and run it again ({again})"
+        )
+    raise RunFailedError(
+        f"the run in {run_dir} stopped before it finished (started {status.get('started')}; "
+        f"its process {pid} is gone: killed, or the machine stopped) and has no results; run "
+        f"it again ({again}): finished work is reused from the cache"
+    )
 
 
 __all__ = [
@@ -848,6 +970,8 @@ __all__ = [
     "RunResult",
     "headline_for",
     "load_results",
+    "read_status",
     "run_experiment",
     "run_id",
+    "run_status",
 ]
