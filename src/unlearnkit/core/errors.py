@@ -10,6 +10,22 @@ from collections.abc import Iterable
 class UnlearnkitError(Exception):
     """Base class of every error unlearnkit raises on purpose."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross process boundaries (worker pools pickle them back to the parent). The
+        # default pickling calls ``cls(*self.args)``, which fails for every subclass whose
+        # __init__ takes other arguments (ConfigError's owner, field, value, allowed) and
+        # would replace the error by a TypeError; rebuild from args and attributes instead.
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild_error(
+    cls: type[UnlearnkitError], args: tuple[object, ...], state: dict[str, object]
+) -> UnlearnkitError:
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 class ConfigError(UnlearnkitError, ValueError):
     """A configuration value is invalid. Names the field, the bad value and what is allowed."""
