@@ -332,14 +332,14 @@ def test_atomic_dir_cleans_its_own_stale_temp_but_not_a_users_folder(tmp_path):
 
 # -- concurrent builds -------------------------------------------------------------------
 def _build_in_process(root: str, counter: str, start, results) -> None:
-    start.wait()
+    start.wait()  # both processes are up: they ask for the entry at the same moment
     path, fresh = Cache(root).get_or_build(KIND, KEY, _builder(Path(counter), delay=1.0))
     results.put((str(path), fresh))
 
 
 def test_concurrent_builds_of_one_entry_build_it_once(tmp_path):
     ctx = mp.get_context("spawn")
-    start, results = ctx.Event(), ctx.Queue()
+    start, results = ctx.Barrier(2), ctx.Queue()
     root, counter = tmp_path / "cache", tmp_path / "builds.txt"
     procs = [
         ctx.Process(target=_build_in_process, args=(str(root), str(counter), start, results))
@@ -347,7 +347,6 @@ def test_concurrent_builds_of_one_entry_build_it_once(tmp_path):
     ]
     for p in procs:
         p.start()
-    start.set()
     outcomes = [results.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=30)

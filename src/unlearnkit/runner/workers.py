@@ -136,9 +136,11 @@ class WorkerPool:
         )
         # Spawn every worker now, from this thread: the executor spawns one per submit while
         # none is idle, and each of these jobs holds its worker until all are submitted.
-        for _ in range(workers):
-            self._pool.submit(_started)
-        go.set()
+        try:
+            for _ in range(workers):
+                self._pool.submit(_started)
+        finally:
+            go.set()
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         return self._pool.submit(fn, *args, **kwargs)
