@@ -530,12 +530,39 @@ def unlearn(
         str, typer.Option(help="forget split: forget01, forget05, forget10, forget25")
     ] = "forget10",
     prompt_format: PromptFormatOption = None,
+    resume: Annotated[
+        bool | None,
+        typer.Option(
+            "--resume/--no-resume",
+            help="--resume: continue from this run's checkpoint in OUT (one must be there); "
+            "--no-resume: delete OUT/checkpoints and start afresh (default: continue when "
+            "OUT holds this run's checkpoints, refuse another run's)",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="replace the earlier run in OUT: its model/, record.json, log.jsonl and "
+            "checkpoints/ are deleted first",
+        ),
+    ] = False,
+    keep_checkpoints: Annotated[
+        bool,
+        typer.Option(
+            "--keep-checkpoints",
+            help="keep OUT/checkpoints after the run ends well (deleted by default)",
+        ),
+    ] = False,
     overrides: Overrides = None,
 ) -> None:
     """Unlearn a forget split from a model; writes OUT/model (HF directory) and OUT/record.json.
 
-    Overrides set the method's config, e.g. ``lr=1e-3 epochs=5 lora=true``. An interrupted
-    run with checkpoint_every set resumes from its last checkpoint in OUT.
+    Overrides set the method's config, e.g. ``lr=1e-3 epochs=5 lora=true``. With
+    checkpoint_every=N, a checkpoint of the run is kept in OUT/checkpoints every N steps
+    (safetensors and JSON, bound to the method, config, model, data and prompt format); an
+    interrupted run continues from it when rerun with the same arguments, and checkpoints
+    of another run are refused (--no-resume or --overwrite start afresh).
     """
     from unlearnkit.core.config import parse_overrides
     from unlearnkit.data.loaders import load_tofu
@@ -553,6 +580,9 @@ def unlearn(
             method,
             config=cfg,
             out_dir=out,
+            resume=resume,
+            overwrite=overwrite,
+            keep_checkpoints=keep_checkpoints,
             prompt_format=_prompt_format(prompt_format),
         )
     except UnlearnkitError as exc:

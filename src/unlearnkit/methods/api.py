@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,11 @@ from unlearnkit.methods.base import (
     UnlearnConfig,
 )
 from unlearnkit.methods.loop import (
+    CHECKPOINTS,
+    LOG_FILE,
     UnlearningError,
     UnlearnRecord,
+    remove_checkpoints,
     run_edit,
     run_unlearning,
     run_wrap,
@@ -30,6 +35,42 @@ from unlearnkit.methods.loop import (
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
 Pairs = Sequence[Mapping[str, Any]] | Sequence[tuple[str, str]]
+RECORD_FILE = "record.json"
+MODEL_DIR = "model"
+
+
+def _claim_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse an output directory that holds a finished run (its record would be replaced
+    by another run's), unless ``overwrite``: then delete what the earlier run wrote there
+    (model/, record.json, log.jsonl, checkpoints/; nothing else)."""
+    record = out / RECORD_FILE
+    if not overwrite:
+        if record.is_file():
+            try:
+                old = json.loads(record.read_text(encoding="utf-8"))
+                what = f"method {old['method']!r}, {old['steps']} steps"
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+                what = "its record cannot be read"
+            raise UnlearningError(
+                f"{out} already holds a finished unlearning run ({record}: {what}); pass "
+                "--overwrite (overwrite=True) to replace it, or write to another output "
+                "directory"
+            )
+        return
+    if not PartialState().is_main_process:
+        return
+    for path in (out / MODEL_DIR, out / CHECKPOINTS):
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise UnlearningError(
+                f"cannot delete {path} to overwrite the earlier run ({exc.strerror or exc}); "
+                "delete it yourself, or write to another output directory"
+            ) from None
+    for path in (out / RECORD_FILE, out / LOG_FILE):
+        path.unlink(missing_ok=True)
 
 
 def register_builtin_methods() -> None:
@@ -98,7 +139,9 @@ def unlearn(
     config: UnlearnConfig | EditConfig | Mapping[str, Any] | None = None,
     out_dir: str | Path | None = None,
     progress: bool = True,
-    resume: bool = True,
+    resume: bool | None = None,
+    overwrite: bool = False,
+    keep_checkpoints: bool = False,
     prompt_format: Any = None,
     **overrides: Any,
 ) -> tuple[CausalLMAdapter, UnlearnRecord]:
@@ -109,7 +152,15 @@ def unlearn(
     config / overrides: the method's settings (``unlearnkit list methods`` names them; e.g.
     ``lr=1e-3, epochs=5, lora=True``). The model is trained in place (pass a copy to keep
     the original). With ``out_dir``, the unlearned model is saved there as a Hugging Face
-    directory, with ``record.json``, the step log and any checkpoints.
+    directory (``model/``), with ``record.json`` and the step log (``log.jsonl``).
+    Checkpoints (``checkpoint_every``) go to ``out_dir/checkpoints``, bound to this run
+    (method, config, initial weights, data, prompt format); they are deleted once the model
+    and record are saved, unless ``keep_checkpoints``.
+    resume: None (default) continues an interrupted run from its latest checkpoint and
+    refuses checkpoints of another run; True requires a checkpoint to continue from; False
+    deletes the checkpoints there and starts afresh. overwrite: replace the earlier run
+    in ``out_dir`` (its model/, record.json, log.jsonl and checkpoints/ are deleted first);
+    without it, an ``out_dir`` holding a finished run (record.json) is refused.
     prompt_format: how the model was prompted in training (preset name, mapping, file or
     PromptFormat); default: the one stored with a model directory or adapter. The unlearned
     model is saved with it.
@@ -135,6 +186,8 @@ def unlearn(
         fmt = resolve_prompt_format(prompt_format)
         adapter = CausalLMAdapter(model, tokenizer, prompt_format=fmt)
     algorithm = METHODS.get(method)(cfg)
+    if out_dir is not None:
+        _claim_out_dir(Path(out_dir), overwrite)
     if isinstance(algorithm, InferenceMethod):
         result, record = run_wrap(
             algorithm,
@@ -145,8 +198,8 @@ def unlearn(
         )
         if out_dir is not None and PartialState().is_main_process:
             out = Path(out_dir)
-            result.save(out / "model")
-            atomic_write_json(out / "record.json", record.to_dict())
+            result.save(out / MODEL_DIR)
+            atomic_write_json(out / RECORD_FILE, record.to_dict())
         return result, record
     if isinstance(algorithm, EditMethod):
         unlearned, record = run_edit(
@@ -169,6 +222,8 @@ def unlearn(
             prompt_format=adapter.prompt_format,
             out_dir=out_dir,
             resume=resume,
+            overwrite=overwrite,
+            keep_checkpoints=True,  # deleted below, once the model and record are saved
             progress=progress,
         )
     result = CausalLMAdapter(
@@ -179,6 +234,8 @@ def unlearn(
     )
     if out_dir is not None and PartialState().is_main_process:  # one writer under DDP
         out = Path(out_dir)
-        result.save(out / "model")
-        atomic_write_json(out / "record.json", record.to_dict())
+        result.save(out / MODEL_DIR)
+        atomic_write_json(out / RECORD_FILE, record.to_dict())
+        if not keep_checkpoints:
+            remove_checkpoints(out)
     return result, record

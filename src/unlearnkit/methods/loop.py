@@ -8,8 +8,16 @@ checkpoints. Batch order is a pure function of ``(seed, epoch)`` — no global R
 resumed run sees exactly the batches the interrupted one would have seen. Under
 ``accelerate launch`` (DDP) each process takes every N-th batch of the same order.
 
-A non-finite loss stops the run before the optimiser step that would use it: the model
-keeps the last good state (saved as a checkpoint when there is an output directory).
+Checkpoints (:mod:`unlearnkit.methods.checkpoint`) are safetensors and JSON, bound to a
+fingerprint of the run; a run resumes only from its own, and they are deleted when it ends
+well (unless kept).
+
+The divergence guard: a non-finite loss stops the run before its backward pass, a
+non-finite gradient norm before the optimiser step, and weights that are non-finite or
+exploded after a step (their RMS above :data:`EXPLODED` times the initial one) are put back
+to the last checkpoint (or the initial weights). The model keeps the last finite state,
+saved as a checkpoint when there is an output directory; the :class:`DivergedError` names
+the checkpoint folder that holds it, or says that none was written.
 """
 
 from __future__ import annotations
@@ -17,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import random
 import re
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,22 +41,30 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.pytorch_utils import Conv1D
 
-from unlearnkit.core.errors import UnlearnkitError
-from unlearnkit.core.io import atomic_write_json
+from unlearnkit.core.io import atomic_write_text
 from unlearnkit.core.progress import bar_kwargs
 from unlearnkit.core.seeding import derive_seed, make_generator
 from unlearnkit.data.formatting import BoundPromptFormat, PromptFormat, bind_prompt_format
 from unlearnkit.methods.base import Method, UnlearnContext
+from unlearnkit.methods.checkpoint import (
+    LoopState,
+    find_checkpoint,
+    remove_temporary,
+    run_fingerprint,
+    save_checkpoint,
+)
+from unlearnkit.methods.errors import DivergedError, UnlearningError
 from unlearnkit.methods.smoothing import WeightAverage, smoothed_backward
 from unlearnkit.models.encoding import Encoded, collate, encode_pair, pad_token_id
 from unlearnkit.models.training import lr_schedule, peak_memory_mb, reset_peak_memory
 
 CHECKPOINTS = "checkpoints"
 LOG_FILE = "log.jsonl"
-
-
-class UnlearningError(UnlearnkitError):
-    """The unlearning run cannot go on (bad input, or a non-finite loss)."""
+#: the divergence guard's bound on the trained weights: their RMS may grow to this many
+#: times its initial value (at least :data:`EXPLODED` × 0.01) before the run counts as
+#: diverged. Gradient ascent at lr=1e6 multiplies it by ~1e7 in one step; working learning
+#: rates change it by a few percent.
+EXPLODED = 1000.0
 
 
 @dataclass(frozen=True)
@@ -253,18 +271,80 @@ def set_gradient_checkpointing(model: torch.nn.Module, on: bool) -> None:
         inner.gradient_checkpointing_disable()
 
 
-def _latest_checkpoint(out_dir: Path | None) -> tuple[Path, int] | None:
-    if out_dir is None or not (out_dir / CHECKPOINTS).is_dir():
+def _weights_rms(params: Sequence[torch.Tensor]) -> float:
+    """The RMS of the trained weights, accumulated in float32 (NaN or inf when a weight is,
+    or when their squares overflow float32: exploded either way)."""
+    device = params[0].device
+    norms = [torch.linalg.vector_norm(p.detach(), dtype=torch.float32).to(device) for p in params]
+    total = float(torch.linalg.vector_norm(torch.stack(norms)))
+    return total / math.sqrt(max(1, sum(p.numel() for p in params)))
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the log lines of steps up to ``step`` (a resumed run logs the later ones again;
+    a line a kill cut short is dropped)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("step"), int) and entry["step"] <= step:
+            keep.append(line)
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
+
+
+def _rmtree(path: Path) -> None:
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise UnlearningError(
+            f"cannot delete {path} ({exc.strerror or exc}); delete it yourself, or write to "
+            "another output directory"
+        ) from None
+
+
+def remove_checkpoints(out_dir: str | Path) -> None:
+    """Delete ``out_dir/checkpoints`` (a finished run's: its model and record are saved)."""
+    _rmtree(Path(out_dir) / CHECKPOINTS)
+
+
+def _resume_point(
+    out: Path,
+    fingerprint: dict[str, Any],
+    resume: bool | None,
+    overwrite: bool,
+    accelerator: Accelerator,
+) -> tuple[Path, int] | None:
+    """Prepare ``out`` for the run and return the checkpoint to resume from, if any.
+
+    overwrite: delete the checkpoints and the step log of an earlier run. resume=False:
+    delete the checkpoints (start afresh). resume=None: resume from this run's checkpoints
+    when there are some; refuse another run's. resume=True: as None, but a checkpoint must
+    be there."""
+    root = out / CHECKPOINTS
+    if accelerator.is_main_process:
+        if overwrite:
+            _rmtree(root)
+            (out / LOG_FILE).unlink(missing_ok=True)
+        elif resume is False:
+            _rmtree(root)
+        else:
+            remove_temporary(root)
+    accelerator.wait_for_everyone()
+    if overwrite or resume is False:
         return None
-    found = []
-    for p in (out_dir / CHECKPOINTS).iterdir():
-        m = re.fullmatch(r"step_(\d+)", p.name)
-        if m and (p / "state.json").is_file():
-            found.append((int(m.group(1)), p))
-    if not found:
-        return None
-    step, path = max(found)
-    return path, step
+    found = find_checkpoint(root, fingerprint, ranks=[accelerator.process_index])
+    if found is None and resume:
+        raise UnlearningError(
+            f"resume=True (--resume) but {root} holds no checkpoint of this run to resume "
+            "from; leave resume unset (or pass --no-resume) to start afresh"
+        )
+    return found
 
 
 def run_unlearning(
@@ -277,15 +357,25 @@ def run_unlearning(
     method_name: str | None = None,
     prompt_format: PromptFormat | BoundPromptFormat | None = None,
     out_dir: str | Path | None = None,
-    resume: bool = True,
+    resume: bool | None = None,
+    overwrite: bool = False,
+    keep_checkpoints: bool = False,
     progress: bool = True,
     accelerator: Accelerator | None = None,
 ) -> tuple[PreTrainedModel, UnlearnRecord]:
     """Unlearn ``forget`` (question, answer) pairs from ``model`` (trained in place).
 
     Returns the unlearned model (LoRA merged when ``merge_lora``) and its record. With
-    ``out_dir``, writes ``log.jsonl`` and, every ``checkpoint_every`` steps, a checkpoint
-    that a later call with ``resume=True`` continues from.
+    ``out_dir``, writes ``log.jsonl`` and, every ``checkpoint_every`` steps, a checkpoint in
+    ``out_dir/checkpoints`` (:mod:`unlearnkit.methods.checkpoint`), bound to this run's
+    fingerprint (method, config, initial weights, data, prompt format, processes).
+
+    resume: None (default) continues from this run's latest checkpoint when there is one
+    and refuses (:class:`UnlearningError`) checkpoints of another run; True does the same
+    but requires a checkpoint; False deletes any checkpoints and starts afresh. overwrite:
+    delete the checkpoints and step log an earlier run left, and start afresh.
+    keep_checkpoints: keep them after the run ends well (by default they are deleted).
+    A diverged run raises :class:`DivergedError` (see the module's docstring).
     """
     cfg = method.config
     name = method_name or type(method).__name__
@@ -332,6 +422,29 @@ def run_unlearning(
     retain_enc = (
         [encode(*fmt.pair(q, a)) for q, a in retain] if method.uses_retain and retain else []
     )
+
+    # -- the output directory: this run's checkpoints only (bound to the run's fingerprint) ---
+    world, rank = accelerator.num_processes, accelerator.process_index
+    root = out / CHECKPOINTS if out is not None else None
+    fingerprint: dict[str, Any] = {}
+    latest: tuple[Path, int] | None = None
+    if out is not None:
+        fingerprint = run_fingerprint(
+            method=name,
+            config=cfg.to_dict(),
+            model=model,  # the initial weights
+            forget=forget,
+            retain=retain or [],
+            prompt_format=fmt.to_dict(),
+            tokens=[
+                [[v, list(e.ids), e.n_prompt] for v, e in views.items()] for views in forget_enc
+            ]
+            + [[list(e.ids), e.n_prompt] for e in retain_enc],
+            processes=world,
+        )
+        latest = _resume_point(out, fingerprint, resume, overwrite, accelerator)
+    elif resume:
+        raise UnlearningError("resume=True needs the out_dir that holds the checkpoints")
 
     # -- model, reference, trainable parameters -------------------------------------------------
     reference = None
@@ -381,8 +494,9 @@ def run_unlearning(
     snapshot = {n: p.detach().to("cpu", copy=True) for n, p in trainable}
     params = [p for _, p in trainable]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # the divergence guard's bound on the trained weights' RMS (see EXPLODED)
+    bound = EXPLODED * max(_weights_rms(params), 0.01)
 
-    world, rank = accelerator.num_processes, accelerator.process_index
     fstream = _Stream(len(forget_enc), cfg.batch_size, cfg.seed, "forget", rank, world)
     rstream = (
         _Stream(
@@ -400,18 +514,35 @@ def run_unlearning(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_schedule(cfg.scheduler, total, int(cfg.warmup_ratio * total))
     )
+    if cfg.smoothing != "none" and accelerator.num_processes > 1:
+        raise UnlearningError(
+            f"smoothing={cfg.smoothing!r} runs on one process; launch without "
+            "`accelerate launch`, or set smoothing=none"
+        )
+    average = WeightAverage(params) if cfg.smoothing == "weight_avg" else None
     model, optimizer = accelerator.prepare(model, optimizer)
-    accelerator.register_for_checkpointing(scheduler)
     ctx.model = model
     if reference is not None:
         reference.to(accelerator.device)
     device, pad_id = accelerator.device, pad_token_id(tokenizer)
+    state = LoopState(
+        model=accelerator.unwrap_model(model),
+        names=[n for n, _ in trainable],
+        params=params,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        method_state=ctx.state,
+        generator=ctx.generator,
+        average=average,
+        device=device,
+    )
 
     start, resumed = 0, None
-    latest = _latest_checkpoint(out) if resume else None
+    saved: tuple[int, Path] | None = None  # the latest checkpoint of this run
     if latest is not None:
-        accelerator.load_state(str(latest[0]))
+        state.load(latest[0], rank)
         start = resumed = latest[1]
+        saved = (latest[1], latest[0])
 
     if cfg.trackers:
         # trackers take scalar hyperparameters: lists and null as JSON text
@@ -420,11 +551,11 @@ def run_unlearning(
             for k, v in cfg.to_dict().items()
         }
         accelerator.init_trackers(f"unlearnkit-{name}", config=hparams)
-    log = (  # one writer: the main process
-        open(out / LOG_FILE, "a" if resumed else "w", encoding="utf-8")  # noqa: SIM115
-        if out is not None and accelerator.is_main_process
-        else None
-    )
+    log = None
+    if out is not None and accelerator.is_main_process:  # one writer: the main process
+        if resumed:
+            _truncate_log(out / LOG_FILE, start)
+        log = open(out / LOG_FILE, "a" if resumed else "w", encoding="utf-8")  # noqa: SIM115
     bar = tqdm(
         total=total,
         initial=start,
@@ -435,25 +566,62 @@ def run_unlearning(
         dynamic_ncols=True,
     )
 
-    def checkpoint(step: int) -> None:
-        if out is None:
-            return
-        path = out / CHECKPOINTS / f"step_{step:06d}"
-        accelerator.save_state(str(path))
-        if accelerator.is_main_process:
-            atomic_write_json(path / "state.json", {"step": step, "method": name})
-
-    if cfg.smoothing != "none" and accelerator.num_processes > 1:
-        raise UnlearningError(
-            f"smoothing={cfg.smoothing!r} runs on one process; launch without "
-            "`accelerate launch`, or set smoothing=none"
+    def checkpoint(step: int, rng: Any = None) -> Path:
+        nonlocal saved
+        assert root is not None
+        path = save_checkpoint(
+            root,
+            step,
+            state,
+            fingerprint,
+            rank=rank,
+            is_main=accelerator.is_main_process,
+            barrier=accelerator.wait_for_everyone,
+            rng=rng,
         )
-    average = WeightAverage(params) if cfg.smoothing == "weight_avg" else None
+        saved = (step, path)
+        return path
+
+    def diverged(done: int, what: str, *, weights_bad: bool, rng: Any) -> DivergedError:
+        """Put the model at its last finite state (after ``done`` steps, or earlier when the
+        weights of step ``done + 1`` went bad) and the error that says where it is."""
+        optimizer.zero_grad(set_to_none=True)
+        if weights_bad and saved is not None:
+            state.load_weights(saved[1])
+            kept, path = saved[0], saved[1]
+            where = f"; restored from its checkpoint {path}"
+        elif weights_bad:
+            with torch.no_grad():
+                for n, p in trainable:
+                    p.copy_(snapshot[n])
+            kept, path = 0, None
+            where = " (its initial weights, put back); no checkpoint was written"
+        elif out is None:
+            kept, path = done, None
+            where = "; no checkpoint was written (no output directory)"
+        elif done == 0:
+            kept, path = 0, None
+            where = " (its initial weights); no checkpoint was written"
+        elif saved is not None and saved[0] == done:
+            kept, path = done, saved[1]
+            where = f", saved in {path}"
+        else:
+            kept, path = done, checkpoint(done, rng)
+            where = f", saved in {path}"
+        return DivergedError(
+            f"method {name!r} diverged at step {done + 1}: {what}. The model keeps the last "
+            f"finite state, after {kept} steps{where}. Lower lr (or grad_clip), then start "
+            "afresh with --no-resume (resume=False): resuming repeats the same steps.",
+            step=kept,
+            checkpoint=path,
+        )
+
     last_terms: dict[str, float] = {}
     reset_peak_memory(accelerator.device)
     t0 = time.perf_counter()
     try:
         for step in range(start, total):
+            rng_at_start = state.capture_rng() if out is not None else None
             sums: dict[str, float] = {}
             for micro in range(cfg.grad_accum):
                 m = step * cfg.grad_accum + micro
@@ -475,16 +643,10 @@ def run_unlearning(
                     else contextlib.nullcontext()
                 )
 
-                def check(loss: torch.Tensor, step: int = step) -> None:
+                def check(loss: torch.Tensor, step: int = step, rng: Any = rng_at_start) -> None:
                     if not bool(torch.isfinite(accelerator.gather(loss.detach().reshape(1))).all()):
-                        checkpoint(step)  # the model still holds the state after `step` steps
                         bad = float(loss.detach())
-                        raise UnlearningError(
-                            f"method {name!r}: the loss became {bad} at step {step}; the "
-                            f"model keeps the last good state (after {step} steps"
-                            + (f", saved in {out / CHECKPOINTS}" if out else "")
-                            + "). Lower lr, or set grad_clip."
-                        )
+                        raise diverged(step, f"the loss became {bad}", weights_bad=False, rng=rng)
 
                 with sync:
                     terms = smoothed_backward(
@@ -501,7 +663,26 @@ def run_unlearning(
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.grad_accum
             grad_norm = accelerator.clip_grad_norm_(params, cfg.grad_clip or float("inf"))
+            norm = float(grad_norm) if grad_norm is not None else 0.0
+            # under fp16 mixed precision the grad scaler skips non-finite steps itself
+            if not math.isfinite(norm) and accelerator.scaler is None:
+                raise diverged(
+                    step,
+                    f"the gradient norm became {norm}",
+                    weights_bad=False,
+                    rng=rng_at_start,
+                )
             optimizer.step()
+            rms = _weights_rms(params)
+            if not rms <= bound:  # NaN-safe: NaN fails every comparison
+                finite = all(bool(torch.isfinite(p).all()) for p in params)
+                what = (
+                    f"the trained weights' RMS became {rms:.3g}, over {EXPLODED:g} times its "
+                    f"initial value (bound {bound:.3g}): they exploded"
+                    if finite
+                    else "the optimiser step made some weights non-finite"
+                )
+                raise diverged(step, what, weights_bad=True, rng=rng_at_start)
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             method.after_step(ctx, sums)
@@ -511,7 +692,7 @@ def run_unlearning(
             entry = {
                 "step": step + 1,
                 **sums,
-                "grad_norm": float(grad_norm),
+                "grad_norm": norm,
                 "lr": scheduler.get_last_lr()[0],
             }
             if log is not None:
@@ -527,6 +708,10 @@ def run_unlearning(
             average.apply()
         with torch.no_grad():
             method.finish(ctx)
+    except DivergedError:
+        if cfg.lora and cfg.merge_lora:  # the caller's model: plain, at the last finite state
+            accelerator.unwrap_model(model).merge_and_unload()
+        raise
     finally:
         bar.close()
         if log is not None:
@@ -536,6 +721,9 @@ def run_unlearning(
         if cfg.trackers:
             accelerator.end_training()
     wall = time.perf_counter() - t0
+    if root is not None and not keep_checkpoints and accelerator.is_main_process:
+        remove_checkpoints(out)  # type: ignore[arg-type]
+    accelerator.wait_for_everyone()
 
     model = accelerator.unwrap_model(model)
     changed = 0

@@ -1,0 +1,28 @@
+"""The errors of the methods layer (kept apart so that the loop and its checkpoints share
+them without importing each other)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unlearnkit.core.errors import UnlearnkitError
+
+
+class UnlearningError(UnlearnkitError):
+    """The unlearning run cannot go on (bad input, a checkpoint that does not fit the run,
+    or a diverged run)."""
+
+
+class DivergedError(UnlearningError):
+    """The run diverged (a non-finite loss or gradient, or exploded weights) and stopped.
+
+    step: the optimiser steps the model's state holds (the last finite state).
+    checkpoint: the checkpoint folder that holds that state, or None when none was written.
+    """
+
+    def __init__(self, message: str, *, step: int, checkpoint: Path | None) -> None:
+        super().__init__(message)
+        self.step, self.checkpoint = step, checkpoint
+
+
+__all__ = ["DivergedError", "UnlearningError"]
