@@ -1,20 +1,84 @@
-"""The command line: a thin layer that parses arguments and calls the library."""
+"""The command line: a thin layer that parses arguments and calls the library.
+
+Every command's errors go through one path (:class:`_Commands`): an expected failure (a
+config, data, model, disk or cache problem: :class:`UnlearnkitError`, a full, read-only or
+forbidden disk, running out of memory) exits with status 2 and one paragraph that names the
+file and the fix; anything else is a bug, shown with its traceback and a request to report
+it (status 1). ``--debug`` (before or after the command) or ``UNLEARNKIT_DEBUG=1`` adds the
+traceback to expected failures too. Ctrl-C exits with status 130.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import sys
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from unlearnkit import __version__
-from unlearnkit.core.errors import UnlearnkitError
+from unlearnkit.core.errors import ConfigError, UnlearnkitError
+
+DEBUG_ENV = "UNLEARNKIT_DEBUG"
+#: the options that name where a command writes, for the message of a disk error
+_OUTPUT_PARAMS = ("out", "runs_dir", "cache_dir", "json_out", "csv_out", "markdown")
+#: errno values of a disk that cannot take a write (or a file we may not open)
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+#: what passes through the error path untouched: typer's usage errors (exit 2 with their
+#: own message), --help, and the exits the commands ask for
+_TYPER_EXITS = (typer.TyperException, typer.Exit, typer.Abort)
+
+
+class _Invocation:
+    """What the error path needs to know about the command being run (reset per call)."""
+
+    debug: bool = False
+    group: Any = None  # the group's context
+    command: tuple[str, Any, list[str]] | None = None  # (name, command, its arguments)
+
+
+class _Commands(TyperGroup):
+    """The command group, with the one error path every command goes through."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _Invocation.debug, _Invocation.group, _Invocation.command = False, ctx, None
+        # --debug also after the command (``unlearnkit run spec.yaml --debug``)
+        end = args.index("--") if "--" in args else len(args)
+        first = next((i for i, a in enumerate(args[:end]) if not a.startswith("-")), end)
+        tail = args[first + 1 : end]
+        if "--debug" in tail:
+            _Invocation.debug = True
+            args = [*args[: first + 1], *(a for a in tail if a != "--debug"), *args[end:]]
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name is not None and cmd is not None:
+            _Invocation.command = (name, cmd, list(rest))
+        return name, cmd, rest
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _TYPER_EXITS:
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # the one error path of every command (module docstring)
+            _report(exc)
+
 
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=True,
     help="unlearnkit: unlearn, audit against an exact retrain oracle, benchmark.",
@@ -22,6 +86,22 @@ app = typer.Typer(
 )
 console = Console(stderr=False)
 err = Console(stderr=True)
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help=f"show the full traceback of an error (also after the command, or {DEBUG_ENV}=1)",
+        ),
+    ] = False,
+) -> None:
+    """unlearnkit: unlearn, audit against an exact retrain oracle, benchmark."""
+    if debug:
+        _Invocation.debug = True
+
 
 Overrides = Annotated[
     list[str] | None, typer.Argument(help="key=value overrides, e.g. n_people=50 seed=3")
@@ -46,7 +126,14 @@ def _prompt_format(value: str | None):
     if value.lstrip().startswith("{"):
         import yaml
 
-        return yaml.safe_load(value)
+        from unlearnkit.core.config import yaml_problem
+
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                "options", "--prompt-format", value, f"not valid inline YAML ({yaml_problem(exc)})"
+            ) from None
     return value
 
 
@@ -55,9 +142,153 @@ def _wide() -> bool:
     return console.width >= 150
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+def _debug() -> bool:
+    """Whether tracebacks are wanted: --debug, or UNLEARNKIT_DEBUG set to 1/true/yes."""
+    if os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    return _Invocation.debug
+
+
+def _fail(exc: Exception) -> NoReturn:
+    """Report an expected failure (one paragraph, exit status 2)."""
+    _report(exc)
+
+
+def _report(exc: BaseException) -> NoReturn:
+    """The one error path: an expected failure as one paragraph (exit 2; the traceback too
+    under --debug), anything else as a bug with its traceback (exit 1)."""
+    message = _expected(exc)
+    if message is None:
+        traceback.print_exception(exc, file=sys.stderr)
+        err.print(
+            f"[bold red]unlearnkit {__version__} failed unexpectedly:[/] "
+            f"{escape(type(exc).__name__)}: {escape(_one_line(exc))}. This is a bug in "
+            "unlearnkit, not in your input: please report it to the unlearnkit maintainers "
+            "with the command you ran and the traceback above.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=1)
+    if _debug() and exc.__traceback__ is not None:
+        traceback.print_exception(exc, file=sys.stderr)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code=2)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _expected(exc: BaseException) -> str | None:
+    """The paragraph for an expected failure, or None for a bug."""
+    if isinstance(exc, UnlearnkitError):
+        return _one_line(exc)
+    disk = _disk_error(exc)
+    if disk is not None:
+        return _disk_message(*disk, exc, _outputs())
+    for link in _chain(exc):
+        if type(link).__name__ == "OutOfMemoryError":  # torch's, for a GPU
+            return (
+                f"out of GPU memory ({_one_line(link).split('. ')[0]}). Lower the batch "
+                "size (batch_size=8, or -s batch_size=8 for run), use bfloat16 weights or a "
+                "smaller model, or free the GPU"
+            )
+        if isinstance(link, MemoryError):
+            return (
+                "out of memory. Lower the batch size (batch_size=8, or -s batch_size=8 for "
+                "run), use fewer workers, or a machine with more memory"
+            )
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, outermost first."""
+    out: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and all(link is not seen for seen in out):
+        out.append(link)
+        link = link.__cause__ or link.__context__
+    return out
+
+
+def _disk_error(exc: BaseException) -> tuple[int, str | None] | None:
+    """(errno, file) when ``exc`` comes from a disk that is full, read-only or forbidden."""
+    for link in _chain(exc):
+        if isinstance(link, OSError) and link.errno in _DISK_ERRNOS:
+            return link.errno, link.filename
+        # I/O errors of Rust libraries (safetensors) come as plain text: "(os error 28)"
+        found = re.search(r"\(os error (\d+)\)", str(link))
+        if found and int(found.group(1)) in _DISK_ERRNOS:
+            return int(found.group(1)), None
+    return None
+
+
+def _disk_message(code: int, file: str | None, exc: BaseException, where: str) -> str:
+    file = _shown_path(file) if file else _written_path(exc)
+    options = f" ({where})" if where else ""
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        what = "the disk is full" if code == errno.ENOSPC else "the disk quota is used up"
+        at = f" while writing {file}" if file else ""
+        return f"{what}{at} ({_one_line(exc)}). Free some space, or write elsewhere{options}."
+    if code == errno.EROFS:
+        at = file or "the output folder"
+        return f"{at} is on a read-only file system ({_one_line(exc)}). Write elsewhere{options}."
+    at = file or "a file this command needs"
+    return (
+        f"permission denied for {at} ({_one_line(exc)}). Make it writable (readable, for an "
+        f"input) by you, or write elsewhere{options}."
+    )
+
+
+def _shown_path(file: str) -> str:
+    """A path for messages: a temporary folder of an atomic write is named by its parent."""
+    path = Path(file)
+    for part in (path, *path.parents):
+        if part.name.startswith(".") and part.name.endswith((".tmp", ".old")):
+            return f"{part.parent} (a temporary folder in it)"
+    return str(path)
+
+
+def _written_path(exc: BaseException) -> str | None:
+    """The file or folder being written when ``exc`` (an OSError without a file name, such
+    as a write() on a full disk) was raised: the innermost unlearnkit frame's ``path``,
+    ``tmp``, ``target`` or ``out``."""
+    for link in _chain(exc):
+        frames = []
+        tb = link.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for frame in reversed(frames):
+            if f"{os.sep}unlearnkit{os.sep}" not in frame.f_code.co_filename:
+                continue
+            for name in ("path", "tmp", "target", "out"):
+                value = frame.f_locals.get(name)
+                if isinstance(value, (str, Path)) and str(value):
+                    return _shown_path(str(value))
+    return None
+
+
+def _outputs() -> str:
+    """The invoked command's output options and their values ("--runs runs, --cache ...")."""
+    if _Invocation.command is None or _Invocation.group is None:
+        return ""
+    name, cmd, rest = _Invocation.command
+    try:
+        sub = cmd.make_context(name, list(rest), parent=_Invocation.group, resilient_parsing=True)
+    except _TYPER_EXITS:
+        return ""
+    shown = []
+    for param in cmd.params:
+        if param.name not in _OUTPUT_PARAMS or not param.opts:
+            continue
+        value = sub.params.get(param.name)
+        if value is None and param.name == "cache_dir":
+            from unlearnkit.core.cache import default_cache_dir
+
+            value = default_cache_dir()
+        if value is not None:
+            shown.append(f"{param.opts[0]} {value}")
+    return ", ".join(shown)
 
 
 @app.command()
@@ -606,7 +837,7 @@ def _quiet_libraries() -> None:
 def main() -> None:
     try:
         app()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside a command (the group's own handler catches inside)
         err.print("interrupted")
         sys.exit(130)
 
