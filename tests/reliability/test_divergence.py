@@ -17,7 +17,7 @@ from tests.conftest import counting_examples
 from unlearnkit.cli import app
 from unlearnkit.methods import METHODS, unlearn
 from unlearnkit.methods.api import register_builtin_methods
-from unlearnkit.methods.errors import DivergedError
+from unlearnkit.methods.errors import DivergedError, UnlearningError
 from unlearnkit.models.adapters import CausalLMAdapter
 
 register_builtin_methods()
@@ -214,3 +214,42 @@ def test_the_command_line_reports_divergence_in_one_paragraph(tiny_lm, tmp_path)
     assert res.exit_code == 2, res.output
     assert "diverged at step 1" in res.output and "Traceback" not in res.output
     assert not (out / "record.json").exists()
+
+
+def test_a_cached_build_names_no_checkpoint_it_deletes(tiny_lm, tmp_path, monkeypatch):
+    """`unlearnkit run` unlearns into a temporary cache folder that is deleted when the
+    build fails: the error must not send the user to a checkpoint inside it."""
+    from types import SimpleNamespace
+
+    from unlearnkit.core.cache import Cache
+    from unlearnkit.runner.run import _unlearned
+
+    forget, retain = pairs()
+    data = SimpleNamespace(
+        unlearning_sets=lambda: (
+            [{"question": q, "answer": a} for q, a in forget],
+            [{"question": q, "answer": a} for q, a in retain],
+        )
+    )
+    target = CausalLMAdapter.from_pretrained(tiny_lm.path)
+    m = SimpleNamespace(
+        name="grad_diff",
+        config={"max_steps": 4, "batch_size": 2, "checkpoint_every": 2},
+        display="grad_diff",
+    )
+    nan_gradient_at(monkeypatch, 3)
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(DivergedError, match=r"diverged at step 3.*temporary folder") as e:
+        _unlearned(None, cache, target, tiny_lm.path, data, m, 0, lambda msg: None, False)
+    assert e.value.checkpoint is None and str(cache.root) not in str(e.value)
+    assert not list((cache.root / "unlearned").iterdir())  # the build folder is gone
+
+
+def test_a_model_with_nan_weights_is_refused_before_any_step(tiny_lm, tmp_path):
+    forget, retain = pairs()
+    adapter = fresh(tiny_lm)
+    with torch.no_grad():
+        adapter.model.model.layers[1].mlp.down_proj.weight[0, 0] = float("nan")
+    with pytest.raises(UnlearningError, match=r"NaN or inf before unlearning.*layers\.1\.mlp"):
+        unlearn(adapter, forget, retain, "grad_diff", max_steps=2, out_dir=tmp_path, **KW)
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "log.jsonl").exists()

@@ -495,7 +495,16 @@ def run_unlearning(
     params = [p for _, p in trainable]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     # the divergence guard's bound on the trained weights' RMS (see EXPLODED)
-    bound = EXPLODED * max(_weights_rms(params), 0.01)
+    rms0 = _weights_rms(params)
+    if not math.isfinite(rms0):
+        bad = next((n for n, p in trainable if not bool(torch.isfinite(p).all())), None)
+        raise UnlearningError(
+            f"the model's weights hold NaN or inf before unlearning (first: {bad}); the "
+            "model files are damaged or an earlier run diverged: load an intact model"
+            if bad is not None
+            else "the model's weights are too large to measure in float32 before unlearning"
+        )
+    bound = EXPLODED * max(rms0, 0.01)
 
     fstream = _Stream(len(forget_enc), cfg.batch_size, cfg.seed, "forget", rank, world)
     rstream = (
@@ -608,12 +617,14 @@ def run_unlearning(
         else:
             kept, path = done, checkpoint(done, rng)
             where = f", saved in {path}"
+        cause = f"method {name!r} diverged at step {done + 1}: {what}"
         return DivergedError(
-            f"method {name!r} diverged at step {done + 1}: {what}. The model keeps the last "
-            f"finite state, after {kept} steps{where}. Lower lr (or grad_clip), then start "
-            "afresh with --no-resume (resume=False): resuming repeats the same steps.",
+            f"{cause}. The model keeps the last finite state, after {kept} steps{where}. "
+            "Lower lr (or grad_clip), then start afresh with --no-resume (resume=False): "
+            "resuming repeats the same steps.",
             step=kept,
             checkpoint=path,
+            cause=cause,
         )
 
     last_terms: dict[str, float] = {}

@@ -802,17 +802,22 @@ def _unlearned(spec, cache, target, target_dir, data: EvalData, m, seed: int, lo
     }
 
     def make(tmp: Path) -> None:
+        from unlearnkit.methods.errors import DivergedError
+
         log(f"unlearning {m.display} (seed {seed}) ...")
-        unlearn(
-            target_dir,
-            forget,
-            retain,
-            m.name,
-            config=config,
-            out_dir=tmp,
-            progress=progress,
-            prompt_format=target.prompt_format.format,
-        )
+        try:
+            unlearn(
+                target_dir,
+                forget,
+                retain,
+                m.name,
+                config=config,
+                out_dir=tmp,
+                progress=progress,
+                prompt_format=target.prompt_format.format,
+            )
+        except DivergedError as exc:  # tmp goes on failure: name no checkpoint inside it
+            raise exc.discarded() from None
         atomic_write_json(tmp / "cache_key.json", key)
 
     path, fresh = cache.get_or_build("unlearned", key, make)

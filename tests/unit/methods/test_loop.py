@@ -102,7 +102,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_lm, tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         unlearn(fresh(tiny_lm), forget, retain, "npo", out_dir=tmp_path / "b", **kw)
     monkeypatch.setattr(cls, "loss", real_loss)
-    assert (tmp_path / "b" / "checkpoints" / "step_000002" / "state.json").is_file()
+    assert (tmp_path / "b" / "checkpoints" / "step_000002" / "manifest.json").is_file()
     resumed, record = unlearn(fresh(tiny_lm), forget, retain, "npo", out_dir=tmp_path / "b", **kw)
     assert record.resumed_from_step == 2
     assert resumed.fingerprint() == straight.fingerprint()
@@ -127,7 +127,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_state(tiny_lm, tmp_path, 
 
     monkeypatch.setattr(cls, "loss", nan_at_step_3)
     adapter = fresh(tiny_lm)
-    with pytest.raises(UnlearningError, match=r"loss became inf at step 2.*last good state"):
+    with pytest.raises(
+        UnlearningError, match=r"step 3: the loss became inf.*last finite state, after 2 steps"
+    ):
         unlearn(
             adapter,
             forget,
