@@ -360,3 +360,28 @@ def test_unlearn_command_resume_options(tiny_lm, tmp_path, monkeypatch):
     res = runner.invoke(app, [*args_other, "--keep-checkpoints", *args])
     assert res.exit_code == 0, res.output
     assert (other / "checkpoints" / "step_000002" / "manifest.json").is_file()
+
+
+# -- 6. several processes (DDP on CPU, as tests/integration/test_ddp.py) --------------------------
+def test_a_ddp_run_resumes_to_the_same_weights(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("ddp_resume.py")
+    launcher = Path(sys.executable).with_name("accelerate")
+    cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+    cmd += ["--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    assert all(r["resumed_from"] == 2 for r in ranks)
+    assert (
+        ranks[0]["straight"] == ranks[1]["straight"] == ranks[0]["resumed"] == ranks[1]["resumed"]
+    )
+    files = ranks[0]["files"]
+    assert {"step_000002/rng_0.json", "step_000002/rng_1.json", "run.json"} <= set(files)
+    assert all(f.endswith((".json", ".safetensors")) for f in files)
