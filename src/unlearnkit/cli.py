@@ -259,7 +259,7 @@ def _written_path(exc: BaseException) -> str | None:
             frames.append(tb.tb_frame)
             tb = tb.tb_next
         for frame in reversed(frames):
-            if f"{os.sep}unlearnkit{os.sep}" not in frame.f_code.co_filename:
+            if not str(frame.f_globals.get("__name__", "")).startswith("unlearnkit."):
                 continue
             for name in ("path", "tmp", "target", "out"):
                 value = frame.f_locals.get(name)
