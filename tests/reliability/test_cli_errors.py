@@ -254,6 +254,14 @@ def test_a_failed_run_says_why_and_report_repeats_it(tmp_path, monkeypatch):
     expect_clear_error(report, f"the run in {run_dir} failed", "is damaged: delete it")
 
 
+def test_report_on_a_damaged_results_file_names_it(tmp_path):
+    run_dir = tmp_path / "runs" / "demo" / "abc"
+    run_dir.mkdir(parents=True)
+    (run_dir / "results.json").write_text('{"kind": "unlearnkit.run", "rows": [')
+    res = invoke("report", run_dir)
+    expect_clear_error(res, f"{run_dir / 'results.json'} is damaged", "run the experiment again")
+
+
 # -- bugs and interruptions ------------------------------------------------------------------
 def test_an_unexpected_exception_is_a_bug_with_its_traceback(tmp_path, monkeypatch):
     import unlearnkit.data.world as world

@@ -927,8 +927,16 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "results.json"
     if not path.is_file():
         _no_results(Path(run_dir))
-    data = json.loads(path.read_text())
-    if data.get("kind") != RESULTS_KIND or data.get("version") != RESULTS_VERSION:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFailedError(
+            f"{path} is damaged ({exc}); run the experiment again to rewrite it "
+            f"(unlearnkit run {Path(run_dir) / 'spec.yaml'}): everything is reused from the cache"
+        ) from None
+    if not isinstance(data, dict) or (
+        data.get("kind") != RESULTS_KIND or data.get("version") != RESULTS_VERSION
+    ):
         raise UnlearnkitError(
             f"{str(path)!r} is not a version-{RESULTS_VERSION} unlearnkit run result"
         )
