@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -43,6 +44,7 @@ class _Invocation:
     debug: bool = False
     group: Any = None  # the group's context
     command: tuple[str, Any, list[str]] | None = None  # (name, command, its arguments)
+    showwarning: Any = warnings.showwarning  # how Python showed warnings before the command
 
 
 class _Commands(TyperGroup):
@@ -66,6 +68,8 @@ class _Commands(TyperGroup):
         return name, cmd, rest
 
     def invoke(self, ctx: Any) -> Any:
+        shown = _Invocation.showwarning = warnings.showwarning
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except _TYPER_EXITS:
@@ -75,6 +79,28 @@ class _Commands(TyperGroup):
             raise typer.Exit(130) from None
         except Exception as exc:  # the one error path of every command (module docstring)
             _report(exc)
+        finally:
+            warnings.showwarning = shown
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """unlearnkit's own warnings as one ``warning:`` paragraph (no source line); others as
+    Python shows them."""
+    ours = category.__module__.startswith("unlearnkit") or filename.startswith(_PACKAGE_DIR)
+    if not ours:
+        _Invocation.showwarning(message, category, filename, lineno, file, line)
+        return
+    err.print(f"[yellow]warning:[/] {escape(' '.join(str(message).split()))}", soft_wrap=True)
 
 
 app = typer.Typer(

@@ -262,6 +262,23 @@ def test_report_on_a_damaged_results_file_names_it(tmp_path):
     expect_clear_error(res, f"{run_dir / 'results.json'} is damaged", "run the experiment again")
 
 
+def test_warnings_are_one_paragraph_before_the_error(tmp_path, monkeypatch):
+    import warnings
+
+    import unlearnkit.data.world as world
+    from unlearnkit.core.errors import DataWarning
+
+    def warn_then_fail(*args, **kwargs):
+        warnings.warn("forget.json: record 3 repeats record 0", DataWarning, stacklevel=2)
+        raise UnlearnkitError("and then it failed")
+
+    monkeypatch.setattr(world, "generate_world", warn_then_fail)
+    res = invoke("world", "--out", tmp_path / "w")
+    expect_clear_error(res, "and then it failed")
+    assert "warning: forget.json: record 3 repeats record 0\n" in res.output
+    assert "warnings.warn(" not in res.output  # no source line
+
+
 # -- bugs and interruptions ------------------------------------------------------------------
 def test_an_unexpected_exception_is_a_bug_with_its_traceback(tmp_path, monkeypatch):
     import unlearnkit.data.world as world
