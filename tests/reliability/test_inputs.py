@@ -405,6 +405,23 @@ def test_saved_weights_follow_the_umask(tmp_path, umask, mode):
     assert set(modes.values()) == {mode}
 
 
+def test_cache_entries_written_by_safetensors_follow_the_umask(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from unlearnkit.core.cache import Cache
+
+    def build(tmp: Path) -> None:
+        save_file({"w": torch.zeros(4)}, str(tmp / "model.safetensors"))  # makes 0600 itself
+
+    old = os.umask(0o022)
+    try:
+        entry, built = Cache(tmp_path / "cache").get_or_build("target", {"k": 1}, build)
+    finally:
+        os.umask(old)
+    assert built and (entry / "model.safetensors").stat().st_mode & 0o777 == 0o644
+
+
 # -- errors cross process boundaries ---------------------------------------------------------
 ERRORS = [
     ConfigError("NPOConfig", "lr", -1.0, "must be > 0"),
