@@ -258,6 +258,7 @@ def test_keep_checkpoints_keeps_the_last_one(tiny_lm, tmp_path):
         ("flip", r"weights\.safetensors does not match the sha256"),
         ("delete", r"weights\.safetensors is missing"),
         ("manifest", r"manifest.*cannot be read"),
+        ("escape", r"lists names that are not files of its folder: \['\.\./\.\./log\.jsonl'\]"),
     ],
 )
 def test_a_damaged_checkpoint_is_named(tiny_lm, tmp_path, monkeypatch, damage, expected):
@@ -271,6 +272,10 @@ def test_a_damaged_checkpoint_is_named(tiny_lm, tmp_path, monkeypatch, damage, e
         weights.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     elif damage == "delete":
         weights.unlink()
+    elif damage == "escape":  # a manifest naming a file outside the checkpoint
+        manifest = json.loads((step / "manifest.json").read_text())
+        manifest["files"]["../../log.jsonl"] = {"bytes": 1, "sha256": "0" * 64}
+        (step / "manifest.json").write_text(json.dumps(manifest))
     else:
         (step / "manifest.json").write_text('{"format": 1, "step": ')
     forget, retain = pairs()

@@ -64,6 +64,7 @@ MANIFEST = "manifest.json"
 COSMETIC_FIELDS = frozenset({"trackers", "checkpoint_every"})
 _STEP_DIR = re.compile(r"step_(\d+)")
 _TMP_DIR = re.compile(r"\.step_(\d+)\.tmp")
+_FILE_NAME = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
 #: what a fingerprint entry means, for the message of a refused checkpoint
 _LABELS = {
     "model": "the model's initial weights",
@@ -239,6 +240,12 @@ def verify_checkpoint(path: Path, digest: str, *, ranks: Sequence[int] = (0,)) -
             f"checkpoint {path} belongs to another run than {out / 'checkpoints' / RUN_FILE} "
             "describes (it was copied or edited); nothing in it was loaded. "
             + fresh_start_hint(out)
+        )
+    odd = sorted(n for n in files if not _FILE_NAME.fullmatch(str(n)))
+    if odd:  # only plain names of files in the folder: no path leads out of it
+        raise UnlearningError(
+            f"checkpoint manifest {manifest_path} lists names that are not files of its "
+            f"folder: {odd[:4]}; nothing in that checkpoint was loaded. " + fresh_start_hint(out)
         )
     present = {p.name for p in path.iterdir()} - {MANIFEST}
     foreign = sorted(present - set(files))
