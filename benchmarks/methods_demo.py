@@ -33,7 +33,7 @@ from unlearnkit.audit.api import AuditConfig
 from unlearnkit.audit.knowledge import recovered_fraction
 from unlearnkit.core.cache import Cache
 from unlearnkit.methods import METHODS
-from unlearnkit.methods.api import register_builtin_methods
+from unlearnkit.methods.api import methods_of, register_builtin_methods
 from unlearnkit.report.tables import TIME_COLUMN, leaderboard
 from unlearnkit.runner.build import build_spec
 from unlearnkit.runner.run import load_results, run_experiment
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "methods_demo.json")
     args = parser.parse_args()
     register_builtin_methods()
-    names = args.methods.split(",") if args.methods else METHODS.names()
+    names = args.methods.split(",") if args.methods else methods_of("lm")
     if args.no_demo:
         names = []
     dense = [n for n in names if not getattr(METHODS.get(n), "requires_moe", False)]

@@ -20,8 +20,8 @@ from rich.table import Table
 
 from unlearnkit.core.config import parse_overrides
 from unlearnkit.evaluation.accuracy import qa_accuracy
-from unlearnkit.methods import METHODS, unlearn
-from unlearnkit.methods.api import register_builtin_methods
+from unlearnkit.methods import unlearn
+from unlearnkit.methods.api import methods_of, register_builtin_methods
 from unlearnkit.models.adapters import CausalLMAdapter
 from unlearnkit.runner.build import build, build_spec
 
@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="method config overrides for every method")
     args = ap.parse_args()
     register_builtin_methods()
-    methods = args.methods.split(",") if args.methods else METHODS.names()
+    methods = args.methods.split(",") if args.methods else methods_of("lm")
     built = build(build_spec(args.preset), progress=False, log=lambda m: None)
     target = CausalLMAdapter.from_pretrained(built.target_dir, batch_size=128)
     world = built.world

@@ -10,7 +10,7 @@ import torch
 from tests.conftest import counting_examples
 from unlearnkit.core.errors import UnlearnkitError
 from unlearnkit.methods import METHODS, UnlearningError, unlearn
-from unlearnkit.methods.api import method_config, register_builtin_methods
+from unlearnkit.methods.api import method_config, methods_of, register_builtin_methods
 from unlearnkit.methods.base import EditMethod, InferenceMethod
 from unlearnkit.models.adapters import CausalLMAdapter, model_fingerprint
 
@@ -18,12 +18,15 @@ register_builtin_methods()
 EVERY = METHODS.names()
 # the LM methods (classifier and recommender methods have their own suites:
 # test_classifier_methods.py, test_recommender_methods.py)
-ALL = [n for n in EVERY if METHODS.entry(n).meta.get("family") not in ("classifier", "recommender")]
+ALL = methods_of("lm")
 CORE = ["grad_ascent", "grad_diff", "kl", "npo", "simnpo", "idk_dpo", "idk_nll", "rmu"]
 
 
 def test_the_core_set_is_registered():
     assert set(CORE) <= set(ALL)
+    families = [methods_of(f) for f in ("lm", "classifier", "recommender")]
+    assert sorted(sum(families, [])) == EVERY  # every method in exactly one family
+    assert "bad_teacher" in families[1] and "reverse_bpr" in families[2]
 
 
 def _data():

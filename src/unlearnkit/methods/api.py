@@ -87,6 +87,13 @@ def register_builtin_methods() -> None:
                 importlib.import_module(f"{package.__name__}.{info.name}")
 
 
+def methods_of(family: str = "lm") -> list[str]:
+    """Names of the registered methods of one model family (``lm``, ``classifier``,
+    ``recommender``), every built-in one registered first."""
+    register_builtin_methods()
+    return [e.name for e in METHODS.entries() if e.meta.get("family", "lm") == family]
+
+
 def method_config(
     method: str,
     config: UnlearnConfig | EditConfig | Mapping[str, Any] | None = None,
