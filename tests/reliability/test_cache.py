@@ -388,6 +388,7 @@ def test_a_build_killed_while_others_wait_is_taken_over(tmp_path):
         assert "waiting for another process" in said, "the second process did not wait"
         assert waiter.poll() is None
         os.kill(holder.pid, signal.SIGKILL)  # the kernel releases the dead builder's lock
+        holder.wait(timeout=30)  # reap it (the waiter may take the lock before this or after)
         out, err = waiter.communicate(timeout=60)
         assert waiter.returncode == 0, err
         assert out.split()[1] == "True"  # it built the entry itself
@@ -399,3 +400,119 @@ def test_a_build_killed_while_others_wait_is_taken_over(tmp_path):
                 proc.kill()
             proc.wait()
         holder.stdout.close()
+
+
+# A process that holds the flock on argv[1] until it is killed; it says "locked" first.
+LOCK_HOLDER = (
+    "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+    "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(120)"
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_killed_lock_holder_reads_as_dead_once_its_lock_is_free(tmp_path):
+    # the cause of a flaky takeover: the kernel drops a killed process's flock while it
+    # exits, before it is a zombie, so its pid read as running (state R) and its temporary
+    # folder was kept; measured, 272 of 300 such waiters saw R. Twenty tries, each of which
+    # failed about nine times in ten before
+    import fcntl
+
+    from unlearnkit.core.io import pid_alive
+
+    lock = tmp_path / "entry.lock"
+    for _ in range(20):
+        holder = subprocess.Popen(
+            [sys.executable, "-S", "-c", LOCK_HOLDER, str(lock)], stdout=subprocess.PIPE
+        )
+        try:
+            assert holder.stdout.readline().strip() == b"locked"
+            fd = os.open(lock, os.O_RDWR)
+            try:
+                os.kill(holder.pid, signal.SIGKILL)
+                fcntl.flock(fd, fcntl.LOCK_EX)  # free: the holder has closed its files
+                assert not pid_alive(holder.pid), "a killed process reads as running"
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+            holder.wait()
+            holder.stdout.close()
+    assert pid_alive(os.getpid())
+
+
+OWNED_DIR_THEN_SLEEP = (
+    "import sys, time; from unlearnkit.core.io import make_owned_dir; "
+    "print(make_owned_dir(sys.argv[1], sys.argv[2], '.tmp'), flush=True); time.sleep(120)"
+)
+
+
+def test_the_entrys_temp_is_taken_over_whatever_its_owners_pid_says(tmp_path):
+    # the same race made certain: the entry's temporary folder names a live process that
+    # does not hold the entry's lock (as a killed builder whose pid still reads as running).
+    # Whoever holds the lock removes it; another entry's folder of that process is kept
+    from unlearnkit.core.cache import content_hash
+
+    cache = Cache(tmp_path / "cache")
+    kind = cache.root / KIND
+    kind.mkdir(parents=True)
+    entry, other = content_hash(KEY), content_hash({"model": "other"})
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNED_DIR_THEN_SLEEP, str(kind), f".{entry}."],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        stale = Path(owner.stdout.readline().strip())
+        assert stale.name.startswith(f".{entry}.") and stale.is_dir()
+        (stale / "checkpoint.bin").write_bytes(b"x" * 4096)
+        from unlearnkit.core.io import make_owned_dir
+
+        foreign = make_owned_dir(kind, f".{other}.", ".tmp")  # a live build of another entry
+        _, fresh = cache.get_or_build(KIND, KEY, _builder(tmp_path / "builds.txt"))
+        assert fresh and cache.has(KIND, KEY)
+        assert not stale.exists(), "the entry's abandoned temporary folder was kept"
+        assert foreign.is_dir(), "another entry's live build folder was removed"
+        assert owner.poll() is None  # its owner was alive all along
+    finally:
+        owner.kill()
+        owner.wait()
+        owner.stdout.close()
+
+
+# A process whose main thread ends (pthread_exit) while another thread keeps running.
+MAIN_THREAD_ENDS = textwrap.dedent(
+    """
+    import ctypes, threading, time
+    threading.Thread(target=time.sleep, args=(120,)).start()
+    print("started", flush=True)
+    ctypes.CDLL(None).pthread_exit(None)
+    """
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_a_process_whose_main_thread_ended_still_runs(tmp_path):
+    # /proc/<pid>/stat lists such a process as a zombie (Z); its other thread may still be
+    # writing into its temporary folder, which must not be removed under it
+    from unlearnkit.core.io import pid_alive
+
+    proc = subprocess.Popen([sys.executable, "-c", MAIN_THREAD_ENDS], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"started"
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        deadline = time.monotonic() + 10
+        while stat[stat.rindex(")") + 2] != "Z" and time.monotonic() < deadline:
+            time.sleep(0.01)
+            stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        assert stat[stat.rindex(")") + 2] == "Z"  # the main thread has ended
+        assert pid_alive(proc.pid), "a running process (its main thread ended) reads as dead"
+        proc.kill()
+        proc.wait()
+        assert not pid_alive(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()

@@ -30,7 +30,11 @@ Where ``fcntl`` does not exist (Windows) there is no lock: both build, and the e
 them renames into place last is kept, whole. Before each build the temporary folders that
 killed builds left in the entry's kind folder are removed
 (:func:`unlearnkit.core.io.clean_stale_temps`): those whose owner process is gone, and
-those without an owner file (older versions) after :data:`ORPHAN_TEMP_AGE_S`.
+those without an owner file (older versions) after :data:`ORPHAN_TEMP_AGE_S`. The entry's
+own temporary folders are removed once its lock is held, whatever their owner's pid says:
+every builder of the entry held that lock, and a builder killed by ``kill -9`` loses it
+while its pid still reads as a running process (closing files comes before the end of
+its exit).
 """
 
 from __future__ import annotations
@@ -289,6 +293,15 @@ class Cache:
                     stacklevel=2,
                 )
                 _discard(target)
+            # this entry's temporary folders: whoever made them held this lock, which is ours
+            # now, so they are abandoned even while the killed builder's pid still reads as
+            # running (the kernel drops a lock before the process's exit is complete)
+            clean_stale_temps(
+                target.parent,
+                prefix=f".{target.name}.",
+                ownerless_age_s=ORPHAN_TEMP_AGE_S,
+                lock_held=fcntl is not None,
+            )
             self.clean(kind)
             with atomic_dir(target, overwrite=True) as tmp:
                 build(tmp)

@@ -74,28 +74,60 @@ def write_jsonl(path: str | Path, records: list[dict[str, Any]]) -> Path:
     return atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
+#: ``PF_EXITING`` in the flags of ``/proc/<pid>/stat`` (field 9 of proc(5)): the task has
+#: begun to exit and runs no more user code
+_PF_EXITING = 0x4
+
+
+def _stat_fields(stat_path: str | Path) -> list[str] | None:
+    """The fields of a ``/proc/.../stat`` file from field 3 (the state) on; ``None`` when it
+    cannot be read (the process or thread is gone, or there is no ``/proc``)."""
+    try:
+        text = Path(stat_path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # the name may hold spaces and brackets
+
+
 def _start_time(pid: int) -> int | None:
     """The start time of process ``pid`` in clock ticks since boot (Linux ``/proc``), which
     tells a process from a later one that reuses its pid; ``None`` where unknown."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()  # the name may hold spaces and brackets
-    return int(fields[19])  # field 22 of proc(5); fields[0] is field 3 (the state)
+    fields = _stat_fields(f"/proc/{pid}/stat")
+    return int(fields[19]) if fields else None  # field 22 of proc(5); fields[0] is field 3
 
 
-def _process_state(pid: int) -> str | None:
+def _thread_exiting(fields: list[str]) -> bool:
+    """Whether a thread whose stat fields are ``fields`` is a zombie, dead, or exiting."""
+    return fields[0] in ("Z", "X", "x") or bool(int(fields[6]) & _PF_EXITING)
+
+
+def _dying(pid: int) -> bool | None:
+    """Whether process ``pid`` is exiting or exited (every thread of it a zombie or past the
+    start of its exit), ``None`` where ``/proc`` cannot tell.
+
+    A process killed by ``kill -9`` closes its files, and so releases its ``flock`` locks,
+    during its exit, before it becomes a zombie: a parent that waited on the lock of a child
+    it had just killed read the child's state, once it got the lock, as ``R`` (with
+    ``PF_EXITING``) 272 times in 300 and as ``Z`` 28 times (Linux 6.18). Every thread
+    counts: a process whose main thread alone has ended is listed as a zombie but runs."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+        tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()[0]
+        tids = []
+    states = [_stat_fields(f"/proc/{pid}/task/{tid}/stat") for tid in tids]
+    states = [f for f in states if f is not None]
+    if not states:  # no per-thread view: the process's own line
+        own = _stat_fields(f"/proc/{pid}/stat")
+        if own is None:
+            return None
+        states = [own]
+    return all(_thread_exiting(f) for f in states)
 
 
 def pid_alive(pid: int, start_time: int | None = None) -> bool:
-    """Whether process ``pid`` (on this host) is still running: not gone, not a zombie and,
-    when ``start_time`` is known, not a later process that reuses the pid."""
+    """Whether process ``pid`` (on this host) is still running: not gone, not a zombie, not
+    exiting (killed, closing its files) and, when ``start_time`` is known, not a later
+    process that reuses the pid."""
     if pid <= 0:
         return False
     try:
@@ -104,7 +136,7 @@ def pid_alive(pid: int, start_time: int | None = None) -> bool:
         return False
     except PermissionError:
         pass  # another user's process: it exists
-    if _process_state(pid) == "Z":
+    if _dying(pid):
         return False
     if start_time is not None:
         now = _start_time(pid)
@@ -159,12 +191,22 @@ def temp_owner_gone(tmp: Path, *, foreign_age_s: float = FOREIGN_TEMP_AGE_S) -> 
     return age > foreign_age_s
 
 
+def _owned_here(tmp: Path) -> bool:
+    """Whether the owner file of ``tmp`` names a process on this host."""
+    try:
+        owner = json.loads((tmp / OWNER_FILE).read_text(encoding="utf-8"))
+        return str(owner["host"]) == socket.gethostname()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def clean_stale_temps(
     parent: str | Path,
     *,
     prefix: str = ".",
     ownerless_age_s: float | None = None,
     foreign_age_s: float = FOREIGN_TEMP_AGE_S,
+    lock_held: bool = False,
 ) -> list[Path]:
     """Remove the temporary directories under ``parent`` (named ``<prefix>...tmp`` or
     ``...old``) left by processes that are gone; return the removed paths.
@@ -173,6 +215,11 @@ def clean_stale_temps(
     from another host only after ``foreign_age_s``. A directory without an owner file is
     removed only when ``ownerless_age_s`` is given and it is older than that (folders left
     by versions that wrote no owner file): elsewhere a ``.x.tmp`` folder may be the user's.
+
+    ``lock_held=True`` says that the caller holds the lock every writer of these folders
+    holds while it writes them (the cache's lock on one entry): an owner on this host then
+    cannot be writing, so its folders are removed whatever its pid looks like (a killed
+    builder releases its lock before its pid reads as dead, see :func:`pid_alive`).
     """
     parent = Path(parent)
     removed: list[Path] = []
@@ -192,6 +239,8 @@ def clean_stale_temps(
             continue
         tmp = Path(entry.path)
         gone = temp_owner_gone(tmp, foreign_age_s=foreign_age_s)
+        if gone is False and lock_held and _owned_here(tmp):
+            gone = True
         if gone is None:
             gone = ownerless_age_s is not None and time.time() - mtime > ownerless_age_s
         if gone:
