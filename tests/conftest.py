@@ -125,3 +125,23 @@ def tiny_multilabel_classifier():
     model = build_classifier(config, seed=0)
     train_classifier(model, train.images, train.labels, ClassifierTrainConfig(epochs=60))
     return model, world
+
+
+def counting_qa_pairs(n_forget: int = 3) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(forget, retain) (question, answer) pairs of the counting QA examples: the first
+    ``n_forget`` questions are the forget set, the rest the retain set."""
+    qa = [e for e in counting_examples() if e.prompt.startswith("Question:")]
+    out = [
+        (e.prompt.removeprefix("Question: ").removesuffix("\nAnswer:"), e.completion.strip())
+        for e in qa
+    ]
+    return out[:n_forget], out[n_forget:]
+
+
+def fresh_adapter(tiny_lm: TinyLM):
+    """An adapter over a copy of the tiny model (training it leaves the fixture untouched)."""
+    import copy
+
+    from unlearnkit.models.adapters import CausalLMAdapter
+
+    return CausalLMAdapter(copy.deepcopy(tiny_lm.model), tiny_lm.tokenizer)

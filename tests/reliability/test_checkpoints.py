@@ -5,7 +5,6 @@ bit for bit where an uninterrupted one does."""
 
 from __future__ import annotations
 
-import copy
 import json
 import pickle
 import shutil
@@ -14,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests.conftest import counting_examples
+from tests.conftest import counting_qa_pairs, fresh_adapter
 from unlearnkit.cli import app
 from unlearnkit.methods import METHODS, UnlearningError, unlearn
 from unlearnkit.methods.api import register_builtin_methods
@@ -24,17 +23,7 @@ register_builtin_methods()
 KW = {"max_steps": 4, "batch_size": 2, "checkpoint_every": 2, "progress": False}
 
 
-def pairs():
-    qa = [e for e in counting_examples() if e.prompt.startswith("Question:")]
-    out = [
-        (e.prompt.removeprefix("Question: ").removesuffix("\nAnswer:"), e.completion.strip())
-        for e in qa
-    ]
-    return out[:3], out[3:]
-
-
-def fresh(tiny_lm) -> CausalLMAdapter:
-    return CausalLMAdapter(copy.deepcopy(tiny_lm.model), tiny_lm.tokenizer)
+pairs, fresh = counting_qa_pairs, fresh_adapter
 
 
 def interrupted(tiny_lm, monkeypatch, out, method="grad_diff", at_step=4, **config):

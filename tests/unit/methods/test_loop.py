@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 
 import pytest
 import torch
 
-from tests.conftest import counting_examples
+from tests.conftest import counting_qa_pairs, fresh_adapter
 from unlearnkit.core.errors import ConfigError
 from unlearnkit.methods import METHODS, UnlearningError, load_refusals, unlearn
 from unlearnkit.methods.api import as_pairs, method_config, register_builtin_methods
 from unlearnkit.methods.loop import epoch_batches
-from unlearnkit.models.adapters import CausalLMAdapter
 
 register_builtin_methods()
 
 
-def pairs():
-    qa = [e for e in counting_examples() if e.prompt.startswith("Question:")]
-    out = [
-        (e.prompt.removeprefix("Question: ").removesuffix("\nAnswer:"), e.completion.strip())
-        for e in qa
-    ]
-    return out[:3], out[3:]
-
-
-def fresh(tiny_lm) -> CausalLMAdapter:
-    return CausalLMAdapter(copy.deepcopy(tiny_lm.model), tiny_lm.tokenizer)
+pairs, fresh = counting_qa_pairs, fresh_adapter
 
 
 def test_epoch_batches_are_a_pure_function():
