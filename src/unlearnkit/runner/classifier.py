@@ -45,7 +45,7 @@ from unlearnkit.models.vision import (
     classifier_preset,
     task_loss,
 )
-from unlearnkit.runner.run import Row, RunResult, _update_index
+from unlearnkit.runner.run import Row, RunResult, _update_index, run_status
 from unlearnkit.runner.spec import MethodSpec
 
 #: the classifier leaderboard's columns
@@ -210,7 +210,27 @@ def run_classifier_experiment(
     runs_dir: str | Path = "runs",
     log: Callable[[str], None] = print,
 ) -> RunResult:
-    """Run ``spec`` (see the module doc) and write ``RUNS/<name>/<id>/results.json``."""
+    """Run ``spec`` (see the module doc) and write ``RUNS/<name>/<id>/results.json``.
+
+    The run directory's ``status.json`` says how the last invocation went
+    (:func:`unlearnkit.runner.run.run_status`): ``running``, ``ok``, or ``failed`` with the
+    error; a failed run has no ``results.json``, and ``unlearnkit report`` on it says why.
+    """
+    with run_status(_run_dir(spec, runs_dir), spec):
+        return _run_classifier_experiment(spec, cache=cache, runs_dir=runs_dir, log=log)
+
+
+def _run_dir(spec: ClassifierExperimentSpec, runs_dir: str | Path) -> Path:
+    return Path(runs_dir) / spec.name / content_hash(spec.to_dict(), length=10)
+
+
+def _run_classifier_experiment(
+    spec: ClassifierExperimentSpec,
+    *,
+    cache: Cache | None,
+    runs_dir: str | Path,
+    log: Callable[[str], None],
+) -> RunResult:
     from unlearnkit.evaluation.classifier import evaluate_classifier
     from unlearnkit.evaluation.classifier.population import (
         challenge_score,
@@ -255,7 +275,7 @@ def run_classifier_experiment(
         retrained = run.population("retrained", s["retain"], seeds)
         log(f"{spec.challenge_n} retrained models ready in {time.perf_counter() - t0:.1f}s")
 
-    run_dir = Path(runs_dir) / spec.name / content_hash(spec.to_dict(), length=10)
+    run_dir = _run_dir(spec, runs_dir)
     (run_dir / "reports").mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
 

@@ -56,7 +56,7 @@ from unlearnkit.models.recommender import (
     build_recommender,
     train_recommender,
 )
-from unlearnkit.runner.run import Row, RunResult, _update_index
+from unlearnkit.runner.run import Row, RunResult, _update_index, run_status
 from unlearnkit.runner.spec import MethodSpec
 
 RECOMMENDER_METHODS = (
@@ -282,7 +282,27 @@ def run_recommender_experiment(
     runs_dir: str | Path = "runs",
     log: Callable[[str], None] = print,
 ) -> RunResult:
-    """Run ``spec`` (see the module doc) and write ``RUNS/<name>/<id>/results.json``."""
+    """Run ``spec`` (see the module doc) and write ``RUNS/<name>/<id>/results.json``.
+
+    The run directory's ``status.json`` says how the last invocation went
+    (:func:`unlearnkit.runner.run.run_status`): ``running``, ``ok``, or ``failed`` with the
+    error; a failed run has no ``results.json``, and ``unlearnkit report`` on it says why.
+    """
+    with run_status(_run_dir(spec, runs_dir), spec):
+        return _run_recommender_experiment(spec, cache=cache, runs_dir=runs_dir, log=log)
+
+
+def _run_dir(spec: RecommenderExperimentSpec, runs_dir: str | Path) -> Path:
+    return Path(runs_dir) / spec.name / content_hash(spec.to_dict(), length=10)
+
+
+def _run_recommender_experiment(
+    spec: RecommenderExperimentSpec,
+    *,
+    cache: Cache | None,
+    runs_dir: str | Path,
+    log: Callable[[str], None],
+) -> RunResult:
     from unlearnkit.methods.api import method_config
     from unlearnkit.methods.base import METHODS
     from unlearnkit.methods.recommender.base import unlearn_recommender
@@ -300,7 +320,7 @@ def run_recommender_experiment(
     oracle = RecommenderAdapter.from_pretrained(oracle_dir)
     eval_cfg = RecEvalConfig(k=spec.k, seed=spec.model_seed)
 
-    run_dir = Path(runs_dir) / spec.name / content_hash(spec.to_dict(), length=10)
+    run_dir = _run_dir(spec, runs_dir)
     (run_dir / "reports").mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
 
