@@ -20,7 +20,7 @@ from rich.table import Table
 
 from unlearnkit.core.config import parse_overrides
 from unlearnkit.evaluation.accuracy import qa_accuracy
-from unlearnkit.methods import unlearn
+from unlearnkit.methods import METHODS, unlearn
 from unlearnkit.methods.api import methods_of, register_builtin_methods
 from unlearnkit.models.adapters import CausalLMAdapter
 from unlearnkit.runner.build import build, build_spec
@@ -51,6 +51,8 @@ def main() -> None:
     args = ap.parse_args()
     register_builtin_methods()
     methods = args.methods.split(",") if args.methods else methods_of("lm")
+    if not args.methods:  # the demo target is dense: the MoE-only methods need another build
+        methods = [n for n in methods if not getattr(METHODS.get(n), "requires_moe", False)]
     built = build(build_spec(args.preset), progress=False, log=lambda m: None)
     target = CausalLMAdapter.from_pretrained(built.target_dir, batch_size=128)
     world = built.world
