@@ -21,6 +21,7 @@ import math
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -898,12 +899,20 @@ def _slug(label: str) -> str:
 
 def _update_index(runs_dir: Path, result: RunResult) -> None:
     """``RUNS/index.json``: one entry per run directory (latest invocation wins)."""
+    from unlearnkit.report.tables import RunsIndexError, read_runs_index  # imports this module
+
     index_path = runs_dir / "index.json"
     try:
-        index = json.loads(index_path.read_text()) if index_path.is_file() else {}
-    except json.JSONDecodeError:
-        index = {}
-    runs = {r["run_dir"]: r for r in index.get("runs", [])}
+        listed = read_runs_index(runs_dir)
+    except RunsIndexError as exc:  # after the run's work: replace the index, do not fail
+        warnings.warn(
+            f"the runs index {index_path} is damaged ({exc.problem}); it is replaced by one "
+            "that lists this run (the other run folders are untouched, and rerunning their "
+            "specs lists them again)",
+            stacklevel=2,
+        )
+        listed = []
+    runs = {r["run_dir"]: r for r in listed}
     headline = _headline(result.spec)
     runs[str(result.run_dir)] = {
         "run_dir": str(result.run_dir),
