@@ -9,10 +9,12 @@
 
 from unlearnkit.methods.api import unlearn
 from unlearnkit.methods.base import METHODS, Method, RetainConfig, UnlearnConfig, load_refusals
-from unlearnkit.methods.loop import UnlearningError, UnlearnRecord, run_unlearning
+from unlearnkit.methods.errors import DivergedError, UnlearningError
+from unlearnkit.methods.loop import UnlearnRecord, run_unlearning
 
 __all__ = [
     "METHODS",
+    "DivergedError",
     "Method",
     "RetainConfig",
     "UnlearnConfig",
