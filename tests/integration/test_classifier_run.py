@@ -116,7 +116,7 @@ def test_cli_and_spec_errors(tmp_path) -> None:
     path = tmp_path / "faces.yaml"
     path.write_text("kind: classifier\nname: faces-small\n")
     assert is_classifier_spec(path)
-    with pytest.raises(ConfigError, match="a classifier method"):
+    with pytest.raises(ConfigError, match="'npo' belongs to the lm family"):
         load_classifier_spec(None, ["methods=[{name: npo}]"])
     with pytest.raises(ConfigError, match="shadows"):
         load_classifier_spec(None, ["shadows=1"])

@@ -46,6 +46,9 @@ def schema() -> dict:
     ("overrides", "message"),
     [
         (["methods=[{name: npoo}]"], "MethodSpec.name = 'npoo' is invalid"),
+        (["methods=[{name: npoo}]"], "Did you mean 'npo'"),
+        (["methods=[{name: salun}]"], "'salun' belongs to the classifier family"),
+        (["methods=[{name: reverse_bpr}]"], "a method of the lm family"),
         (["methods=[{name: npo, config: {lr: -1}}]"], "NPOConfig.lr = -1.0 is invalid"),
         (["methods=[{name: npo, config: {lrr: 1}}]"], "Did you mean 'lr'"),
         (["methods=[{name: npo}, {name: npo}]"], "'npo' twice: set label=..."),

@@ -46,7 +46,7 @@ from unlearnkit.models.vision import (
     task_loss,
 )
 from unlearnkit.runner.run import Row, RunResult, _update_index, run_status
-from unlearnkit.runner.spec import MethodSpec
+from unlearnkit.runner.spec import MethodSpec, validate_methods_and_seeds
 
 #: the classifier leaderboard's columns
 CLASSIFIER_HEADLINE: tuple[tuple[str, str], ...] = (
@@ -107,20 +107,7 @@ class ClassifierExperimentSpec(Config):
     audit: ClassifierAuditConfig | None = None
 
     def validate(self) -> None:
-        if not self.methods:
-            self.fail("methods", self.methods, "give at least one method")
-        from unlearnkit.methods.classifier.base import classifier_methods
-
-        known = classifier_methods()
-        for m in self.methods:
-            if m.name not in known:
-                self.fail("methods", m.name, f"a classifier method: {known}")
-        labels = [m.display for m in self.methods]
-        dup = next((x for x in labels if labels.count(x) > 1), None)
-        if dup is not None:
-            self.fail("methods", labels, f"distinct labels ({dup!r} twice: set label=...)")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            self.fail("seeds", self.seeds, "at least one seed, each once")
+        validate_methods_and_seeds(self, "classifier")
         if self.shadows == 1:
             self.fail("shadows", self.shadows, "0 (off) or at least 2")
 

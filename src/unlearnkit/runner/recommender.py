@@ -57,7 +57,7 @@ from unlearnkit.models.recommender import (
     train_recommender,
 )
 from unlearnkit.runner.run import Row, RunResult, _update_index, run_status
-from unlearnkit.runner.spec import MethodSpec
+from unlearnkit.runner.spec import MethodSpec, validate_methods_and_seeds
 
 RECOMMENDER_METHODS = (
     "rec_retrain",
@@ -112,20 +112,7 @@ class RecommenderExperimentSpec(Config):
     audit: RecommenderAuditConfig | None = None
 
     def validate(self) -> None:
-        if not self.methods:
-            self.fail("methods", self.methods, "give at least one method")
-        from unlearnkit.methods.recommender.base import recommender_methods
-
-        known = recommender_methods()
-        for m in self.methods:
-            if m.name not in known:
-                self.fail("methods", m.name, f"a recommender method: {known}")
-        labels = [m.display for m in self.methods]
-        dup = next((x for x in labels if labels.count(x) > 1), None)
-        if dup is not None:
-            self.fail("methods", labels, f"distinct labels ({dup!r} twice: set label=...)")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            self.fail("seeds", self.seeds, "at least one seed, each once")
+        validate_methods_and_seeds(self, "recommender")
         if self.sequential == 1:
             self.fail("sequential", self.sequential, "0 (off) or at least 2 requests")
         if self.data is None and self.k >= self.world.n_items:

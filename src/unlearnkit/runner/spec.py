@@ -45,16 +45,51 @@ class MethodSpec(Config):
         return f"{self.name}+lora" if self.config.get("lora") else self.name
 
     def validate(self) -> None:
+        from unlearnkit.core.errors import did_you_mean
         from unlearnkit.methods import METHODS
         from unlearnkit.methods.api import method_config, register_builtin_methods
 
         register_builtin_methods()
         if self.name not in METHODS.names():
-            self.fail("name", self.name, f"one of {METHODS.names()}")
+            close = did_you_mean(self.name, METHODS.names())
+            self.fail("name", self.name, f"a registered method.{close} `unlearnkit list methods`")
         try:
             method_config(self.name, dict(self.config))
         except ConfigError as exc:
             self.fail("config", self.config, f"valid {self.name} settings ({exc})")
+
+
+def validate_methods_and_seeds(spec: Config, family: str) -> None:
+    """The checks every family's spec makes of its ``methods`` and ``seeds``: at least one
+    method, each a registered method of ``family`` (another family's method or a misspelt
+    name fails with "did you mean"), distinct labels, at least one seed, each once."""
+    from unlearnkit.core.errors import did_you_mean
+    from unlearnkit.methods import METHODS
+    from unlearnkit.methods.api import methods_of
+
+    methods: tuple[MethodSpec, ...] = spec.methods  # type: ignore[attr-defined]
+    seeds: tuple[int, ...] = spec.seeds  # type: ignore[attr-defined]
+    if not methods:
+        spec.fail("methods", methods, "give at least one method")
+    known = methods_of(family)
+    for m in methods:
+        if m.name in known:
+            continue
+        if m.name in METHODS:
+            other = METHODS.entry(m.name).meta.get("family", "lm")
+        close = did_you_mean(m.name, known)
+        listing = f" Its methods: {', '.join(known)}."
+        if m.name in METHODS:
+            other = METHODS.entry(m.name).meta.get("family", "lm")
+            why = f"{m.name!r} belongs to the {other} family (`unlearnkit list methods`)."
+            spec.fail("methods", m.name, f"a method of the {family} family: {why}{close}{listing}")
+        spec.fail("methods", m.name, f"a method of the {family} family.{close}{listing}")
+    labels = [m.display for m in methods]
+    dup = next((x for x in labels if labels.count(x) > 1), None)
+    if dup is not None:
+        spec.fail("methods", labels, f"distinct labels ({dup!r} twice: set label=...)")
+    if not seeds or len(set(seeds)) != len(seeds):
+        spec.fail("seeds", seeds, "at least one seed, each once")
 
 
 @dataclass(frozen=True)
@@ -113,14 +148,7 @@ class ExperimentSpec(Config):
     def validate(self) -> None:
         if (problem := run_name_problem(self.name)) is not None:
             self.fail("name", self.name, problem)
-        if not self.methods:
-            self.fail("methods", self.methods, "give at least one method")
-        labels = [m.display for m in self.methods]
-        dup = next((x for x in labels if labels.count(x) > 1), None)
-        if dup is not None:
-            self.fail("methods", labels, f"distinct labels ({dup!r} twice: set label=...)")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            self.fail("seeds", self.seeds, "at least one seed, each once")
+        validate_methods_and_seeds(self, "lm")
         for s in self.suites:
             if s not in SUITES.names():
                 self.fail("suites", self.suites, f"suites among {SUITES.names()}")
