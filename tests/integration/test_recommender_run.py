@@ -113,7 +113,7 @@ def test_specs_and_errors(tmp_path) -> None:
     assert is_recommender_spec(path)
     spec = load_recommender_spec(path, ["model.arch=lightgcn", "world=test"])
     assert spec.name == "mine" and spec.request == "items" and spec.model.arch == "lightgcn"
-    with pytest.raises(ConfigError, match="recommender method"):
+    with pytest.raises(ConfigError, match="a method of the recommender family"):
         load_recommender_spec(None, ["methods=[{name: npo}]"])
     with pytest.raises(ConfigError, match="request"):
         load_recommender_spec(None, ["request=people"])
