@@ -50,6 +50,7 @@ def test_every_suite_reports_its_results_with_intervals(report):
     )
     assert set(report.results["muse"]) == {
         "verbmem_forget",
+        "verbmem_forget/extraction_strength",
         "knowmem_forget",
         "knowmem_retain",
         "privleak_auc",
