@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from unlearnkit.core.cache import Cache, content_hash
+from unlearnkit.core.cache import Cache
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.io import atomic_write_json, strict_json
 from unlearnkit.data.images import ClassificationData
@@ -45,7 +45,7 @@ from unlearnkit.models.vision import (
     classifier_preset,
     task_loss,
 )
-from unlearnkit.runner.run import Row, RunResult, _update_index, run_status
+from unlearnkit.runner.run import Row, RunResult, _update_index, run_folder, run_status
 from unlearnkit.runner.spec import MethodSpec, validate_methods_and_seeds
 
 #: the classifier leaderboard's columns
@@ -203,12 +203,8 @@ def run_classifier_experiment(
     (:func:`unlearnkit.runner.run.run_status`): ``running``, ``ok``, or ``failed`` with the
     error; a failed run has no ``results.json``, and ``unlearnkit report`` on it says why.
     """
-    with run_status(_run_dir(spec, runs_dir), spec):
+    with run_status(run_folder(spec, runs_dir), spec):
         return _run_classifier_experiment(spec, cache=cache, runs_dir=runs_dir, log=log)
-
-
-def _run_dir(spec: ClassifierExperimentSpec, runs_dir: str | Path) -> Path:
-    return Path(runs_dir) / spec.name / content_hash(spec.to_dict(), length=10)
 
 
 def _run_classifier_experiment(
@@ -262,7 +258,7 @@ def _run_classifier_experiment(
         retrained = run.population("retrained", s["retain"], seeds)
         log(f"{spec.challenge_n} retrained models ready in {time.perf_counter() - t0:.1f}s")
 
-    run_dir = _run_dir(spec, runs_dir)
+    run_dir = run_folder(spec, runs_dir)
     (run_dir / "reports").mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
 

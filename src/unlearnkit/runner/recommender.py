@@ -56,7 +56,7 @@ from unlearnkit.models.recommender import (
     build_recommender,
     train_recommender,
 )
-from unlearnkit.runner.run import Row, RunResult, _update_index, run_status
+from unlearnkit.runner.run import Row, RunResult, _update_index, run_folder, run_status
 from unlearnkit.runner.spec import MethodSpec, validate_methods_and_seeds
 
 RECOMMENDER_METHODS = (
@@ -275,12 +275,8 @@ def run_recommender_experiment(
     (:func:`unlearnkit.runner.run.run_status`): ``running``, ``ok``, or ``failed`` with the
     error; a failed run has no ``results.json``, and ``unlearnkit report`` on it says why.
     """
-    with run_status(_run_dir(spec, runs_dir), spec):
+    with run_status(run_folder(spec, runs_dir), spec):
         return _run_recommender_experiment(spec, cache=cache, runs_dir=runs_dir, log=log)
-
-
-def _run_dir(spec: RecommenderExperimentSpec, runs_dir: str | Path) -> Path:
-    return Path(runs_dir) / spec.name / content_hash(spec.to_dict(), length=10)
 
 
 def _run_recommender_experiment(
@@ -307,7 +303,7 @@ def _run_recommender_experiment(
     oracle = RecommenderAdapter.from_pretrained(oracle_dir)
     eval_cfg = RecEvalConfig(k=spec.k, seed=spec.model_seed)
 
-    run_dir = _run_dir(spec, runs_dir)
+    run_dir = run_folder(spec, runs_dir)
     (run_dir / "reports").mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
 

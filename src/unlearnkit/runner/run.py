@@ -160,6 +160,11 @@ def run_id(spec: ExperimentSpec) -> str:
     return content_hash(spec.to_dict(), length=10)
 
 
+def run_folder(spec: Any, runs_dir: str | Path) -> Path:
+    """``RUNS/<name>/<run id>``: where a run of ``spec`` (any family's) is written."""
+    return Path(runs_dir) / spec.name / run_id(spec)
+
+
 def run_experiment(
     spec: ExperimentSpec,
     *,
@@ -178,7 +183,7 @@ def run_experiment(
     The run directory's ``status.json`` says how the last invocation went (:func:`run_status`):
     ``running``, ``ok``, or ``failed`` with the error; a failed run has no ``results.json``.
     """
-    run_dir = Path(runs_dir) / spec.name / run_id(spec)
+    run_dir = run_folder(spec, runs_dir)
     with run_status(run_dir, spec):
         return _run_experiment(
             spec, cache=cache, runs_dir=runs_dir, progress=progress, log=log, workers=workers
@@ -267,7 +272,7 @@ def _run_experiment(
     built: dict[str, bool] = {}
     seconds: dict[str, float] = {}
     target_dir, oracle_dir, missing = _locate(spec, cache, built, seconds)
-    run_dir = Path(runs_dir) / spec.name / run_id(spec)
+    run_dir = run_folder(spec, runs_dir)
     (run_dir / "reports").mkdir(parents=True, exist_ok=True)
     spec.to_yaml(run_dir / "spec.yaml")
     from unlearnkit.methods import METHODS
