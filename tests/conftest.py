@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,19 @@ import torch
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Iterator[Path]:
+    """Point ``$UNLEARNKIT_CACHE`` at a fresh folder of this session for every test, so that
+    nothing a test builds lands in the user's cache (``~/.cache/unlearnkit`` or their own
+    ``$UNLEARNKIT_CACHE``): what the code under test finds through ``default_cache_dir()``,
+    subprocesses included, is this folder. Tests that need a cache of their own still pass
+    one explicitly."""
+    root = tmp_path_factory.mktemp("unlearnkit-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("UNLEARNKIT_CACHE", str(root))
+        yield root
 
 
 @dataclass
