@@ -6,6 +6,7 @@ embedding, a value vector shows which tokens it promotes (Geva et al. 2022,
 arXiv:2203.14680). The vectors that most promote the forgotten answers' tokens are the
 facts' parametric traces ("concept vectors", Hong et al. 2024, arXiv:2406.11614): an
 unlearning method that leaves them in place has only suppressed the facts elsewhere.
+(Finding them is model anatomy: :mod:`unlearnkit.models.value_vectors`.)
 
 :func:`parametric_traces` picks, in the target, the ``k`` value vectors whose vocabulary
 projection gives the forget answers' tokens the highest mean logit, then compares each with
@@ -22,29 +23,7 @@ from typing import Any
 
 import torch
 
-#: names of the MLP output projections whose columns are the value vectors
-VALUE_PROJECTIONS = ("down_proj", "fc2", "c_proj", "dense_4h_to_h")
-
-
-def value_matrices(model: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """``(name, (hidden, units) weight)`` of every MLP output projection, in order. Fused
-    mixture-of-experts weights (a 3-D ``down_proj`` parameter, expert first, as in
-    transformers' Mixtral) give one entry per expert, named ``<module>.down_proj[e]``."""
-    out = []
-    for name, module in model.named_modules():
-        if name.rsplit(".", 1)[-1] in VALUE_PROJECTIONS and ".mlp." in f".{name}":
-            weight = getattr(module, "weight", None)
-            if isinstance(weight, torch.Tensor) and weight.ndim == 2:
-                out.append((name, weight.detach()))
-        fused = getattr(module, "down_proj", None)
-        if isinstance(fused, torch.nn.Parameter) and fused.ndim == 3:
-            out += [(f"{name}.down_proj[{e}]", fused[e].detach()) for e in range(fused.shape[0])]
-    if not out:
-        raise ValueError(
-            f"no MLP output projection ({', '.join(VALUE_PROJECTIONS)}) found in "
-            f"{type(model).__name__}; parametric traces need one"
-        )
-    return out
+from unlearnkit.models.value_vectors import concept_vectors, value_matrices, vocabulary_projection
 
 
 def concept_token_ids(tokenizer: Any, values: Iterable[str]) -> list[int]:
@@ -53,28 +32,6 @@ def concept_token_ids(tokenizer: Any, values: Iterable[str]) -> list[int]:
     for value in values:
         ids.update(tokenizer(" " + str(value), add_special_tokens=False)["input_ids"])
     return sorted(ids)
-
-
-def _projection(model: torch.nn.Module, weight: torch.Tensor) -> torch.Tensor:
-    unembed = model.get_output_embeddings().weight.detach().float()  # (V, H)
-    return unembed @ weight.float()  # (V, units)
-
-
-def concept_vectors(
-    model: torch.nn.Module, token_ids: Sequence[int], k: int = 20
-) -> list[tuple[float, str, int]]:
-    """``(score, module name, unit)`` of the ``k`` value vectors of ``model`` whose vocabulary
-    projection gives ``token_ids`` the highest mean logit, best first (ties by name, unit)."""
-    if not token_ids:
-        raise ValueError("no concept tokens: give the forgotten answers' token ids")
-    ids = torch.tensor(sorted(set(token_ids)))
-    scored: list[tuple[float, str, int]] = []
-    for name, weight in value_matrices(model):
-        promote = _projection(model, weight)[ids].mean(0)  # (units,)
-        for unit, score in enumerate(promote.tolist()):
-            scored.append((score, name, unit))
-    scored.sort(key=lambda t: (-t[0], t[1], t[2]))
-    return scored[: max(1, k)]
 
 
 def parametric_traces(
@@ -101,8 +58,8 @@ def parametric_traces(
             a = mats[target][name][:, unit].float()
             b = mats[other][name][:, unit].float()
             cos.append(float(torch.nn.functional.cosine_similarity(a, b, dim=0)))
-            ta = set(_projection(target, a[:, None])[:, 0].topk(top).indices.tolist())
-            tb = set(_projection(other, b[:, None])[:, 0].topk(top).indices.tolist())
+            ta = set(vocabulary_projection(target, a[:, None])[:, 0].topk(top).indices.tolist())
+            tb = set(vocabulary_projection(other, b[:, None])[:, 0].topk(top).indices.tolist())
             overlap.append(len(ta & tb) / len(ta | tb))
         return {"cosine": sum(cos) / len(cos), "overlap": sum(overlap) / len(overlap)}
 
@@ -117,10 +74,4 @@ def parametric_traces(
     return out
 
 
-__all__ = [
-    "VALUE_PROJECTIONS",
-    "concept_token_ids",
-    "concept_vectors",
-    "parametric_traces",
-    "value_matrices",
-]
+__all__ = ["concept_token_ids", "parametric_traces"]

@@ -101,7 +101,8 @@ def test_linear_cka_laws():
 def test_parametric_traces_laws(tiny_lm):
     import copy
 
-    from unlearnkit.audit.traces import concept_token_ids, parametric_traces, value_matrices
+    from unlearnkit.audit.traces import concept_token_ids, parametric_traces
+    from unlearnkit.models.value_vectors import value_matrices
 
     model = tiny_lm.model
     assert [n.rsplit(".", 1)[-1] for n, _ in value_matrices(model)] == ["down_proj"] * 2
@@ -126,7 +127,8 @@ def test_parametric_traces_laws(tiny_lm):
 
 
 def test_value_matrices_split_fused_experts(tiny_moe):
-    from unlearnkit.audit.traces import parametric_traces, value_matrices
+    from unlearnkit.audit.traces import parametric_traces
+    from unlearnkit.models.value_vectors import value_matrices
 
     model = tiny_moe.model
     mats = dict(value_matrices(model))

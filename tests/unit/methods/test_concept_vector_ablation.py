@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from tests.conformance.test_methods import _adapter, _data
-from unlearnkit.audit.traces import concept_vectors, value_matrices
 from unlearnkit.methods import unlearn
+from unlearnkit.models.value_vectors import concept_vectors, value_matrices
 
 
 def test_concept_vectors_rank_columns_by_their_vocabulary_projection(tiny_lm):

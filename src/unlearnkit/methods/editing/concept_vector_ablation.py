@@ -4,7 +4,7 @@ Using Parametric Knowledge Traces": the ConceptVectors benchmark and its "Needle
 
 The value vectors (columns of the MLP output projections) whose vocabulary projection
 promotes the forget answers' tokens the most are the facts' parametric traces
-(:func:`unlearnkit.audit.traces.concept_vectors`). This method locates the ``k`` of them,
+(:func:`unlearnkit.models.value_vectors.concept_vectors`). This method locates the ``k`` of them,
 perturbs them with relative Gaussian noise, and trains only those columns with gradient
 difference (−CE on forget + α·CE on retain); every other weight stays frozen. The concept
 tokens are the forget answers' tokens that no retain answer uses (the facts' values, not
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import torch
 
-from unlearnkit.audit.traces import concept_vectors
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS, Method, RetainConfig
 from unlearnkit.methods.gradient._terms import logits, retain_nll
 from unlearnkit.methods.losses import ascent_loss
 from unlearnkit.models.encoding import IGNORE_INDEX
+from unlearnkit.models.value_vectors import concept_vectors
 
 
 @dataclass(frozen=True)
