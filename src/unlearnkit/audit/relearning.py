@@ -91,7 +91,7 @@ def relearn(
 
     The adapter's own model is left untouched.
     """
-    from unlearnkit.methods.gradient._terms import logits
+    from unlearnkit.methods.forward import logits
     from unlearnkit.methods.losses import nll_loss
 
     cfg = config or RelearnConfig()

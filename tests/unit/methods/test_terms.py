@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 
-from unlearnkit.methods.gradient._terms import logits
+from unlearnkit.methods.forward import logits
 from unlearnkit.methods.losses import kl_to_reference, nll_loss, sequence_logprob
 from unlearnkit.models.adapters.causal_lm import accepts_logits_to_keep
 from unlearnkit.models.encoding import collate, encode_pair
