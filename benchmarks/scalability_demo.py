@@ -17,9 +17,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from unlearnkit.audit.scalability import FORGET_SIZES, forget_size_sweep
 from unlearnkit.core.cache import Cache
 from unlearnkit.report.tables import HEADLINE, TIME_COLUMN, sweep_table
+from unlearnkit.runner.scalability import FORGET_SIZES, forget_size_sweep
 from unlearnkit.runner.spec import load_spec
 
 HERE = Path(__file__).resolve().parent

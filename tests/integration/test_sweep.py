@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from unlearnkit.audit.scalability import forget_size_sweep
 from unlearnkit.cli import app
 from unlearnkit.core.errors import ConfigError, UnlearnkitError
 from unlearnkit.runner.build import build_spec
 from unlearnkit.runner.run import load_results
+from unlearnkit.runner.scalability import forget_size_sweep
 from unlearnkit.runner.spec import ExperimentSpec, MethodSpec
 
 SIZES = ["forget05", "forget25"]

@@ -7,6 +7,9 @@ its own exact oracle (the model retrained without that set), and gathers the lea
 forget quality, model utility and the other headline figures, and the time as a share of
 retraining, per method and size. Every run is an ordinary cached run, so the target is
 trained once and a repeated sweep reuses everything.
+
+It is an experiment over runs (it runs the runner and reads the report's leaderboards), so
+it lives with the runner, not in the audit layer below it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from unlearnkit.core.cache import Cache
 from unlearnkit.core.errors import ConfigError, UnlearnkitError
 from unlearnkit.core.io import atomic_write_json, strict_json
 from unlearnkit.data.world.spec import FORGET_FRACTIONS
+from unlearnkit.report.tables import leaderboard
+from unlearnkit.runner.run import load_results, run_experiment
 
 #: The sizes of the MUSE scalability test (every forget request of the world).
 FORGET_SIZES: tuple[str, ...] = tuple(FORGET_FRACTIONS)
@@ -84,9 +89,6 @@ def forget_size_sweep(
     """Run ``spec`` (an :class:`~unlearnkit.runner.spec.ExperimentSpec` of the embedded
     benchmark) once per forget request in ``sizes`` and return the leaderboards; also
     written to ``RUNS/<name>-sweep/sweep.json``."""
-    from unlearnkit.report.tables import leaderboard
-    from unlearnkit.runner.run import load_results, run_experiment
-
     if not spec.embedded:
         raise UnlearnkitError(
             "the forget-size sweep needs one exact oracle per size, which the embedded "
