@@ -398,9 +398,9 @@ def run(
     spec: Annotated[
         str | None,
         typer.Argument(
-            help="experiment spec: a YAML file or a recipe name (default: demo; classifier: "
-            "the identity-level image-classifier experiment; recommender: forgetting "
-            "interactions, users or items from a recommender)"
+            help="experiment spec: a YAML file (its `kind:` names the family; none: a "
+            "language model) or a family's default (`unlearnkit list families`: demo, "
+            "classifier, recommender)"
         ),
     ] = None,
     runs_dir: Annotated[Path, typer.Option("--runs", help="where runs are written")] = Path("runs"),
@@ -420,6 +420,15 @@ def run(
         bool, typer.Option(help="write the HTML report (RUN_DIR/report/index.html)")
     ] = True,
     prompt_format: PromptFormatOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="processes for the run's independent jobs (default: the family's; one per "
+            "CPU, at most four, for the embedded LM benchmark); the results do not depend on it",
+        ),
+    ] = None,
 ) -> None:
     """Run an experiment: build or reuse the models, unlearn, evaluate, print the leaderboard.
 
@@ -428,45 +437,26 @@ def run(
     """
     from unlearnkit.core.cache import Cache
     from unlearnkit.report.tables import leaderboard_table
-    from unlearnkit.runner.classifier import (
-        is_classifier_spec,
-        load_classifier_spec,
-        run_classifier_experiment,
-    )
-    from unlearnkit.runner.recommender import (
-        is_recommender_spec,
-        load_recommender_spec,
-        run_recommender_experiment,
-    )
     from unlearnkit.runner.run import load_results, run_experiment
-    from unlearnkit.runner.spec import load_spec
+    from unlearnkit.runner.spec import load_any_spec
 
     _quiet_libraries()
     try:
-        if is_recommender_spec(spec):
-            result = run_recommender_experiment(
-                load_recommender_spec(spec, overrides or []),
-                cache=Cache(cache_dir),
-                runs_dir=runs_dir,
-                log=lambda m: console.print(m),
-            )
-        elif is_classifier_spec(spec):
-            result = run_classifier_experiment(
-                load_classifier_spec(spec, overrides or []),
-                cache=Cache(cache_dir),
-                runs_dir=runs_dir,
-                log=lambda m: console.print(m),
-            )
-        else:
-            experiment = load_spec(spec, overrides or [])
-            if prompt_format is not None:
-                experiment = experiment.replace(prompt_format=_prompt_format(prompt_format))
-            result = run_experiment(
-                experiment,
-                cache=Cache(cache_dir),
-                runs_dir=runs_dir,
-                log=lambda m: console.print(m),
-            )
+        experiment = load_any_spec(spec, overrides or [])
+        if prompt_format is not None:
+            if not hasattr(experiment, "prompt_format"):
+                raise UnlearnkitError(
+                    "--prompt-format is how a language model was prompted in training; "
+                    f"this is a {type(experiment).__name__} run: leave it out"
+                )
+            experiment = experiment.replace(prompt_format=_prompt_format(prompt_format))
+        result = run_experiment(
+            experiment,
+            cache=Cache(cache_dir),
+            runs_dir=runs_dir,
+            log=lambda m: console.print(m),
+            workers=workers,
+        )
     except UnlearnkitError as exc:
         _fail(exc)
     if result.built:
@@ -580,20 +570,53 @@ def compare(
 @app.command("list")
 def list_(
     what: Annotated[
-        str, typer.Argument(help="what to list: methods, metrics, attacks or suites")
+        str, typer.Argument(help="what to list: methods, families, metrics, attacks or suites")
     ] = "methods",
+    family: Annotated[
+        str | None,
+        typer.Option("--family", help="methods: only this family's (`unlearnkit list families`)"),
+    ] = None,
 ) -> None:
     """List registered components with one-line descriptions and papers."""
     from unlearnkit.core.errors import UnknownNameError
     from unlearnkit.evaluation import METRICS, MIA_ATTACKS, SUITES
     from unlearnkit.methods import METHODS
     from unlearnkit.methods.api import register_builtin_methods
+    from unlearnkit.runner.families import FAMILIES, get_family
 
-    tables = {"methods": METHODS, "metrics": METRICS, "attacks": MIA_ATTACKS, "suites": SUITES}
+    tables = {
+        "methods": METHODS,
+        "families": FAMILIES,
+        "metrics": METRICS,
+        "attacks": MIA_ATTACKS,
+        "suites": SUITES,
+    }
     if what not in tables:
         _fail(UnknownNameError("listing", what, tables))
+    if family is not None and what != "methods":
+        _fail(
+            UnlearnkitError(
+                f"--family selects methods: `unlearnkit list methods --family {family}`"
+            )
+        )
     register_builtin_methods()
-    table = Table(title=f"unlearnkit {what}")
+    if what == "families":
+        table = Table(title="unlearnkit families")
+        for col in ("name", "description", "methods", "default spec"):
+            table.add_column(col, overflow="fold")
+        for name in FAMILIES.names():
+            cls = FAMILIES.get(name)
+            n = sum(1 for e in METHODS.entries() if e.meta.get("family", "lm") == cls.method_family)
+            default = "demo" if name == "lm" else name
+            table.add_row(name, cls.description, str(n), f"unlearnkit run {default}")
+        console.print(table)
+        return
+    if family is not None:
+        try:
+            family = get_family(family).method_family
+        except UnlearnkitError as exc:
+            _fail(exc)
+    table = Table(title=f"unlearnkit {what}" + (f" of the {family} family" if family else ""))
     cols = (
         ("name", "family", "description", "paper")
         if what == "methods"
@@ -606,6 +629,8 @@ def list_(
     for col in cols:
         table.add_column(col, overflow="fold")
     for entry in tables[what].entries():
+        if family is not None and entry.meta.get("family", "lm") != family:
+            continue
         desc = entry.obj.description if what == "suites" else entry.description
         cells = [entry.name, desc, str(entry.meta.get("paper", ""))]
         if what == "methods":

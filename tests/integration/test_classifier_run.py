@@ -13,14 +13,12 @@ from typer.testing import CliRunner
 from unlearnkit.cli import app
 from unlearnkit.core.cache import Cache
 from unlearnkit.core.errors import ConfigError
+from unlearnkit.core.runs import load_results
 from unlearnkit.report.html import write_report
 from unlearnkit.report.tables import leaderboard, to_markdown
-from unlearnkit.runner.classifier import (
-    is_classifier_spec,
-    load_classifier_spec,
-    run_classifier_experiment,
-)
-from unlearnkit.runner.run import load_results
+from unlearnkit.runner.families.classifier import Classifiers
+from unlearnkit.runner.run import run_experiment
+from unlearnkit.runner.spec import spec_kind
 
 SMALL = [
     "world=test",
@@ -35,9 +33,9 @@ SMALL = [
 def run(tmp_path_factory):
     cache = Cache(tmp_path_factory.mktemp("cls-cache"))
     runs = tmp_path_factory.mktemp("cls-runs")
-    spec = load_classifier_spec(None, SMALL)
+    spec = Classifiers.load_spec(None, SMALL)
     return (
-        run_classifier_experiment(spec, cache=cache, runs_dir=runs, log=lambda m: None),
+        run_experiment(spec, cache=cache, runs_dir=runs, log=lambda m: None),
         cache,
         runs,
     )
@@ -86,9 +84,9 @@ def test_report_and_tables(run) -> None:
 
 def test_second_run_reuses_the_cache(run) -> None:
     result, cache, runs = run
-    spec = load_classifier_spec(None, SMALL)
+    spec = Classifiers.load_spec(None, SMALL)
     logs: list[str] = []
-    again = run_classifier_experiment(spec, cache=cache, runs_dir=runs, log=logs.append)
+    again = run_experiment(spec, cache=cache, runs_dir=runs, log=logs.append)
     assert not [m for m in logs if m.startswith(("trained", "unlearned"))]
     first = {r.label: r.metrics for r in result.rows}
     for r in again.rows:
@@ -99,27 +97,27 @@ def test_cache_keys_follow_the_resolved_config(run) -> None:
     """Spelling out a default is the same model (reused); changing it is a new one."""
     _, cache, runs = run
     logs: list[str] = []
-    same = load_classifier_spec(
+    same = Classifiers.load_spec(
         None, [*SMALL[:4], "methods=[{name: finetune, config: {epochs: 10}}]"]
     )
-    run_classifier_experiment(same, cache=cache, runs_dir=runs, log=logs.append)
+    run_experiment(same, cache=cache, runs_dir=runs, log=logs.append)
     assert not [m for m in logs if m.startswith("unlearned")]
-    other = load_classifier_spec(
+    other = Classifiers.load_spec(
         None, [*SMALL[:4], "methods=[{name: finetune, config: {epochs: 2}}]"]
     )
-    run_classifier_experiment(other, cache=cache, runs_dir=runs, log=logs.append)
+    run_experiment(other, cache=cache, runs_dir=runs, log=logs.append)
     assert [m for m in logs if m.startswith("unlearned finetune")]
 
 
 def test_cli_and_spec_errors(tmp_path) -> None:
-    assert is_classifier_spec("classifier") and not is_classifier_spec("demo")
+    assert spec_kind("classifier") == "classifier" and spec_kind("demo") == "lm"
     path = tmp_path / "faces.yaml"
     path.write_text("kind: classifier\nname: faces-small\n")
-    assert is_classifier_spec(path)
+    assert spec_kind(path) == "classifier"
     with pytest.raises(ConfigError, match="'npo' belongs to the lm family"):
-        load_classifier_spec(None, ["methods=[{name: npo}]"])
+        Classifiers.load_spec(None, ["methods=[{name: npo}]"])
     with pytest.raises(ConfigError, match="shadows"):
-        load_classifier_spec(None, ["shadows=1"])
+        Classifiers.load_spec(None, ["shadows=1"])
     out = CliRunner().invoke(
         app,
         [
@@ -141,7 +139,7 @@ def test_cli_and_spec_errors(tmp_path) -> None:
 
 def test_multilabel_variant(tmp_path) -> None:
     """task=attributes: the four binary attributes are the task (MUCAC-like)."""
-    spec = load_classifier_spec(
+    spec = Classifiers.load_spec(
         None,
         [
             "world=test",
@@ -153,8 +151,8 @@ def test_multilabel_variant(tmp_path) -> None:
     )
     assert spec.model_config.multilabel and spec.model_config.n_classes == 4
     assert spec.to_dict()["task"] == "attributes"
-    assert "task" not in load_classifier_spec(None, ["world=test"]).to_dict()
-    result = run_classifier_experiment(
+    assert "task" not in Classifiers.load_spec(None, ["world=test"]).to_dict()
+    result = run_experiment(
         spec, cache=Cache(tmp_path / "c"), runs_dir=tmp_path / "r", log=lambda m: None
     )
     rows = {r.label: r.metrics for r in result.rows}

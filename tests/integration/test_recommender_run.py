@@ -13,15 +13,15 @@ from typer.testing import CliRunner
 from unlearnkit.cli import app
 from unlearnkit.core.cache import Cache
 from unlearnkit.core.errors import ConfigError
+from unlearnkit.core.runs import load_results
 from unlearnkit.report.html import write_report
 from unlearnkit.report.tables import leaderboard, to_markdown
-from unlearnkit.runner.recommender import (
-    is_recommender_spec,
-    load_recommender_spec,
-    run_recommender_experiment,
+from unlearnkit.runner.families.recommender import (
+    Recommenders,
     sequential_parts,
 )
-from unlearnkit.runner.run import load_results
+from unlearnkit.runner.run import run_experiment
+from unlearnkit.runner.spec import spec_kind
 
 SMALL = [
     "world=test",
@@ -38,8 +38,8 @@ SMALL = [
 def run(tmp_path_factory):
     cache = Cache(tmp_path_factory.mktemp("rec-cache"))
     runs = tmp_path_factory.mktemp("rec-runs")
-    spec = load_recommender_spec(None, SMALL)
-    return run_recommender_experiment(spec, cache=cache, runs_dir=runs, log=lambda m: None), cache
+    spec = Recommenders.load_spec(None, SMALL)
+    return run_experiment(spec, cache=cache, runs_dir=runs, log=lambda m: None), cache
 
 
 def test_rows_metrics_sequences_and_schema(run) -> None:
@@ -92,9 +92,9 @@ def test_rows_metrics_sequences_and_schema(run) -> None:
 
 def test_cached_models_leaderboard_and_report(run, tmp_path) -> None:
     _, cache = run
-    spec = load_recommender_spec(None, SMALL)
+    spec = Recommenders.load_spec(None, SMALL)
     logs: list[str] = []
-    again = run_recommender_experiment(spec, cache=cache, runs_dir=tmp_path, log=logs.append)
+    again = run_experiment(spec, cache=cache, runs_dir=tmp_path, log=logs.append)
     assert not any(m.startswith("trained") for m in logs)  # target and oracles reused
     lines = leaderboard(load_results(again.run_dir))
     assert "forget rank pct" in lines[0]["columns"] and "MI-NG" in lines[0]["columns"]
@@ -107,21 +107,21 @@ def test_cached_models_leaderboard_and_report(run, tmp_path) -> None:
 
 
 def test_specs_and_errors(tmp_path) -> None:
-    assert is_recommender_spec("recommender") and not is_recommender_spec("demo")
+    assert spec_kind("recommender") == "recommender" and spec_kind("demo") == "lm"
     path = tmp_path / "rec.yaml"
     path.write_text("kind: recommender\nname: mine\nrequest: items\n")
-    assert is_recommender_spec(path)
-    spec = load_recommender_spec(path, ["model.arch=lightgcn", "world=test"])
+    assert spec_kind(path) == "recommender"
+    spec = Recommenders.load_spec(path, ["model.arch=lightgcn", "world=test"])
     assert spec.name == "mine" and spec.request == "items" and spec.model.arch == "lightgcn"
     with pytest.raises(ConfigError, match="a method of the recommender family"):
-        load_recommender_spec(None, ["methods=[{name: npo}]"])
+        Recommenders.load_spec(None, ["methods=[{name: npo}]"])
     with pytest.raises(ConfigError, match="request"):
-        load_recommender_spec(None, ["request=people"])
+        Recommenders.load_spec(None, ["request=people"])
     with pytest.raises(ConfigError, match="sequential"):
-        load_recommender_spec(None, ["sequential=1"])
-    too_many = load_recommender_spec(None, ["world=test", "sequential=1000"])
+        Recommenders.load_spec(None, ["sequential=1"])
+    too_many = Recommenders.load_spec(None, ["world=test", "sequential=1000"])
     with pytest.raises(ConfigError, match="sequential = 1000"):
-        run_recommender_experiment(
+        run_experiment(
             too_many, cache=Cache(tmp_path / "c"), runs_dir=tmp_path / "r", log=lambda m: None
         )
 
@@ -180,7 +180,7 @@ def _ratings_file(path):
 
 def test_a_movielens_file_runs_through_the_same_protocol(tmp_path) -> None:
     world = _ratings_file(tmp_path / "ratings.dat")
-    spec = load_recommender_spec(
+    spec = Recommenders.load_spec(
         None,
         [
             f"data={tmp_path / 'ratings.dat'}",
@@ -190,7 +190,7 @@ def test_a_movielens_file_runs_through_the_same_protocol(tmp_path) -> None:
             "methods=[{name: rec_finetune}]",
         ],
     )
-    result = run_recommender_experiment(
+    result = run_experiment(
         spec, cache=Cache(tmp_path / "cache"), runs_dir=tmp_path / "runs", log=lambda m: None
     )
     data = load_results(result.run_dir)
@@ -218,7 +218,7 @@ def test_a_movielens_file_runs_through_the_same_protocol(tmp_path) -> None:
     assert nonmembers and nonmembers <= reference  # compared with the reference sample
     assert "ratings.dat" in write_report(result.run_dir).read_text()
     with pytest.raises(ConfigError, match="ratings file"):
-        load_recommender_spec(None, [f"data={tmp_path / 'missing.dat'}"])
+        Recommenders.load_spec(None, [f"data={tmp_path / 'missing.dat'}"])
 
 
 def test_a_generated_drifting_ratings_file_runs_through_the_cli(tmp_path) -> None:
@@ -261,7 +261,7 @@ def test_a_generated_drifting_ratings_file_runs_through_the_cli(tmp_path) -> Non
     assert data["spec"]["data"] == str(path) and data["spec"]["reference_fraction"] == 0.1
     world = world_from_interactions(
         load_movielens(path, drop_empty_users=True),
-        load_recommender_spec(None, ["world=test"]).world,
+        Recommenders.load_spec(None, ["world=test"]).world,
     )
     forget = int(world.request("interactions").sum())
     n_train = int(world.mask("train").sum())

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from unlearnkit.cli import app
 from unlearnkit.core.cache import Cache
-from unlearnkit.runner.run import RunFailedError, load_results, read_status
+from unlearnkit.core.errors import RunFailedError
+from unlearnkit.core.runs import load_results, read_status
 
 # the smallest runs of each family (tests/integration runs the full ones)
 CLASSIFIER = [
@@ -158,16 +159,17 @@ def test_a_recommender_run_that_fails_on_rerun_loses_its_old_results(tmp_path, m
 
 
 def test_an_interrupted_classifier_run_says_interrupted(tmp_path, monkeypatch):
-    from unlearnkit.runner import classifier as cls_module
-    from unlearnkit.runner.classifier import load_classifier_spec, run_classifier_experiment
+    from unlearnkit.runner.families import classifier as cls_module
+    from unlearnkit.runner.families.classifier import Classifiers
+    from unlearnkit.runner.run import run_experiment
 
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cls_module, "train_classifier", ctrl_c)
-    spec = load_classifier_spec(None, CLASSIFIER)
+    spec = Classifiers.load_spec(None, CLASSIFIER)
     with pytest.raises(KeyboardInterrupt):
-        run_classifier_experiment(
+        run_experiment(
             spec, cache=Cache(tmp_path / "cache"), runs_dir=tmp_path / "runs", log=lambda m: None
         )
     run_dir = the_run_dir(tmp_path)
@@ -184,16 +186,17 @@ HANGING_RUN = textwrap.dedent(
     """
     import sys, time
     from unlearnkit.core.cache import Cache
-    from unlearnkit.runner import recommender as rec
-    from unlearnkit.runner.recommender import load_recommender_spec, run_recommender_experiment
+    from unlearnkit.runner.families import recommender as rec
+    from unlearnkit.runner.families.recommender import Recommenders
+    from unlearnkit.runner.run import run_experiment
 
     def hang(*args, **kwargs):
         print("training", flush=True)
         time.sleep(120)
 
     rec.train_recommender = hang
-    spec = load_recommender_spec(None, sys.argv[3:])
-    run_recommender_experiment(spec, cache=Cache(sys.argv[1]), runs_dir=sys.argv[2])
+    spec = Recommenders.load_spec(None, sys.argv[3:])
+    run_experiment(spec, cache=Cache(sys.argv[1]), runs_dir=sys.argv[2])
     """
 )
 

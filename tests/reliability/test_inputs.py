@@ -78,7 +78,7 @@ def test_duplicate_keys_in_an_override_value_are_an_error():
 
 
 def test_every_yaml_reader_of_specs_refuses_duplicates(tmp_path):
-    from unlearnkit.runner.classifier import ClassifierExperimentSpec as ClassifierSpec
+    from unlearnkit.runner.families.classifier import ClassifierExperimentSpec as ClassifierSpec
 
     path = tmp_path / "faces.yaml"
     path.write_text("kind: classifier\nseeds: [0]\nseeds: [1]\n")
@@ -176,8 +176,8 @@ def test_ordinary_run_names_pass():
 
 @pytest.mark.parametrize("family", ["classifier", "recommender"])
 def test_family_specs_refuse_names_outside_the_runs_folder(family):
-    from unlearnkit.runner.classifier import ClassifierExperimentSpec as ClassifierSpec
-    from unlearnkit.runner.recommender import RecommenderExperimentSpec as RecommenderSpec
+    from unlearnkit.runner.families.classifier import ClassifierExperimentSpec as ClassifierSpec
+    from unlearnkit.runner.families.recommender import RecommenderExperimentSpec as RecommenderSpec
 
     cls = ClassifierSpec if family == "classifier" else RecommenderSpec
     with pytest.raises(ConfigError, match=r"\.name = '\.\.' is invalid"):
@@ -491,7 +491,7 @@ def test_an_interrupted_run_says_so(tmp_path, monkeypatch):
 
 
 def test_run_status_ok_and_a_killed_run(tmp_path):
-    from unlearnkit.runner.run import STATUS_FILE, load_results, read_status, run_status
+    from unlearnkit.core.runs import STATUS_FILE, load_results, read_status, run_status
 
     done = tmp_path / "done"
     with run_status(done):

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from unlearnkit.core.io import atomic_write_bytes, atomic_write_text
+from unlearnkit.core.runs import load_results
 from unlearnkit.report import plots
 from unlearnkit.report.tables import (
     TIME_COLUMN,
@@ -29,7 +30,7 @@ from unlearnkit.report.tables import (
     to_csv,
     to_markdown,
 )
-from unlearnkit.runner.run import HEADLINE, load_results
+from unlearnkit.runner.families.lm import HEADLINE
 
 FIGURES: tuple[tuple[str, str], ...] = (
     (

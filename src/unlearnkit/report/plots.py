@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from unlearnkit.report.tables import TIME_COLUMN
-from unlearnkit.runner.run import HEADLINE
+from unlearnkit.runner.families.lm import HEADLINE
 
 TARGET_STYLE = {"marker": "X", "color": "black", "s": 90}
 ORACLE_STYLE = {"marker": "*", "color": "tab:green", "s": 160}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 import statistics
@@ -23,7 +22,8 @@ from typing import Any
 from rich.table import Table
 
 from unlearnkit.core.errors import UnlearnkitError
-from unlearnkit.runner.run import HEADLINE, load_results
+from unlearnkit.core.runs import INDEX_FILE, load_results, read_runs_index
+from unlearnkit.runner.families.lm import HEADLINE
 
 TIME_COLUMN = "time (% of oracle training)"
 
@@ -231,58 +231,6 @@ def to_markdown(lines: Sequence[Mapping[str, Any]]) -> str:
         cells = [format_cell(line.get(c), 2 if c == TIME_COLUMN else 3) for c in cols]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
-
-
-INDEX_FILE = "index.json"
-INDEX_KIND = "unlearnkit.runs"
-
-
-class RunsIndexError(UnlearnkitError, ValueError):
-    """``RUNS/index.json`` cannot be read as the runs index ``unlearnkit run`` writes.
-
-    path: the file. problem: what is wrong with it, in words."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        self.path, self.problem = path, problem
-        super().__init__(
-            f"the runs index {path} is damaged: {problem}. Delete it (or move it away): the "
-            "next `unlearnkit run` writes a new one, and rerunning a spec lists that run "
-            "again (everything is reused from the cache); the run folders are untouched"
-        )
-
-
-def read_runs_index(runs_dir: str | Path) -> list[dict[str, Any]]:
-    """The entries of ``RUNS/index.json``, each a dict with the strings ``run_dir``,
-    ``name`` and ``id``; ``[]`` when there is no index.
-
-    Raises :class:`RunsIndexError` naming the file when it is not UTF-8, not JSON, not the
-    ``{"kind": "unlearnkit.runs", "runs": [...]}`` object runs write, or has an entry
-    without those strings; a folder that cannot be read raises its ``OSError``."""
-    path = Path(runs_dir) / INDEX_FILE
-    if not path.is_file():
-        return []
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RunsIndexError(
-            path, f"it is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
-        ) from None
-    try:
-        index = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RunsIndexError(path, f"it is not JSON ({exc}; cut short?)") from None
-    if not isinstance(index, dict) or index.get("kind", INDEX_KIND) != INDEX_KIND:
-        raise RunsIndexError(path, f"it is not an unlearnkit runs index (kind {INDEX_KIND!r})")
-    entries = index.get("runs")
-    if not isinstance(entries, list):
-        raise RunsIndexError(path, "its 'runs' is not a list")
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not all(
-            isinstance(entry.get(k), str) and entry[k] for k in ("run_dir", "name", "id")
-        ):
-            raise RunsIndexError(path, f"its run {i + 1} lacks a run_dir, name or id (strings)")
-    return entries
 
 
 def compare_runs(runs_dir: str | Path, name: str | None = None) -> list[dict[str, Any]]:

@@ -291,23 +291,38 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def spec_kind(source: str | Path | None) -> str | None:
-    """The experiment family a ``run`` source names: ``classifier`` / ``recommender`` (the
-    recipe name, or a YAML file with that ``kind``), else None (a language-model run)."""
+def spec_kind(source: str | Path | None) -> str:
+    """The family a ``run`` source names: a family's name (its default spec), or a YAML file
+    with that ``kind``; ``lm`` (language models) otherwise. An unknown ``kind`` in a file
+    fails with "did you mean"."""
+    from unlearnkit.runner.families import FAMILIES, get_family
+
     if source is None:
-        return None
-    if str(source) in FAMILY_KINDS:
+        return "lm"
+    if str(source) in FAMILIES and not Path(source).is_file():
         return str(source)
     path = Path(source)
     if not path.is_file():
-        return None
+        return "lm"
     loaded = load_yaml_file(path, "spec")
     kind = loaded.get("kind") if isinstance(loaded, dict) else None
-    return kind if kind in FAMILY_KINDS else None
+    if kind is None:
+        return "lm"
+    return get_family(str(kind)).name
 
 
-#: the families with their own experiment spec (``kind:`` in a YAML spec)
-FAMILY_KINDS = ("classifier", "recommender")
+def load_any_spec(source: str | Path | None, overrides: list[str] | None = None) -> Any:
+    """The spec ``source`` names, of whichever family (:func:`spec_kind`), with the
+    ``key=value`` overrides: ``None`` / ``demo`` / a recipe / a YAML file without ``kind``
+    is a language-model spec, ``classifier`` / ``recommender`` (or a file with that
+    ``kind``) that family's."""
+    from unlearnkit.runner.families import get_family
+
+    kind = spec_kind(source)
+    family = get_family(kind)
+    if kind != "lm" and str(source) == kind and not Path(str(source)).is_file():
+        source = None  # the family's default spec
+    return family.load_spec(source, overrides or [])
 
 
 def load_family_spec(
