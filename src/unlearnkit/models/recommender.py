@@ -10,7 +10,6 @@ no forgotten edge), so :meth:`LightGCN.set_graph` replaces it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -26,6 +25,7 @@ from torch import nn
 
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.seeding import derive_seed
+from unlearnkit.models.adapters.base import model_fingerprint
 
 
 @dataclass(frozen=True)
@@ -356,15 +356,6 @@ def load_recommender(path: str | Path) -> nn.Module:
     return model.eval()
 
 
-def recommender_fingerprint(model: nn.Module) -> str:
-    """A hash of the weights (and graph edges): equal models, equal fingerprints."""
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 class RecommenderAdapter:
     """The one door to a recommender: scores, top-K (seen items left out), embeddings."""
 
@@ -397,7 +388,8 @@ class RecommenderAdapter:
         return self.model.embeddings()
 
     def fingerprint(self) -> str:
-        return recommender_fingerprint(self.model)
+        """A hash of the weights and buffers (the graph's edges too): names and bytes."""
+        return model_fingerprint(self.model, layout=False)
 
     def save(self, out_dir: str | Path, extra: dict | None = None) -> Path:
         return save_recommender(self.model, out_dir, extra)

@@ -7,12 +7,12 @@ do not depend on who asked first; the adapter never changes the model's weights.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from unlearnkit.models.adapters.base import model_fingerprint
 from unlearnkit.models.vision import SmallClassifier, load_classifier, save_classifier, task_loss
 
 
@@ -46,12 +46,8 @@ class ClassifierAdapter:
         return len(self.model.blocks)
 
     def fingerprint(self) -> str:
-        """A content hash of the weights and buffers."""
-        h = hashlib.sha256()
-        for name, t in sorted(self.model.state_dict().items()):
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
+        """A content hash of the weights and buffers (names and bytes, any dtype)."""
+        return model_fingerprint(self.model, layout=False)
 
     @torch.no_grad()
     def _batched(self, images: torch.Tensor, fn) -> torch.Tensor:

@@ -1,0 +1,91 @@
+"""The adapter contract every family shares: one weight fingerprint (any dtype, bfloat16
+included, equal weights equal fingerprints, the values the caches were keyed with), and
+every adapter an instance of the ``ModelAdapter`` protocol."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+import pytest
+import torch
+
+from unlearnkit.models.adapters import CausalLMAdapter, model_fingerprint
+from unlearnkit.models.adapters.base import tensor_bytes
+from unlearnkit.models.adapters.classifier import ClassifierAdapter
+from unlearnkit.models.recommender import RecommenderAdapter, RecommenderConfig, build_recommender
+from unlearnkit.models.vision import build_classifier, classifier_preset
+
+
+def _numpy_hash(model: torch.nn.Module, layout: bool) -> str:
+    """The fingerprints as they were computed before they were shared (float32 only):
+    the LM's with dtype and shape, the classifier's and recommender's without."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        if layout:
+            h.update(str(t.dtype).encode())
+            h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_lm) -> dict[str, object]:
+    """A float32 adapter of each family, on its own copy of the weights."""
+    return {
+        "causal_lm": CausalLMAdapter(copy.deepcopy(tiny_lm.model), tiny_lm.tokenizer),
+        "classifier": ClassifierAdapter(build_classifier(classifier_preset("cnn-test"), seed=0)),
+        "recommender": RecommenderAdapter(
+            build_recommender(RecommenderConfig(arch="lightgcn", n_factors=8), 6, 5, seed=0)
+        ),
+    }
+
+
+def test_tensor_bytes_are_numpys_bytes_and_exist_for_every_dtype() -> None:
+    x = torch.linspace(-2, 2, 12).reshape(3, 4)
+    for dtype in (torch.float32, torch.float16, torch.float64, torch.int64, torch.bool):
+        t = x.to(dtype)
+        assert bytes(tensor_bytes(t)) == t.numpy().tobytes()
+    assert bytes(tensor_bytes(x.T)) == x.T.contiguous().numpy().tobytes()  # not contiguous
+    assert bytes(tensor_bytes(torch.tensor(3.0))) == torch.tensor(3.0).numpy().tobytes()
+    half = x.to(torch.bfloat16)  # numpy has no bfloat16: its raw 16-bit words
+    assert bytes(tensor_bytes(half)) == half.view(torch.int16).numpy().tobytes()
+    assert len(tensor_bytes(x.to(torch.float8_e4m3fn))) == 12
+
+
+@pytest.mark.parametrize("family", ["causal_lm", "classifier", "recommender"])
+def test_fingerprints_keep_their_cached_values(adapters, family) -> None:
+    """Fingerprints key caches: a float32 model hashes as it did before the three
+    implementations became one."""
+    adapter = adapters[family]
+    assert adapter.fingerprint() == _numpy_hash(adapter.model, layout=family == "causal_lm")
+
+
+def _around(adapter, model: torch.nn.Module):
+    """An adapter of ``adapter``'s family around ``model``."""
+    if isinstance(adapter, CausalLMAdapter):
+        return CausalLMAdapter(model, adapter.tokenizer)
+    return type(adapter)(model)
+
+
+@pytest.mark.parametrize("family", ["causal_lm", "classifier", "recommender"])
+def test_equal_weights_equal_fingerprints_and_bfloat16_differs(adapters, family) -> None:
+    adapter = adapters[family]
+    same = _around(adapter, copy.deepcopy(adapter.model))
+    assert same.fingerprint() == adapter.fingerprint()
+    half = _around(adapter, copy.deepcopy(adapter.model).to(torch.bfloat16))
+    assert len(half.fingerprint()) == 16 and half.fingerprint() != adapter.fingerprint()
+    assert _around(adapter, copy.deepcopy(half.model)).fingerprint() == half.fingerprint()
+    with torch.no_grad():  # one weight moved: another fingerprint
+        next(iter(same.model.parameters())).view(-1)[0] += 1
+    assert same.fingerprint() != adapter.fingerprint()
+
+
+def test_layout_separates_reshaped_weights() -> None:
+    """With ``layout`` (the LM's) the same bytes in another shape or dtype hash apart."""
+    a, b = torch.nn.Linear(4, 2, bias=False), torch.nn.Linear(2, 4, bias=False)
+    with torch.no_grad():
+        b.weight.copy_(a.weight.reshape(4, 2))
+    assert model_fingerprint(a) != model_fingerprint(b)
+    assert model_fingerprint(a, layout=False) == model_fingerprint(b, layout=False)
