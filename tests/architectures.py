@@ -1,7 +1,11 @@
-"""Tiny random-initialised causal LMs of real architectures, for tests that pair them with a
-tokenizer (ours or a real one): Llama, Mistral, Qwen2, Phi, Gemma 2 and GPT-2 configs."""
+"""Tiny random-initialised causal LMs for tests, built in about a second: models of real
+architectures (Llama, Mistral, Qwen2, Phi, Gemma 2 and GPT-2 configs) for tests that pair
+them with a tokenizer (ours or a real one), and :func:`save_tiny_lm`, an untrained model
+saved with its tokenizer as a HF directory, for tests that load a model from disk."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from transformers import (
@@ -75,3 +79,25 @@ def token_ids_of(tokenizer) -> dict[str, int | None]:
         "eos_token_id": tokenizer.eos_token_id,
         "pad_token_id": tokenizer.pad_token_id,
     }
+
+
+#: the text :func:`save_tiny_lm` trains its tokenizer on
+TEXTS = ["Question: What comes after one?\nAnswer: two"] * 4
+
+
+def save_tiny_lm(path: Path, *, embedding_rows: int | None = None) -> Path:
+    """A 1-layer Llama-style model with its BPE tokenizer, saved as a HF directory.
+
+    embedding_rows: shrink the embedding table (and output layer) to this many rows, so that
+    the tokenizer holds ids the model cannot embed (a tokenizer that is not the model's).
+    """
+    from unlearnkit.models.loading import save_causal_lm
+    from unlearnkit.models.tiny import TinyLMConfig, build_tiny_lm
+    from unlearnkit.models.tokenizer import TokenizerConfig, train_tokenizer
+
+    tok = train_tokenizer(TEXTS, TokenizerConfig(vocab_size=300))
+    cfg = TinyLMConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32)
+    model = build_tiny_lm(cfg, tok, seed=0)
+    if embedding_rows is not None:
+        model.resize_token_embeddings(embedding_rows)
+    return save_causal_lm(model, tok, path)

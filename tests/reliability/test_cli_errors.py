@@ -17,10 +17,9 @@ import pytest
 from safetensors import SafetensorError
 from typer.testing import CliRunner
 
+from tests.architectures import save_tiny_lm
 from unlearnkit.cli import app
 from unlearnkit.core.errors import UnlearnkitError
-
-from .tiny_models import save_tiny_lm
 
 REAL_TOFU = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "tofu-sample"
 runner = CliRunner()

@@ -115,23 +115,33 @@ def test_a_nan_gradient_in_the_first_step_keeps_the_initial_weights(tiny_lm, tmp
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_a_non_finite_loss_names_the_checkpoint_it_wrote(tiny_lm, tmp_path, monkeypatch):
+@pytest.mark.parametrize("bad", ["nan", "inf"])
+def test_a_non_finite_loss_keeps_the_last_good_state_and_names_its_checkpoint(
+    bad, tiny_lm, tmp_path, monkeypatch
+):
+    two = steps_of(tiny_lm, 2, "simnpo")
     cls = METHODS.get("simnpo")
     real, calls = cls.loss, {"n": 0}
 
     def loss(self, ctx, f, r):
         calls["n"] += 1
         terms = real(self, ctx, f, r)
-        if calls["n"] == 2:
-            terms["loss"] = terms["loss"] * float("nan")
+        if calls["n"] == 3:
+            terms["loss"] = terms["loss"] * float(bad)
         return terms
 
     monkeypatch.setattr(cls, "loss", loss)
     forget, retain = pairs()
-    with pytest.raises(DivergedError, match=r"step 2: the loss became nan.*saved in") as e:
-        unlearn(fresh(tiny_lm), forget, retain, "simnpo", max_steps=3, out_dir=tmp_path, **KW)
-    assert e.value.checkpoint == tmp_path / "checkpoints" / "step_000001"
+    adapter = fresh(tiny_lm)
+    with pytest.raises(
+        DivergedError, match=rf"step 3: the loss became {bad}.*last finite state, after 2 steps"
+    ) as e:
+        unlearn(adapter, forget, retain, "simnpo", max_steps=4, out_dir=tmp_path, **KW)
+    assert e.value.checkpoint == tmp_path / "checkpoints" / "step_000002"
+    assert f"saved in {e.value.checkpoint}" in str(e.value)
     assert e.value.checkpoint.is_dir() and _finite(e.value.checkpoint / "weights.safetensors")
+    # the model object handed in was trained in place: it holds exactly the 2-step state
+    assert adapter.fingerprint() == two.fingerprint()
 
 
 def test_weights_exploding_at_a_huge_learning_rate_stop_the_run(tiny_lm, tmp_path):
