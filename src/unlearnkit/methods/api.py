@@ -13,6 +13,7 @@ from typing import Any
 from accelerate import PartialState
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from unlearnkit.core.errors import ConfigError, UnknownNameError, did_you_mean
 from unlearnkit.core.io import atomic_write_json
 from unlearnkit.data.formatting import bind_prompt_format, resolve_prompt_format
 from unlearnkit.methods.base import (
@@ -87,11 +88,60 @@ def register_builtin_methods() -> None:
                 importlib.import_module(f"{package.__name__}.{info.name}")
 
 
+#: Each model family's entry point: the function that unlearns with that family's methods.
+ENTRY_POINTS = {
+    "lm": "unlearnkit.methods.unlearn",
+    "classifier": "unlearnkit.methods.classifier.base.unlearn_classifier",
+    "recommender": "unlearnkit.methods.recommender.base.unlearn_recommender",
+}
+
+
+def method_family(method: str) -> str:
+    """The model family of a registered method: its class's ``family`` (``lm`` for every
+    :class:`~unlearnkit.methods.base.Method` and
+    :class:`~unlearnkit.methods.base.EditMethod`; each other family's base class sets its
+    own). Unknown names raise :class:`~unlearnkit.core.errors.UnknownNameError`."""
+    register_builtin_methods()
+    cls = METHODS.get(method)
+    family = getattr(cls, "family", None)
+    if not isinstance(family, str):
+        raise UnlearningError(
+            f"method {method!r} ({cls!r}) declares no family: subclass a family's method base "
+            "class (Method, EditMethod, InferenceMethod, ClassifierMethod, RecommenderMethod) "
+            "or set the class attribute family"
+        )
+    return family
+
+
 def methods_of(family: str = "lm") -> list[str]:
     """Names of the registered methods of one model family (``lm``, ``classifier``,
     ``recommender``), every built-in one registered first."""
     register_builtin_methods()
-    return [e.name for e in METHODS.entries() if e.meta.get("family", "lm") == family]
+    return [name for name in METHODS.names() if method_family(name) == family]
+
+
+def require_family(method: str, family: str, entry_point: str) -> type:
+    """The class of ``method``, which ``entry_point`` (the caller, for the message) runs
+    only for methods of ``family``. A misspelt name raises
+    :class:`~unlearnkit.core.errors.UnknownNameError` with this family's names; another
+    family's method raises :class:`~unlearnkit.core.errors.ConfigError` that names its
+    family, the entry point for it, and "did you mean" among this family's methods."""
+    known = methods_of(family)
+    if method not in METHODS:
+        raise UnknownNameError(f"{family} method", method, known)
+    other = method_family(method)
+    if other == family:
+        return METHODS.get(method)
+    run_with = f"{ENTRY_POINTS[other]}()" if other in ENTRY_POINTS else f"the {other} entry point"
+    close = did_you_mean(method, known)
+    raise ConfigError(
+        entry_point,
+        "method",
+        method,
+        f"a method of the {family} family; {method!r} belongs to the {other} family: unlearn "
+        f"with it through {run_with} (`unlearnkit list methods --family {other}`).{close} "
+        f"{family} methods: {', '.join(known)}.",
+    )
 
 
 def method_config(
@@ -154,6 +204,8 @@ def unlearn(
 ) -> tuple[CausalLMAdapter, UnlearnRecord]:
     """Unlearn ``forget`` from ``model`` with ``method`` and return ``(adapter, record)``.
 
+    method: a registered method of the ``lm`` family (``unlearnkit list methods --family
+    lm``); a classifier or recommender method is refused with the entry point it needs.
     model: an adapter, a transformers model (then pass ``tokenizer``), or a model directory.
     forget / retain: TOFU-style records (question, answer) or (question, answer) pairs.
     config / overrides: the method's settings (``unlearnkit list methods`` names them; e.g.
@@ -172,6 +224,7 @@ def unlearn(
     PromptFormat); default: the one stored with a model directory or adapter. The unlearned
     model is saved with it.
     """
+    require_family(method, "lm", "unlearn")  # before anything is loaded or trained
     cfg = method_config(method, config, **overrides)
     if isinstance(model, (str, Path)):
         adapter = CausalLMAdapter.from_pretrained(model, prompt_format=prompt_format)

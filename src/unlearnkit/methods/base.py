@@ -157,10 +157,14 @@ class UnlearnContext:
 class Method(ABC):
     """Base class of gradient methods. Subclasses set ``config_class`` and implement ``loss``.
 
-    uses_retain: needs retain batches. uses_reference: needs a frozen copy of the original
-    model (created by the loop only for such methods). edits_base_weights: see below.
+    family: the model family (every family's methods share the one ``METHODS`` registry,
+    and each family's entry point refuses another family's methods). uses_retain: needs
+    retain batches. uses_reference: needs a frozen copy of the original model (created by
+    the loop only for such methods). edits_base_weights: see below.
     """
 
+    #: the model family the method unlearns (its entry point: :func:`unlearnkit.methods.unlearn`)
+    family: ClassVar[str] = "lm"
     config_class: ClassVar[type[UnlearnConfig]] = UnlearnConfig
     uses_retain: ClassVar[bool] = False
     uses_reference: ClassVar[bool] = False
@@ -228,6 +232,7 @@ class EditMethod(ABC):
     :func:`unlearnkit.methods.unlearn` runs them and writes the same record as for
     gradient methods (0 steps)."""
 
+    family: ClassVar[str] = "lm"  # causal LMs, like the gradient methods
     config_class: ClassVar[type[EditConfig]] = EditConfig
     uses_retain: ClassVar[bool] = False
     uses_reference: ClassVar[bool] = False
