@@ -33,6 +33,17 @@ def test_threshold_attack_and_auc() -> None:
     assert C.auc([1], [2]) == 0.0
 
 
+def test_auc_is_the_pairwise_probability_and_drops_nan() -> None:
+    """The classifier's AUC is the one of ``functional.mia``: P(member > non-member) plus
+    half P(tie), with NaN scores left out (not counted as losing every comparison)."""
+    rng = np.random.default_rng(0)
+    m, n = rng.integers(0, 5, 40).astype(float), rng.integers(0, 5, 30).astype(float)
+    pairwise = (m[:, None] > n[None, :]).mean() + 0.5 * (m[:, None] == n[None, :]).mean()
+    assert C.auc(m, n) == pytest.approx(pairwise, rel=0, abs=1e-15)
+    assert C.auc([3.0, math.nan, 4.0], [1.0, 2.0, math.nan]) == 1.0
+    assert math.isnan(C.auc([math.nan], [1.0])) and math.isnan(C.auc([], [1.0]))
+
+
 def test_logistic_attack_separates_and_cannot_separate() -> None:
     rng = np.random.default_rng(0)
     members = rng.normal(0.1, 0.05, 60)  # low loss

@@ -5,6 +5,7 @@ floats out; every random choice seeded).
 |---|---|
 | entropy, modified_entropy, true_confidence | Song & Mittal 2021 (arXiv:2003.10595) |
 | best_threshold_accuracy, threshold_rates | threshold MIAs (Yeom et al. 2018; Song & Mittal) |
+| auc | ROC AUC, members positive (:func:`unlearnkit.evaluation.functional.mia.auc`) |
 | logistic_attack_accuracy | MUFAC's MIA: logistic regression on losses (arXiv:2311.02240) |
 | nomus | MUFAC's NoMUS (arXiv:2311.02240) |
 | svc_mia_efficacy | SalUn's MIA-efficacy (arXiv:2310.12508, arXiv:2304.04934) |
@@ -21,6 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+# the one AUC (NaN scores dropped), re-exported for the classifier and recommender MIAs
+from unlearnkit.evaluation.functional.mia import auc as auc
 
 _EPS = 1e-12
 
@@ -78,16 +82,6 @@ def best_threshold_accuracy(members: Sequence[float], nonmembers: Sequence[float
         tpr, tnr = float((m >= t).mean()), float((n < t).mean())
         best = max(best, 0.5 * (tpr + tnr))
     return best
-
-
-def auc(members: Sequence[float], nonmembers: Sequence[float]) -> float:
-    """ROC AUC of a score where higher means member (ties count half)."""
-    m, n = np.asarray(members, float), np.asarray(nonmembers, float)
-    if len(m) == 0 or len(n) == 0:
-        return float("nan")
-    greater = (m[:, None] > n[None, :]).mean()
-    ties = (m[:, None] == n[None, :]).mean()
-    return float(greater + 0.5 * ties)
 
 
 def _balanced(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

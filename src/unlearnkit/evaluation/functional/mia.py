@@ -250,17 +250,21 @@ def auc(
     member_scores: Sequence[float] | torch.Tensor,
     nonmember_scores: Sequence[float] | torch.Tensor,
 ) -> float:
-    """ROC AUC of an attack, members (the forget set) as the positive class.
+    """ROC AUC of an attack, members (the forget set) as the positive class: the one AUC of
+    every family (LM attacks, the classifier and recommender membership measures).
 
     Equals the probability that a random member outscores a random non-member, ties
     counting one half (the value of ``sklearn.metrics.roc_auc_score``). 0.5 = cannot tell,
     1.0 = members always score higher, < 0.5 = members look less familiar than non-members.
 
     Computed from average ranks, as the Mann–Whitney U statistic over n_m·n_n:
-    (Σ rank(members) - n_m(n_m + 1)/2) / (n_m·n_n); fast enough for a bootstrap.
+    (Σ rank(members) - n_m(n_m + 1)/2) / (n_m·n_n); fast enough for a bootstrap. U is exact
+    (a sum of halves), so the result is U / (n_m·n_n) rounded once.
 
-    NaN scores are dropped on each side first; if a side is then empty the result is NaN.
-    ``±inf`` scores are allowed (e.g. a token with probability 0): only ranks matter.
+    NaN handling: a NaN score is no score (an example the attack could not score, e.g. a
+    model that diverged); NaN scores are dropped on each side first, so they neither win
+    nor lose a comparison, and if a side is then empty the result is NaN. ``±inf`` scores
+    are allowed (e.g. a token with probability 0): only ranks matter.
     """
     from scipy.stats import rankdata  # lazy: scipy is slow to import
 
