@@ -173,6 +173,33 @@ def test_from_dict_builds_and_coerces():
     assert Train.from_dict(Train(epochs=8).to_dict()) == Train(epochs=8)
 
 
+def test_coerce_takes_none_an_instance_or_a_mapping_and_names_the_owner_otherwise():
+    """What every constructor that takes a config (methods, metrics, attacks) does with it."""
+    assert Train.coerce(None, "Trainer") == Train()
+    given = Train(epochs=8)
+    assert Train.coerce(given, "Trainer") is given
+    assert Train.coerce({"epochs": 8, "nested": {"x": 2}}, "Trainer") == Train(
+        epochs=8, nested=Inner(x=2)
+    )
+    with pytest.raises(ConfigError, match="Did you mean 'lr'"):
+        Train.coerce({"lrr": 0.1}, "Trainer")
+    with pytest.raises(TypeError) as info:
+        Train.coerce(Inner(), "Trainer")
+    msg = str(info.value)
+    assert msg.startswith(
+        "Trainer takes a Train or a dict of its fields, got a value of type Inner; pass"
+    )
+    assert msg.endswith(
+        "some of: lr, epochs, optimizer, schedule, layers, name, nested, shuffle, warmup"
+    )
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused, match="Trainer takes a Train"):
+        Train.coerce("epochs=3", "Trainer", error=Refused)
+
+
 def test_from_dict_unknown_key_suggests_and_lists_fields():
     with pytest.raises(ConfigError) as info:
         Train.from_dict({"lrr": 0.1})

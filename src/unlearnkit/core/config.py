@@ -192,6 +192,32 @@ class Config:
 
     # -- (de)serialisation -----------------------------------------------------------------
     @classmethod
+    def coerce(
+        cls,
+        value: Self | Mapping[str, Any] | None,
+        owner: str,
+        *,
+        error: type[Exception] = TypeError,
+    ) -> Self:
+        """``value`` as a ``cls``, for a constructor that takes its config (a method, a
+        metric, an attack): None gives the defaults, a mapping is read with
+        :meth:`from_dict` (an unknown key is a :class:`ConfigError` with a suggestion), an
+        instance of ``cls`` or of a subclass is returned as it is. Anything else (another
+        config class, a string) raises ``error``, naming ``owner`` (what was being built),
+        the class it takes and how to make one."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            return cls.from_dict(value)
+        fields = ", ".join(f.name for f in dataclasses.fields(cls) if f.init)
+        raise error(
+            f"{owner} takes a {cls.__name__} or a dict of its fields, got a value of type "
+            f"{type(value).__name__}; pass {cls.__name__}(...) or a dict with some of: {fields}"
+        )
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None = None, **kwargs: Any) -> Self:
         """Build from a mapping (unknown keys are an error with a suggestion)."""
         merged = {**(data or {}), **kwargs}

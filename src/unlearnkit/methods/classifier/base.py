@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,14 +54,8 @@ class ClassifierMethod(ABC):
     uses_retain: ClassVar[bool] = True
     uses_reference: ClassVar[bool] = False
 
-    def __init__(self, config: ClassifierUnlearnConfig | None = None) -> None:
-        config = config if config is not None else self.config_class()
-        if not isinstance(config, self.config_class):
-            raise TypeError(
-                f"{type(self).__name__} takes a {self.config_class.__name__}, "
-                f"got {type(config).__name__}"
-            )
-        self.config = config
+    def __init__(self, config: ClassifierUnlearnConfig | Mapping[str, Any] | None = None) -> None:
+        self.config = self.config_class.coerce(config, type(self).__name__)
 
     @abstractmethod
     def run(

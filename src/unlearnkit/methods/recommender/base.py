@@ -21,7 +21,7 @@ import copy
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -69,14 +69,8 @@ class RecommenderMethod(ABC):
     uses_retain: ClassVar[bool] = True
     uses_reference: ClassVar[bool] = False
 
-    def __init__(self, config: RecUnlearnConfig | None = None) -> None:
-        config = config if config is not None else self.config_class()
-        if not isinstance(config, self.config_class):
-            raise TypeError(
-                f"{type(self).__name__} takes a {self.config_class.__name__}, "
-                f"got {type(config).__name__}"
-            )
-        self.config = config
+    def __init__(self, config: RecUnlearnConfig | Mapping[str, Any] | None = None) -> None:
+        self.config = self.config_class.coerce(config, type(self).__name__)
 
     @abstractmethod
     def run(
