@@ -1,4 +1,6 @@
-"""Worker processes die with their parent, even when it is killed with ``kill -9``."""
+"""Worker processes die with their parent, even when it is killed with ``kill -9``; they
+start with the glibc malloc settings without the parent's environment changing; a failure
+in the parent stops the running workers at once."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from unlearnkit.runner.workers import WORKER_MALLOC_ENV, WorkerPool
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="kill -9 and /proc")
 
@@ -136,3 +140,39 @@ def test_watchdog_kills_a_worker_whose_parent_dies_without_the_death_signal(tmp_
         if shell.poll() is None:
             shell.kill()
             shell.wait()
+
+
+def _environment() -> dict[str, str | None]:
+    """Job: the malloc settings in the worker's environment."""
+    return {name: os.environ.get(name) for name in WORKER_MALLOC_ENV}
+
+
+def test_workers_start_with_the_malloc_settings_and_the_parent_environment_is_unchanged(
+    monkeypatch,
+):
+    for name in WORKER_MALLOC_ENV:
+        monkeypatch.delenv(name, raising=False)
+    mine = "12345"  # a value the user set wins, in the worker, and stays in the parent
+    monkeypatch.setenv("MALLOC_TOP_PAD_", mine)
+    before = dict(os.environ)
+    with WorkerPool(2, threads=1) as pool:
+        assert dict(os.environ) == before  # every worker is spawned by now
+        seen = [pool.submit(_environment).result(timeout=300) for _ in range(2)]
+    assert dict(os.environ) == before
+    assert seen == [{**WORKER_MALLOC_ENV, "MALLOC_TOP_PAD_": mine}] * 2
+
+
+def _sleep_after_writing(path: str) -> None:
+    """Job: say that it runs (an empty file at ``path``), then sleep for 5 minutes."""
+    Path(path).write_text("")
+    time.sleep(300)
+
+
+def test_a_failure_in_the_parent_stops_the_running_workers_at_once(tmp_path):
+    started = tmp_path / "started"
+    with pytest.raises(RuntimeError, match="the parent failed"), WorkerPool(1) as pool:
+        worker = pool.submit(os.getpid).result(timeout=300)
+        pool.submit(_sleep_after_writing, str(started))
+        assert _wait_for(started.exists, timeout=60), "the job never started"
+        raise RuntimeError("the parent failed")
+    assert _wait_for(lambda: not pid_alive(worker), timeout=10), "the worker outlived the pool"

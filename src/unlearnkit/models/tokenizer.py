@@ -3,7 +3,6 @@ saved as a standard ``PreTrainedTokenizerFast`` that ``AutoTokenizer.from_pretra
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,8 +29,9 @@ def train_tokenizer(texts: Iterable[str], config: TokenizerConfig) -> PreTrained
 
     Byte-level BPE has no unknown characters and decodes exactly back to the text, which
     generation-based metrics need. ``<s>`` is prepended to every encoded text (like Llama).
+    The result is the same with the tokenizers library's parallelism on or off
+    (tests/unit/test_tokenizer.py), so the caller's ``TOKENIZERS_PARALLELISM`` is left alone.
     """
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

@@ -28,8 +28,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -37,12 +38,57 @@ import torch
 #: glibc malloc settings for the workers: tensors of up to 32 MB are kept on the heap
 #: instead of being mapped and unmapped at every step, which cuts page faults about
 #: four-fold and training time by about 6% on the demo (allocation never changes a result:
-#: torch aligns every tensor the same way). A value already in the environment wins.
+#: torch aligns every tensor the same way). A value already in the environment wins. Only
+#: the workers get them (:class:`_WorkerProcess`); the parent's environment is left as is.
 WORKER_MALLOC_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
     "MALLOC_TRIM_THRESHOLD_": str(2**30),
     "MALLOC_TOP_PAD_": str(64 * 2**20),
 }
+
+_SPAWN = mp.get_context("spawn")  # fork is unsafe once torch has started threads
+
+
+@contextmanager
+def _worker_environment() -> Iterator[None]:
+    """:data:`WORKER_MALLOC_ENV` in ``os.environ`` for the duration of the block (the names
+    not already set), then exactly the environment there was before.
+
+    glibc reads these when a process starts, so they must be in the environment the worker
+    is spawned with: an initializer would be too late, and multiprocessing's spawn takes no
+    environment of its own (it passes the parent's). Meanwhile another thread of the parent
+    sees them too; they tune only the allocator of processes started in that window.
+    """
+    added = {name: value for name, value in WORKER_MALLOC_ENV.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+class _WorkerProcess(_SPAWN.Process):  # type: ignore[name-defined]
+    """A spawned worker process that starts with :data:`WORKER_MALLOC_ENV`."""
+
+    def start(self) -> None:
+        with _worker_environment():
+            super().start()
+
+
+class _WorkerContext(type(_SPAWN)):  # type: ignore[misc]
+    """The spawn context whose processes are :class:`_WorkerProcess` and are remembered
+    (``processes``): the executor takes it as its ``mp_context`` and starts every worker
+    through it, so the pool knows its workers without reading the executor's internals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.processes: list[_WorkerProcess] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> _WorkerProcess:  # multiprocessing's name
+        process = _WorkerProcess(*args, **kwargs)
+        self.processes.append(process)
+        return process
 
 
 def default_workers(threads_per_worker: int = 1, limit: int = 4) -> int:
@@ -96,6 +142,10 @@ def _init_worker(threads: int, slots: Any, parent: int, death_signal: bool, go: 
     die_with_parent(parent, death_signal=death_signal)
     _GO = go
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    # The worker's share of the CPUs is ``threads`` torch threads: the Rust tokenizers' own
+    # thread pool (one thread per core) would run every worker's tokenization on every
+    # core. Encodings are the same either way; a value the user set wins. Set here, in the
+    # worker, so that the parent's environment is not changed.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(threads)
     from transformers.utils import logging as hf_logging
@@ -121,9 +171,7 @@ class WorkerPool:
     """
 
     def __init__(self, workers: int, threads: int = 1) -> None:
-        ctx = mp.get_context("spawn")  # fork is unsafe once torch has started threads
-        for name, value in WORKER_MALLOC_ENV.items():  # spawned children inherit it
-            os.environ.setdefault(name, value)
+        ctx = self._ctx = _WorkerContext()
         self._slots = ctx.Queue()
         for i in range(workers):
             self._slots.put(i + 1)  # line 0 is the parent's
@@ -152,8 +200,9 @@ class WorkerPool:
         if exc_type is None:
             self._pool.shutdown(wait=True)
             return
-        # interrupted or failed: stop at once (what was finished is in the cache)
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        # interrupted or failed: stop at once (what was finished is in the cache); shutdown
+        # alone would cancel the queued jobs but wait for the running ones to end
+        processes = list(self._ctx.processes)
         self._pool.shutdown(wait=False, cancel_futures=True)
         for p in processes:
             if p.is_alive():
