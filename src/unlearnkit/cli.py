@@ -495,7 +495,7 @@ def sweep(
     Every size is an ordinary cached run (RUNS/<name>-<size>/...); the gathered table is
     written to RUNS/<name>-sweep/sweep.json.
     """
-    from unlearnkit.audit.scalability import forget_size_sweep
+    from unlearnkit.runner.scalability import forget_size_sweep
     from unlearnkit.core.cache import Cache
     from unlearnkit.report.tables import sweep_table
     from unlearnkit.runner.spec import load_spec

@@ -14,8 +14,8 @@ from unlearnkit.cli import app
 from unlearnkit.core.cache import Cache
 from unlearnkit.core.errors import ConfigError
 from unlearnkit.report.tables import TIME_COLUMN, leaderboard
-from unlearnkit.runner import run as run_module
 from unlearnkit.runner.build import build_spec
+from unlearnkit.runner.families import lm as lm_family
 from unlearnkit.runner.run import load_results, run_experiment
 from unlearnkit.runner.spec import ExperimentSpec, MethodSpec, load_spec, recipe_path
 
@@ -192,7 +192,7 @@ def test_changing_an_evaluation_setting_reuses_every_model(first_run, test_prese
 def test_an_interrupted_run_resumes_to_the_same_results(first_run, tmp_path, monkeypatch):
     cache = Cache(tmp_path / "cache")
     calls = {"n": 0}
-    original = run_module._evaluation
+    original = lm_family._evaluation
 
     def interrupted(*args, **kwargs):
         calls["n"] += 1
@@ -200,11 +200,11 @@ def test_an_interrupted_run_resumes_to_the_same_results(first_run, tmp_path, mon
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "_evaluation", interrupted)
+    monkeypatch.setattr(lm_family, "_evaluation", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(small_spec(), cache=cache, runs_dir=tmp_path / "runs", log=print, workers=1)
     assert not (tmp_path / "runs" / "small" / first_run.run_dir.name / "results.json").exists()
-    monkeypatch.setattr(run_module, "_evaluation", original)
+    monkeypatch.setattr(lm_family, "_evaluation", original)
     # (the first run ran its jobs in two worker processes; this one runs them in this one)
     resumed = run_experiment(
         small_spec(), cache=cache, runs_dir=tmp_path / "runs", log=print, workers=1

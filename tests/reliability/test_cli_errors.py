@@ -234,12 +234,12 @@ def test_a_really_read_only_runs_folder(tmp_path):
 
 # -- runs ------------------------------------------------------------------------------------
 def test_a_failed_run_says_why_and_report_repeats_it(tmp_path, monkeypatch):
-    from unlearnkit.runner import run as run_module
+    from unlearnkit.runner.families import lm as lm_family
 
     def damaged(*args, **kwargs):
         raise UnlearnkitError("cached target /x/model.safetensors is damaged: delete it")
 
-    monkeypatch.setattr(run_module, "_locate", damaged)
+    monkeypatch.setattr(lm_family, "_locate", damaged)
     runs = tmp_path / "runs"
     res = invoke(
         "run", "-s", "build=test", "-s", "name=broken", "--runs", runs, "--cache", tmp_path / "c"

@@ -137,7 +137,7 @@ def test_a_diverged_recommender_method_is_recorded(tmp_path, monkeypatch):
 def test_a_recommender_run_that_fails_on_rerun_loses_its_old_results(tmp_path, monkeypatch):
     # before: the earlier invocation's results.json stayed, and report showed it as if the
     # latest run had produced it
-    import unlearnkit.methods.recommender.base as rec_base
+    from unlearnkit.runner.families.recommender import Recommenders
 
     assert run_cli("recommender", tmp_path).exit_code == 0
     run_dir = the_run_dir(tmp_path)
@@ -147,7 +147,8 @@ def test_a_recommender_run_that_fails_on_rerun_loses_its_old_results(tmp_path, m
     def broken(*args, **kwargs):
         raise ValueError("reverse_bpr: the retain set is empty")
 
-    monkeypatch.setattr(rec_base, "unlearn_recommender", broken)
+    # every step of the rerun would come from the cache: its evaluations fail instead
+    monkeypatch.setattr(Recommenders, "evaluate", broken)
     res = run_cli("recommender", tmp_path)
     assert res.exit_code == 1  # an unexpected exception: a bug, with its traceback
     assert "retain set is empty" in res.output

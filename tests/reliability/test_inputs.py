@@ -95,10 +95,7 @@ def test_a_missing_yaml_file_is_a_config_error(tmp_path):
 
 # -- non-finite numbers ----------------------------------------------------------------------
 def _config_classes() -> list[type[Config]]:
-    import importlib
-
-    for runner in ("classifier", "recommender", "spec"):  # imports every family's configs
-        importlib.import_module(f"unlearnkit.runner.{runner}")
+    import unlearnkit.runner.families  # noqa: F401  (imports every family's configs)
     from unlearnkit.methods.api import register_builtin_methods
 
     register_builtin_methods()
@@ -186,10 +183,11 @@ def test_family_specs_refuse_names_outside_the_runs_folder(family):
 
 def test_a_dot_dot_name_writes_nothing_outside_runs(tmp_path, monkeypatch):
     from unlearnkit.runner import run as run_module
+    from unlearnkit.runner.families import lm as lm_family
 
     runs = tmp_path / "sandbox" / "runs"
     runs.mkdir(parents=True)
-    monkeypatch.setattr(run_module, "_locate", _no_models)
+    monkeypatch.setattr(lm_family, "_locate", _no_models)
     with pytest.raises(ConfigError):
         spec = load_spec(None, ["build=test", "name=.."])
         run_module.run_experiment(spec, runs_dir=runs, progress=False)
@@ -454,12 +452,13 @@ def _failing_locate(*args, **kwargs):
 
 def test_a_failed_run_writes_status_failed_and_no_results(tmp_path, monkeypatch):
     from unlearnkit.runner import run as run_module
+    from unlearnkit.runner.families import lm as lm_family
 
     spec = load_spec(None, ["build=test", "name=broken"])
     run_dir = tmp_path / "runs" / "broken" / run_module.run_id(spec)
     run_dir.mkdir(parents=True)
     (run_dir / "results.json").write_text("{}")  # an earlier invocation's
-    monkeypatch.setattr(run_module, "_locate", _failing_locate)
+    monkeypatch.setattr(lm_family, "_locate", _failing_locate)
     with pytest.raises(UnlearnkitError, match="damaged"):
         run_module.run_experiment(spec, runs_dir=tmp_path / "runs", progress=False)
     status = json.loads((run_dir / "status.json").read_text())
@@ -477,12 +476,13 @@ def test_a_failed_run_writes_status_failed_and_no_results(tmp_path, monkeypatch)
 
 def test_an_interrupted_run_says_so(tmp_path, monkeypatch):
     from unlearnkit.runner import run as run_module
+    from unlearnkit.runner.families import lm as lm_family
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     spec = load_spec(None, ["build=test", "name=stopped"])
-    monkeypatch.setattr(run_module, "_locate", interrupted)
+    monkeypatch.setattr(lm_family, "_locate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_module.run_experiment(spec, runs_dir=tmp_path, progress=False)
     status = run_module.read_status(tmp_path / "stopped" / run_module.run_id(spec))

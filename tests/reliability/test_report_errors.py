@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from unlearnkit.cli import app
 from unlearnkit.core.errors import UnlearnkitError
-from unlearnkit.report.tables import RunsIndexError, compare_runs, read_runs_index
+from unlearnkit.core.runs import RunsIndexError, read_runs_index
+from unlearnkit.report.tables import compare_runs
 
 runner = CliRunner()
 RECOMMENDER = ["-s", "world=test", "-s", "methods=[{name: reverse_bpr}]"]
