@@ -88,7 +88,7 @@ class RunResult:
             "seconds": self.seconds,
             "oracle_cost": self.oracle_cost,
             "headline": [{"label": a, "key": k} for a, k in self.headline],
-            "plots": list(family.plots(self.spec)),
+            "presentation": family.presentation(self.spec),
             "rows": [r.to_dict() for r in self.rows],
         }
 

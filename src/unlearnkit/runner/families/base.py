@@ -141,9 +141,29 @@ class Family(ABC):
         """The leaderboard's columns: (label, metric key) pairs."""
 
     @classmethod
-    def plots(cls, spec: Any) -> tuple[str, ...]:
-        """The report's figures for this family's runs (:mod:`unlearnkit.report.plots`)."""
-        return ("metric_bars",)
+    def presentation(cls, spec: Any) -> dict[str, Any]:
+        """How the report shows this family's runs, written into ``results.json`` as
+        ``presentation`` so that the report needs no family knowledge:
+
+        - ``plots``: the figures to draw, in order (names of :mod:`unlearnkit.report.plots`'s
+          figures: ``fq_vs_mu``, ``frontier``, ``metrics``, ``mia_roc``, ``cost``,
+          ``audit_curves``, ``sequence``);
+        - ``frontier``: the forgetting-vs-utility scatter, or None: ``forget`` / ``utility``
+          (metric keys), ``forget_axis`` / ``utility_axis`` / ``title`` / ``caption``
+          (text), ``log`` (forget axis on a log scale);
+        - ``log_metrics``: metric keys whose bars use a log scale;
+        - ``audit_measure``: what the audit table's numbers are;
+        - ``sequence_panels``: (history key, panel title) of the sequential-requests
+          figure, and ``sequence_caption``.
+        """
+        return {
+            "plots": ["metrics", "mia_roc", "cost"],
+            "frontier": None,
+            "log_metrics": [],
+            "audit_measure": "",
+            "sequence_panels": [],
+            "sequence_caption": "",
+        }
 
     @classmethod
     def default_workers(cls, spec: Any) -> int:

@@ -178,8 +178,24 @@ class Classifiers(Family):
         return CLASSIFIER_HEADLINE
 
     @classmethod
-    def plots(cls, spec: Any) -> tuple[str, ...]:
-        return ("frontier", "metric_bars", "mia_roc")
+    def presentation(cls, spec: Any) -> dict[str, Any]:
+        return {
+            **super().presentation(spec),
+            "plots": ["frontier", "metrics", "mia_roc", "cost"],
+            "frontier": {
+                "forget": "acc/forget",
+                "utility": "acc/test",
+                "forget_axis": "forget accuracy (the oracle's level is the goal)",
+                "utility_axis": "test accuracy (unseen images of other people; higher is better)",
+                "title": "Forget vs test accuracy",
+                "caption": (
+                    "Forget accuracy against test accuracy. The oracle's level (dashed) is the "
+                    "goal: a model that never saw these people still recognises their age bands."
+                ),
+                "log": False,
+            },
+            "audit_measure": "forget accuracy",
+        }
 
     # -- inputs -----------------------------------------------------------------------------
     @cached_property

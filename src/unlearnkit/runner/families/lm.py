@@ -64,6 +64,16 @@ CORPUS_HEADLINES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+#: the panels of the sequential-requests figure: (history key, title)
+SEQUENCE_PANELS: tuple[tuple[str, str], ...] = (
+    ("requested", "knowledge: requested so far"),
+    ("pending", "knowledge: not yet requested"),
+    ("retain", "knowledge: retain people"),
+    ("forget_quality", "forget quality (requested)"),
+    ("model_utility", "model utility"),
+)
+
+
 def headline_for(forget: str) -> tuple[tuple[str, str], ...]:
     """The leaderboard's (label, report key) columns of a forget request."""
     return CORPUS_HEADLINES.get(forget, HEADLINE)
@@ -99,10 +109,28 @@ class LanguageModels(Family):
         return headline_for(spec.forget)
 
     @classmethod
-    def plots(cls, spec: Any) -> tuple[str, ...]:
-        if spec.forget in CORPUS_HEADLINES:
-            return ("frontier", "metric_bars", "mia_roc", "audit_curves")
-        return ("fq_vs_mu", "metric_bars", "mia_roc", "audit_curves", "sequence_curves")
+    def presentation(cls, spec: Any) -> dict[str, Any]:
+        people = spec.forget not in CORPUS_HEADLINES  # a corpus has no forget quality
+        return {
+            "plots": [
+                *(["fq_vs_mu"] if people else []),
+                "metrics",
+                "mia_roc",
+                "cost",
+                "audit_curves",
+                *(["sequence"] if people else []),
+            ],
+            "frontier": None,
+            "log_metrics": [HEADLINE[0][1]] if people else [],
+            "audit_measure": "value-token accuracy",
+            "sequence_panels": [list(p) for p in SEQUENCE_PANELS],
+            "sequence_caption": (
+                "Sequential requests: each method applied to the forget set as successive "
+                "requests (groups of people). Requested knowledge should fall and stay down, "
+                "pending and retain knowledge should stay; forget quality compares the people "
+                "requested so far with the oracle (which never saw any forget person)."
+            ),
+        }
 
     @classmethod
     def default_workers(cls, spec: Any) -> int:

@@ -216,8 +216,40 @@ class Recommenders(Family):
         return recommender_headline(spec.k)
 
     @classmethod
-    def plots(cls, spec: Any) -> tuple[str, ...]:
-        return ("frontier", "metric_bars", "mia_roc", "sequence_curves")
+    def presentation(cls, spec: Any) -> dict[str, Any]:
+        k = spec.k
+        return {
+            **super().presentation(spec),
+            "plots": ["frontier", "metrics", "mia_roc", "cost", "sequence"],
+            "frontier": {
+                "forget": "forget/rank_pct",
+                "utility": f"rec/ndcg@{k}",
+                "forget_axis": "removed interactions' rank percentile (the oracle's level is "
+                "the goal)",
+                "utility_axis": f"NDCG@{k} on the test interactions (higher is better)",
+                "title": "Forgetting vs recommendation quality",
+                "caption": (
+                    "The removed interactions' rank percentile against NDCG. The oracle's level "
+                    "(dashed) is the goal: a model that never saw them still ranks what a user "
+                    "liked above what they did not."
+                ),
+                "log": False,
+            },
+            "audit_measure": "top-K hits of the removed interactions",
+            "sequence_panels": [
+                ["requested", "top-K hits: requested so far"],
+                ["pending", "top-K hits: not yet requested"],
+                ["forget_rank_pct", "rank percentile: requested"],
+                ["retain", f"Recall@{k} (all users)"],
+                ["model_utility", f"NDCG@{k} (all users)"],
+            ],
+            "sequence_caption": (
+                "Sequential requests: the request applied in successive parts by each method "
+                "(one method instance, so a one-off setup is paid once), the oracle retrained "
+                "after each. Top-K hits of the interactions requested so far should fall to the "
+                "oracle's level and stay; those not yet requested and the utility should stay."
+            ),
+        }
 
     # -- inputs -----------------------------------------------------------------------------
     @cached_property
