@@ -277,7 +277,7 @@ class PassStore:
         dict[tuple[str, str], str],
         dict[tuple[str, str, str], float],
     ]:
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
         if not self.path.is_file():
             return {}, {}, {}
@@ -285,7 +285,10 @@ class PassStore:
             with safe_open(str(self.path), framework="pt") as f:
                 meta = json.loads(f.metadata()["passes"])
                 tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
-        except Exception:  # unreadable or partial: start afresh
+        except (SafetensorError, OSError, ValueError, KeyError, TypeError):
+            # unreadable or partial, start afresh: a truncated or foreign file
+            # (SafetensorError), a read error (OSError), metadata that is not JSON
+            # (ValueError), without our "passes" (KeyError) or without any (None: TypeError)
             return {}, {}, {}
         if meta.get("key") != self.key:
             return {}, {}, {}

@@ -629,14 +629,21 @@ def _doc_value(value: Any, aggregation: str | None) -> float:
         try:
             from lm_eval.api.registry import get_aggregation
 
-            fn = get_aggregation(aggregation)
-        except Exception:  # an aggregation this harness version does not register
+            fn = get_aggregation(aggregation)  # None for a name it does not register
+        except (ImportError, AttributeError, KeyError, TypeError):
+            # a harness version without this lookup (ImportError), or whose lookup raises
+            # KeyError for an unknown name; a lazily loaded aggregation that fails to load
+            # (ImportError, AttributeError, TypeError: lm_eval's Registry.get)
             fn = None
     if fn is None:
         return math.nan
     try:
         v = fn([value])
-    except Exception:  # e.g. a corpus statistic that needs more than one document
+    except (ArithmeticError, LookupError, TypeError, ValueError):
+        # undefined for this document alone: a perplexity's exp overflows
+        # (OverflowError), a weighted mean of zero weight (ZeroDivisionError), a value of
+        # another shape than the aggregation takes (TypeError, ValueError, IndexError),
+        # a corpus statistic (sklearn, sacrebleu) that needs more than one document
         return math.nan
     return float(v) if _is_number(v) else math.nan
 
