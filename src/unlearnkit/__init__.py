@@ -2,7 +2,10 @@
 
 The library is layered (import direction downward only)::
 
-    cli / runner    experiment spec -> runs -> results -> report
+    cli / runner    experiment spec -> runs -> results (one runner; runner/families/ holds
+                    each model family's implementation of the family contract)
+    report          tables, plots, HTML of a run's results (reads core.runs only)
+    audit           attacks on a model: relearning, quantization, probes, traces
     evaluation      metrics, attacks, probes (per-example results)
     methods         unlearners
     models          loading, tiny builders, family adapters

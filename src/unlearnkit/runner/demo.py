@@ -1,4 +1,7 @@
-"""The current main job: build the demo world, train target and oracle, measure accuracies."""
+"""``unlearnkit demo``: build the demo world, train target and oracle, measure accuracies.
+
+A check of the embedded benchmark's build alone (no unlearning); the main job is
+``unlearnkit run`` (:mod:`unlearnkit.runner.run`)."""
 
 from __future__ import annotations
 
