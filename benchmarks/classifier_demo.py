@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from unlearnkit.core.cache import Cache
-from unlearnkit.runner.classifier import load_classifier_spec, run_classifier_experiment
+from unlearnkit.runner.families.classifier import Classifiers
+from unlearnkit.runner.run import run_experiment
 
 HERE = Path(__file__).resolve().parent
 COLUMNS = (
@@ -44,7 +45,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "classifier_demo.json")
     args = parser.parse_args()
     overrides = ["audit={}", *args.overrides]
-    spec = load_classifier_spec(None, overrides)
+    spec = Classifiers.load_spec(None, overrides)
     logs: list[tuple[float, str]] = []
     t0 = time.perf_counter()
 
@@ -52,7 +53,7 @@ def main() -> None:
         logs.append((round(time.perf_counter() - t0, 1), message))
         print(f"[{logs[-1][0]:7.1f}s] {message}")
 
-    result = run_classifier_experiment(spec, cache=Cache(), runs_dir=args.runs, log=log)
+    result = run_experiment(spec, cache=Cache(), runs_dir=args.runs, log=log)
     wall = time.perf_counter() - t0
 
     def f(v: float) -> str:

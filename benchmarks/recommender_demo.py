@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from unlearnkit.core.cache import Cache
-from unlearnkit.runner.recommender import load_recommender_spec, run_recommender_experiment
+from unlearnkit.runner.families.recommender import Recommenders
+from unlearnkit.runner.run import run_experiment
 
 HERE = Path(__file__).resolve().parent
 SEQUENTIAL = {"interactions": 5, "users": 10, "items": 5}
@@ -164,7 +165,7 @@ def main() -> None:
     out: dict = {"runs": []}
     for arch in ("bpr_mf", "lightgcn"):
         for request in ("interactions", "users", "items"):
-            spec = load_recommender_spec(
+            spec = Recommenders.load_spec(
                 None,
                 [
                     f"name=recsys-{arch}-{request}",
@@ -176,9 +177,7 @@ def main() -> None:
                 ],
             )
             t0 = time.perf_counter()
-            result = run_recommender_experiment(
-                spec, cache=Cache(), runs_dir=args.runs, log=lambda m: None
-            )
+            result = run_experiment(spec, cache=Cache(), runs_dir=args.runs, log=lambda m: None)
             wall = time.perf_counter() - t0
             data = json.loads((result.run_dir / "results.json").read_text())
             retrain_s = data["oracle_cost"]["wall_time_s"]

@@ -48,7 +48,8 @@ from unlearnkit.models.recommender import (
     train_recommender,
 )
 from unlearnkit.runner.build import pinned_threads
-from unlearnkit.runner.recommender import load_recommender_spec, run_recommender_experiment
+from unlearnkit.runner.families.recommender import Recommenders
+from unlearnkit.runner.run import run_experiment
 
 HERE = Path(__file__).resolve().parent
 METHODS = (
@@ -139,7 +140,7 @@ def part_methods(args, path: Path) -> list[dict]:
     print(f"\n== 2. the methods at their defaults on {path} ({args.arch})")
     runs = []
     for kind in args.requests:
-        spec = load_recommender_spec(
+        spec = Recommenders.load_spec(
             None,
             [
                 f"name=recsys-real-{args.arch}-{kind}",
@@ -150,9 +151,7 @@ def part_methods(args, path: Path) -> list[dict]:
             ],
         )
         t0 = time.perf_counter()
-        result = run_recommender_experiment(
-            spec, cache=Cache(), runs_dir=args.runs, log=lambda m: None
-        )
+        result = run_experiment(spec, cache=Cache(), runs_dir=args.runs, log=lambda m: None)
         wall = time.perf_counter() - t0
         data = json.loads((result.run_dir / "results.json").read_text())
         rows = {r["label"]: r for r in data["rows"]}

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from unlearnkit.core.cache import Cache
-from unlearnkit.runner.recommender import load_recommender_spec, run_recommender_experiment
+from unlearnkit.runner.families.recommender import Recommenders
+from unlearnkit.runner.run import run_experiment
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,7 +48,7 @@ def main() -> None:
             "influence_encoder": "{name: influence_encoder}",
         }
         chosen = [m for m in methods if args.methods is None or m in args.methods]
-        spec = load_recommender_spec(
+        spec = Recommenders.load_spec(
             None,
             [
                 f"name=scale-{args.arch}-{factor}",
@@ -59,9 +60,7 @@ def main() -> None:
             ],
         )
         t0 = time.perf_counter()
-        result = run_recommender_experiment(
-            spec, cache=Cache(), runs_dir=args.runs, log=lambda m: None
-        )
+        result = run_experiment(spec, cache=Cache(), runs_dir=args.runs, log=lambda m: None)
         wall = time.perf_counter() - t0
         data = json.loads((result.run_dir / "results.json").read_text())
         rows = {r["label"]: r for r in data["rows"]}

@@ -23,7 +23,7 @@ from unlearnkit.core.cache import Cache
 from unlearnkit.evaluation.functional import classifier as C
 from unlearnkit.methods.classifier.base import classifier_methods, unlearn_classifier
 from unlearnkit.models.adapters.classifier import ClassifierAdapter
-from unlearnkit.runner.classifier import _Run, load_classifier_spec
+from unlearnkit.runner.families.classifier import Classifiers
 
 HERE = Path(__file__).resolve().parent
 GRIDS: dict[str, dict[str, list]] = {
@@ -64,12 +64,10 @@ def main() -> None:
     parser.add_argument("--tie", type=float, default=0.005)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "tune_classifier.json")
     args = parser.parse_args()
-    spec = load_classifier_spec(None, TUNING)
-    run = _Run(spec, Cache(), print)
+    spec = Classifiers.load_spec(None, TUNING)
+    run = Classifiers(spec, Cache())
     s = run.splits
-    target = ClassifierAdapter.from_pretrained(
-        run.trained("target", s["train"], spec.model_seed)[0]
-    )
+    target = run.target
     base = score(target, s)
     print("target", {k: round(v, 3) for k, v in base.items()})
     names = args.methods.split(",") if args.methods else classifier_methods()
