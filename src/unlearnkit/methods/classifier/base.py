@@ -4,7 +4,8 @@ registry (meta ``family="classifier"``), and :func:`unlearn_classifier`, their e
 A classifier method trains the model in place on a forget request (every image of the
 forgotten people, :class:`~unlearnkit.data.images.ClassificationData`) and the retain set,
 and returns what it did (``details``). Shared pieces: seeded batches, the SGD optimiser of
-the config, and the step loop :func:`train_steps`.
+the config, and the step loop :func:`~unlearnkit.methods.optim.train_steps` (shared with
+the recommender methods).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import copy
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +27,7 @@ from unlearnkit.core.seeding import derive_seed
 from unlearnkit.data.images import ClassificationData
 from unlearnkit.methods.base import METHODS
 from unlearnkit.methods.loop import UnlearningError, UnlearnRecord
+from unlearnkit.methods.optim import train_steps as train_steps
 from unlearnkit.models.training import peak_memory_mb
 
 
@@ -100,35 +102,6 @@ class ClassifierMethod(ABC):
                 cycle += 1
                 f_idx = next(forget_batches)
             yield f_idx, r_idx
-
-
-def train_steps(
-    model: nn.Module,
-    optimiser: torch.optim.Optimizer,
-    steps: Iterator[Any],
-    loss_of: Callable[[Any], torch.Tensor],
-    mask: dict[str, torch.Tensor] | None = None,
-) -> int:
-    """One optimiser step per item of ``steps`` on ``loss_of(item)``; gradients are
-    multiplied by ``mask`` (parameter name -> 0/1 tensor) when given. Returns the steps.
-    A non-finite loss stops with an error (nothing is left half-updated)."""
-    model.train()
-    named = dict(model.named_parameters())
-    n = 0
-    for item in steps:
-        loss = loss_of(item)
-        if not torch.isfinite(loss):
-            raise UnlearningError(f"the loss became {float(loss)} at step {n}; lower lr")
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if mask is not None:
-            for name, m in mask.items():
-                if named[name].grad is not None:
-                    named[name].grad.mul_(m)
-        optimiser.step()
-        n += 1
-    model.eval()
-    return n
 
 
 def unlearn_classifier(

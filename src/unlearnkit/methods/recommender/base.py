@@ -35,6 +35,7 @@ from unlearnkit.core.io import atomic_write_json
 from unlearnkit.core.seeding import derive_seed
 from unlearnkit.methods.base import METHODS
 from unlearnkit.methods.loop import UnlearningError, UnlearnRecord
+from unlearnkit.methods.optim import train_steps
 from unlearnkit.models.recommender import (
     LightGCN,
     RecommenderAdapter,
@@ -157,21 +158,8 @@ def seen_of(pairs: np.ndarray, n_users: int) -> list[set[int]]:
     return seen_items(pairs[:, 0], pairs[:, 1], n_users)
 
 
-def train_loop(model: nn.Module, optimiser, steps: Iterator[Any], loss_of) -> int:
-    """One optimiser step per item of ``steps`` on ``loss_of(item)``; a non-finite loss stops
-    with an error. Returns the steps."""
-    model.train()
-    n = 0
-    for item in steps:
-        loss = loss_of(item)
-        if not torch.isfinite(loss):
-            raise UnlearningError(f"the loss became {float(loss)} at step {n}; lower lr")
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        n += 1
-    model.eval()
-    return n
+#: the step loop every recommender method runs (shared with the classifier methods)
+train_loop = train_steps
 
 
 def as_pairs(pairs: Any, what: str) -> np.ndarray:
