@@ -18,8 +18,9 @@ from unlearnkit.cli import app
 from unlearnkit.evaluation.functional.mia import auc
 from unlearnkit.report import write_report
 from unlearnkit.report.plots import roc_points
-from unlearnkit.report.tables import HEADLINE, TIME_COLUMN, compare_runs, format_cell, paper_url
+from unlearnkit.report.tables import TIME_COLUMN, compare_runs, format_cell, paper_url
 from unlearnkit.runner.build import build_spec
+from unlearnkit.runner.families.lm import HEADLINE
 from unlearnkit.runner.run import run_experiment
 from unlearnkit.runner.spec import ExperimentSpec, MethodSpec
 

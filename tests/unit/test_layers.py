@@ -48,11 +48,7 @@ FORBIDDEN = {
 #: (importing module, imported module) -> reason. The lead removes an entry when the
 #: crossing is gone; a listed crossing that no longer exists fails the test, so that the
 #: list cannot go stale.
-KNOWN_TODO: dict[tuple[str, str], str] = {
-    ("unlearnkit.report.html", "unlearnkit.runner.families.lm"): "lead moves the results schema",
-    ("unlearnkit.report.plots", "unlearnkit.runner.families.lm"): "lead moves the results schema",
-    ("unlearnkit.report.tables", "unlearnkit.runner.families.lm"): "lead moves the results schema",
-}
+KNOWN_TODO: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

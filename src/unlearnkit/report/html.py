@@ -5,6 +5,11 @@ one file); the same PNGs, the leaderboard as CSV and Markdown are written next t
 
     RUN_DIR/report/index.html  fq_vs_mu.png  metrics.png  mia_roc.png  cost.png
                    leaderboard.csv  leaderboard.md
+
+The page knows no family: it draws exactly the figures the run's presentation lists
+(:func:`~unlearnkit.report.tables.presentation_of`), in that order, with the captions and
+measures the presentation gives; the audit's recovery curves go in the audit's section,
+the sequential requests in their own.
 """
 
 from __future__ import annotations
@@ -27,61 +32,30 @@ from unlearnkit.report.tables import (
     format_cell,
     leaderboard,
     paper_url,
+    presentation_of,
     to_csv,
     to_markdown,
 )
-from unlearnkit.runner.families.lm import HEADLINE
 
-FIGURES: tuple[tuple[str, str], ...] = (
-    (
-        "fq_vs_mu",
-        "Forget quality against model utility. The oracle (green star) is where a "
-        "perfect unlearning method lands; the target (black cross) is where it starts.",
-    ),
-    (
-        "frontier",
-        "Classifier runs: forget accuracy against test accuracy (recommender runs: the "
-        "removed interactions' rank percentile against NDCG). The oracle's level (dashed) "
-        "is the goal: a model that never saw these people still recognises their age "
-        "bands, and still ranks what a user liked above what they did not.",
-    ),
-    (
-        "metrics",
-        "Headline metrics per model, with 95% bootstrap intervals (one seed) or "
-        "± one standard deviation over seeds.",
-    ),
-    (
-        "mia_roc",
-        "ROC curves of membership-inference attacks separating forget (members) "
-        "from holdout (non-members). The oracle's curve is the level to reach, not the "
-        "diagonal: see docs/metrics.md.",
-    ),
-    ("cost", "Unlearning wall time as a share of retraining the oracle from scratch."),
-)
-#: figures drawn only when the run was audited (in its audit section)
-AUDIT_FIGURES: tuple[tuple[str, str], ...] = (
-    (
-        "audit_curves",
-        "Recovery under fine-tuning: knowledge of the forget records not relearned after "
-        "s steps on half of the forget set, on related (neighbour) people, or through a "
-        "LoRA adapter. Knowledge that returns to the target's level was suppressed, not "
-        "removed; the oracle's curve is what relearning teaches a model that never knew.",
-    ),
-    (
-        "sequence",
-        "Sequential requests: each method applied to the forget set as successive requests "
-        "(groups of people). Requested knowledge should fall and stay down, pending and "
-        "retain knowledge should stay; forget quality compares the people requested so far "
-        "with the oracle of the whole forget set (exact after the last request).",
-    ),
-)
-
-REC_SEQUENCE = (
-    "Sequential requests: the request applied in successive parts by each method (one "
-    "method instance, so a one-off setup is paid once), the oracle retrained after each. "
-    "Top-K hits of the interactions requested so far should fall to the oracle's level "
-    "and stay; those not yet requested and the utility should stay."
-)
+#: the captions of the figures whose meaning is the same in every run (a frontier's and
+#: the sequential requests' come with the run's presentation)
+CAPTIONS: dict[str, str] = {
+    "fq_vs_mu": "Forget quality against model utility. The oracle (green star) is where a "
+    "perfect unlearning method lands; the target (black cross) is where it starts.",
+    "metrics": "Headline metrics per model, with 95% bootstrap intervals (one seed) or "
+    "± one standard deviation over seeds.",
+    "mia_roc": "ROC curves of membership-inference attacks separating forget (members) "
+    "from holdout (non-members). The oracle's curve is the level to reach, not the "
+    "diagonal: see docs/metrics.md.",
+    "cost": "Unlearning wall time as a share of retraining the oracle from scratch.",
+    "audit_curves": "Recovery under fine-tuning: knowledge of the forget records not "
+    "relearned after s steps on half of the forget set, on related (neighbour) people, or "
+    "through a LoRA adapter. Knowledge that returns to the target's level was suppressed, "
+    "not removed; the oracle's curve is what relearning teaches a model that never knew.",
+}
+#: figures shown in a section of their own rather than with the others: the audit's
+#: recovery curves (when the run was audited) and the sequential requests (when run)
+SECTIONED = ("audit_curves", "sequence")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;
@@ -105,18 +79,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     out = Path(out_dir) if out_dir is not None else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     lines = leaderboard(results)
-    figures = {
-        "frontier": plots.accuracy_frontier(lines),
-        "metrics": plots.metric_bars(lines),
-        "mia_roc": plots.mia_roc(results, run_dir, lines),
-        "cost": plots.cost_vs_retraining(lines, results.get("oracle_cost")),
-        "audit_curves": plots.audit_curves(results, run_dir, lines),
-        "sequence": plots.sequence_curves(results, lines),
-    }
-    if HEADLINE[0][0] in columns_of(lines):  # forget quality vs utility: people requests
-        figures = {"fq_vs_mu": plots.fq_vs_mu(lines), **figures}
+    presentation = presentation_of(results)
     images: dict[str, bytes] = {}
-    for name, fig in figures.items():
+    for name in presentation["plots"]:
+        fig = plots.draw(name, results, run_dir, lines, presentation)
         if fig is None:
             continue
         images[name] = plots.png(fig)
@@ -131,8 +97,11 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
 def render_html(
     results: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], images: Mapping[str, bytes]
 ) -> str:
-    """The report page: the run's summary, the leaderboard, the figures, the configs."""
+    """The report page: the run's summary, the leaderboard, the figures its presentation
+    lists (``images``: the drawn ones, by name; a listed figure without data says so), the
+    audit and the sequential requests when the run has them, the methods' configs."""
     spec = results["spec"]
+    shown = presentation_of(results)
     esc = html.escape
     title = f"unlearnkit run: {spec['name']}"
     parts = [
@@ -146,28 +115,31 @@ def render_html(
         '<p><a href="leaderboard.csv">CSV</a> · <a href="leaderboard.md">Markdown</a> · '
         '<a href="../results.json">results.json</a> · <a href="../spec.yaml">spec</a></p>',
     ]
-    for name, caption in FIGURES:
-        if name == "fq_vs_mu" and HEADLINE[0][0] not in columns_of(lines):
-            continue  # a corpus request (book, hazard) has no forget quality
-        if name == "frontier" and name not in images:
-            continue  # LM runs
-        parts.append(_figure(name, caption, images))
-    if results.get("family") == "recommender" and "sequence" in images:
-        parts += ["<h2>Sequential requests</h2>", _figure("sequence", REC_SEQUENCE, images)]
+    parts += [
+        _figure(name, _caption(name, shown), images)
+        for name in shown["plots"]
+        if name not in SECTIONED
+    ]
     audited = [r for r in results["rows"] if r.get("audit")]
     if audited:
-        what = (
-            "top-K hits of the removed interactions"
-            if results.get("family") == "recommender"
-            else "value-token accuracy"
-            if results.get("family") is None
-            else "forget accuracy"
-        )
-        parts += ["<h2>Robustness audit</h2>", _audit_table(audited, what)]
-        if results.get("family") is None:  # the curves are the LM audit's
-            parts += [_figure(name, caption, images) for name, caption in AUDIT_FIGURES]
+        parts += ["<h2>Robustness audit</h2>", _audit_table(audited, shown["audit_measure"])]
+        if "audit_curves" in shown["plots"]:
+            parts.append(_figure("audit_curves", _caption("audit_curves", shown), images))
+    if "sequence" in shown["plots"] and "sequence" in images:
+        caption = _caption("sequence", shown)
+        parts += ["<h2>Sequential requests</h2>", _figure("sequence", caption, images)]
     parts += ["<h2>Methods and their configs</h2>", _configs(lines), "</body></html>"]
     return "\n".join(parts) + "\n"
+
+
+def _caption(name: str, presentation: Mapping[str, Any]) -> str:
+    """The caption of figure ``name``: the run's own for its frontier and sequential
+    requests, otherwise :data:`CAPTIONS`'s."""
+    if name == "frontier":
+        return str((presentation["frontier"] or {}).get("caption", ""))
+    if name == "sequence":
+        return str(presentation["sequence_caption"])
+    return CAPTIONS.get(name, "")
 
 
 def _figure(name: str, caption: str, images: Mapping[str, bytes]) -> str:
@@ -182,53 +154,46 @@ def _figure(name: str, caption: str, images: Mapping[str, bytes]) -> str:
 
 
 def _summary(results: Mapping[str, Any]) -> str:
+    """What was run, the same way for every family: the family, methods × seeds, the
+    spec's top-level settings that are plain values (:func:`_settings`), the lines the
+    family wrote into its presentation's ``summary`` (its data, in words), and when and
+    with which library versions it ran."""
     spec = results["spec"]
     esc = html.escape
     versions = ", ".join(f"{k} {v}" for k, v in (results.get("versions") or {}).items())
-    wall = results.get("wall_time_s", math.nan)
-    if spec.get("kind") == "recommender":
-        w = spec["world"]
-        return (
-            "<ul>"
-            + (
-                f"<li>data: <code>{esc(str(spec['data']))}</code> (ratings ≥ {spec['threshold']}); "
-                if spec.get("data")
-                else f"<li>data: the interaction world (seed {w['seed']}: {w['n_users']} "
-                f"users × {w['n_items']} items); "
-            )
-            + f"forget request <b>{esc(str(spec['request']))}</b>; model "
-            f"{esc(spec['model']['arch'])}</li>"
-            f"<li>seeds {esc(str(spec['seeds']))}; rankings cut at K = {spec['k']}; "
-            f"sequential requests: {spec.get('sequential') or 'off'}</li>"
-            f"<li>created {esc(str(results.get('created', '')))} in {wall:.1f} s; "
-            f"{esc(versions)}</li></ul>"
-        )
-    if spec.get("kind") == "classifier":
-        w = spec["world"]
-        return (
-            "<ul>"
-            f"<li>data: the identity world (seed {w['seed']}: {w['n_train_identities']} train, "
-            f"{w['n_forget']} forgotten, {w['n_test_identities']} test and "
-            f"{w['n_unseen_identities']} unseen people); model {esc(spec['model']['arch'])}</li>"
-            f"<li>seeds {esc(str(spec['seeds']))}; epsilon-score over {spec['challenge_n']} "
-            f"unlearned and retrained models; LiRA with {spec['shadows']} shadow models</li>"
-            f"<li>created {esc(str(results.get('created', '')))} in {wall:.1f} s; "
-            f"{esc(versions)}</li></ul>"
-        )
-    source = (
-        f"embedded world (preset build, seed {spec['build']['world']['seed']})"
-        if spec.get("model") is None
-        else f"model <code>{esc(str(spec['model']))}</code>, data <code>"
-        f"{esc(str(spec['data']))}</code>"
-    )
-    return (
-        "<ul>"
-        f"<li>data: {source}; forget set <b>{esc(str(spec['forget']))}</b></li>"
-        f"<li>seeds {esc(str(spec['seeds']))}; suites {esc(', '.join(spec['suites']))}; "
-        f"{spec['bootstrap']} bootstrap resamples, {100 * spec['ci_level']:.0f}% intervals</li>"
-        f"<li>created {esc(str(results.get('created', '')))} in {wall:.1f} s; {esc(versions)}</li>"
-        "</ul>"
-    )
+    wall = float(results.get("wall_time_s", math.nan))
+    methods = spec.get("methods") or []
+    items = [
+        f"family <b>{esc(str(results.get('family', '')))}</b>; {len(methods)} "
+        f"method{'s' if len(methods) != 1 else ''} × seeds {esc(str(spec.get('seeds')))}",
+        "settings: " + esc(", ".join(f"{k} {v}" for k, v in _settings(spec).items())),
+        *(esc(str(line)) for line in presentation_of(results)["summary"]),
+        f"created {esc(str(results.get('created', '')))} in {wall:.1f} s; {esc(versions)}",
+    ]
+    return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
+
+
+#: spec entries the summary shows on their own (or, for methods, in the configs section)
+_SUMMARISED = frozenset({"kind", "name", "methods", "seeds"})
+
+
+def _settings(spec: Mapping[str, Any]) -> dict[str, str]:
+    """The spec's top-level settings that are plain values (text, numbers, booleans, or
+    lists of them), as text; unset (None) and nested settings are left out (the spec is
+    one link away)."""
+    out = {}
+    for key, value in spec.items():
+        if key in _SUMMARISED or value is None:
+            continue
+        if _plain(value):
+            out[key] = str(value)
+        elif isinstance(value, list) and value and all(_plain(v) for v in value):
+            out[key] = "[" + ", ".join(map(str, value)) + "]"
+    return out
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
 
 
 def _table(lines: Sequence[Mapping[str, Any]]) -> str:
@@ -245,10 +210,11 @@ def _table(lines: Sequence[Mapping[str, Any]]) -> str:
     return f'<table id="leaderboard"><tr>{head}</tr>{"".join(body)}</table>'
 
 
-def _audit_table(rows: Sequence[Mapping[str, Any]], what: str = "value-token accuracy") -> str:
-    """Forget-set knowledge of every audited model before and after each attack, and the
-    same as "forgetting left" (1 = as forgotten as the oracle, 0 = as known as the target)
-    when the target and the oracle were audited (docs/audit.md)."""
+def _audit_table(rows: Sequence[Mapping[str, Any]], measure: str) -> str:
+    """Forget-set knowledge of every audited model before and after each attack (in the
+    run's ``measure``: the presentation's ``audit_measure``), and the same as "forgetting
+    left" (1 = as forgotten as the oracle, 0 = as known as the target) when the target and
+    the oracle were audited (docs/audit.md)."""
     from unlearnkit.audit.knowledge import forgetting_left
 
     esc = html.escape
@@ -265,7 +231,8 @@ def _audit_table(rows: Sequence[Mapping[str, Any]], what: str = "value-token acc
         cells = "".join(f"<td>{num(r['audit'], c):.3f}</td>" for c in cols)
         body.append(f"<tr{cls}><td>{esc(r['label'])}</td>{cells}</tr>")
     out = [
-        f"<p>Forget-set knowledge ({esc(what)}) before and after each attack "
+        f"<p>Forget-set knowledge{f' ({esc(measure)})' if measure else ''} before and after "
+        "each attack "
         "(relearning: @0 and the last step; related: relearning on retain people linked to "
         "forget people).</p>",
         f'<table id="audit"><tr>{head}</tr>{"".join(body)}</table>',
@@ -322,4 +289,4 @@ def _configs(lines: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["FIGURES", "render_html", "write_report"]
+__all__ = ["CAPTIONS", "render_html", "write_report"]

@@ -1,15 +1,18 @@
 """The plots of a run report (matplotlib, drawn off-screen).
 
-Each function returns a :class:`matplotlib.figure.Figure`; :func:`png` renders one to PNG
-bytes. The inputs are the leaderboard lines (:func:`unlearnkit.report.tables.leaderboard`)
-and, for the ROC curves, the per-example attack scores kept in each model's report.
+Each function returns a :class:`matplotlib.figure.Figure` (or None when the run has no
+data for it); :func:`png` renders one to PNG bytes. The inputs are the leaderboard lines
+(:func:`unlearnkit.report.tables.leaderboard`), the run's presentation
+(:func:`unlearnkit.report.tables.presentation_of`: which metric keys a frontier plots,
+which bars are log-scaled, the sequence panels) and, for the curves, the reports the rows
+point to. :func:`draw` draws one figure by the name a presentation lists in ``plots``.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from unlearnkit.report.tables import TIME_COLUMN
-from unlearnkit.runner.families.lm import HEADLINE
+from unlearnkit.core.errors import UnlearnkitError
+from unlearnkit.report.tables import FORGET_QUALITY, MODEL_UTILITY, TIME_COLUMN, cell_of
 
 TARGET_STYLE = {"marker": "X", "color": "black", "s": 90}
 ORACLE_STYLE = {"marker": "*", "color": "tab:green", "s": 160}
@@ -49,8 +52,7 @@ def png(fig: Figure, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def _value(line: Mapping[str, Any], column: str) -> float:
-    cell = line.get(column)
+def _value(cell: Mapping[str, Any] | None) -> float:
     return math.nan if cell is None else float(cell["value"])
 
 
@@ -67,21 +69,24 @@ def _colors(lines: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return colors
 
 
-def fq_vs_mu(lines: Sequence[Mapping[str, Any]]) -> Figure:
-    """Forget quality (log scale; higher = closer to the oracle) against model utility."""
+def fq_vs_mu(lines: Sequence[Mapping[str, Any]]) -> Figure | None:
+    """Forget quality (log scale; higher = closer to the oracle) against model utility,
+    found by their TOFU metric keys. None when the headline has no forget quality."""
+    if not any(cell_of(ln, FORGET_QUALITY) is not None for ln in lines):
+        return None
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     colors = _colors(lines)
-    fq_label, mu_label = HEADLINE[0][0], HEADLINE[1][0]
     floor = 1e-300
     for ln in lines:
-        fq, mu = _value(ln, fq_label), _value(ln, mu_label)
+        mu_cell = cell_of(ln, MODEL_UTILITY)
+        fq, mu = _value(cell_of(ln, FORGET_QUALITY)), _value(mu_cell)
         if math.isnan(fq) or math.isnan(mu):
             continue
         style = {"target": TARGET_STYLE, "oracle": ORACLE_STYLE}.get(
             ln["kind"], {"marker": "o", "color": colors[ln["label"]], "s": 60}
         )
         ax.scatter([mu], [max(fq, floor)], label=ln["label"], zorder=3, **style)
-        spread = ln[mu_label].get("spread")
+        spread = mu_cell.get("spread") if mu_cell else None
         if spread:
             ax.errorbar([mu], [max(fq, floor)], xerr=[spread], color=style["color"], alpha=0.6)
     ax.set_yscale("log")
@@ -95,18 +100,23 @@ def fq_vs_mu(lines: Sequence[Mapping[str, Any]]) -> Figure:
     return fig
 
 
-def metric_bars(lines: Sequence[Mapping[str, Any]]) -> Figure:
+def metric_bars(
+    lines: Sequence[Mapping[str, Any]], log_metrics: Collection[str] = ()
+) -> Figure | None:
     """One panel per headline metric: a bar per model, with its confidence interval (single
-    runs) or ± one standard deviation over seeds."""
-    columns = list(lines[0]["columns"]) if lines else [label for label, _ in HEADLINE]
-    n = len(columns)
+    runs) or ± one standard deviation over seeds; the metrics whose keys are in
+    ``log_metrics`` (p-values) on a symmetric log scale. None without headline metrics."""
+    headline = list(lines[0]["keys"].items()) if lines else []  # (key, label), in order
+    if not headline:
+        return None
+    n = len(headline)
     fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.8), squeeze=False)
     colors = _colors(lines)
     labels = [ln["label"] for ln in lines]
-    for ax, label in zip(axes[0], columns, strict=True):
+    for ax, (key, label) in zip(axes[0], headline, strict=True):
         values, lows, highs = [], [], []
         for ln in lines:
-            cell = ln.get(label) or {"value": math.nan}
+            cell = cell_of(ln, key) or {"value": math.nan}
             v = float(cell["value"])
             if cell.get("spread") is not None:
                 lo, hi = v - cell["spread"], v + cell["spread"]
@@ -128,7 +138,7 @@ def metric_bars(lines: Sequence[Mapping[str, Any]]) -> Figure:
         for i, v in enumerate(values):
             if math.isnan(v):
                 ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7)
-        if label == HEADLINE[0][0]:
+        if key in log_metrics:
             ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_title(label, fontsize=10)
         ax.set_xticks(range(len(lines)), labels, rotation=60, ha="right", fontsize=8)
@@ -265,31 +275,18 @@ def audit_curves(
     return fig
 
 
-#: the panels of the sequential-requests figure (history key -> title)
-SEQUENCE_PANELS: tuple[tuple[str, str], ...] = (
-    ("requested", "knowledge: requested so far"),
-    ("pending", "knowledge: not yet requested"),
-    ("retain", "knowledge: retain people"),
-    ("forget_quality", "forget quality (requested)"),
-    ("model_utility", "model utility"),
-)
-#: the same for recommender runs (top-K hits of removed interactions, and utility)
-REC_SEQUENCE_PANELS: tuple[tuple[str, str], ...] = (
-    ("requested", "top-K hits: requested so far"),
-    ("pending", "top-K hits: not yet requested"),
-    ("forget_rank_pct", "rank percentile: requested"),
-    ("retain", "Recall@K (all users)"),
-    ("model_utility", "NDCG@K (all users)"),
-)
-
-
 def sequence_curves(
-    results: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]
+    results: Mapping[str, Any],
+    lines: Sequence[Mapping[str, Any]],
+    panels: Sequence[Sequence[str]],
+    log_metrics: Collection[str] = (),
 ) -> Figure | None:
-    """Each method applied as successive forget requests: after each request, knowledge of
-    the people requested so far, of those still pending and of retain people, and the
-    forget quality and model utility; one curve per method (its first seed). None when the
-    run has no sequences."""
+    """Each method applied as successive forget requests: one panel per (history key,
+    title) in ``panels`` (what is known of the part requested so far, of the parts still
+    pending, the utility...), its value after each request; one curve per method (its
+    first seed). A panel whose history key names a log-scaled metric (the last part of a
+    key in ``log_metrics``: ``forget_quality`` of ``tofu/forget/forget_quality``) is drawn
+    on a log scale, the others as fractions. None when the run has no sequences."""
     colors = _colors(lines)
     seen: set[str] = set()
     curves: list[tuple[str, list[Mapping[str, Any]]]] = []
@@ -300,15 +297,17 @@ def sequence_curves(
             curves.append((name, row["sequence"]))
     if not curves:
         return None
-    chosen = REC_SEQUENCE_PANELS if results.get("family") == "recommender" else SEQUENCE_PANELS
-    panels = [(k, t) for k, t in chosen if any(k in h[0] for _, h in curves)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 3.3), squeeze=False)
-    for ax, (key, title) in zip(axes[0], panels, strict=True):
+    shown = [(k, t) for k, t in panels if any(k in h[0] for _, h in curves)]
+    if not shown:
+        return None
+    logged = {m.rsplit("/", 1)[-1] for m in log_metrics}
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.5 * len(shown), 3.3), squeeze=False)
+    for ax, (key, title) in zip(axes[0], shown, strict=True):
         for name, history in curves:
             xs = [h["request"] for h in history]
             ys = [float(h.get(key, math.nan)) for h in history]
             ax.plot(xs, ys, marker="o", ms=3, lw=1.3, color=colors.get(name, "grey"), label=name)
-        if key == "forget_quality":
+        if key in logged:
             ax.set_yscale("log")
         else:
             ax.set_ylim(-0.02, 1.02)
@@ -326,55 +325,31 @@ def _load_report(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-#: the frontiers of the family runs: (forget column, utility column, axis labels, title)
-FRONTIERS: tuple[tuple[str, str, str, str, str], ...] = (
-    (
-        "forget acc",
-        "test acc",
-        "forget accuracy (the oracle's level is the goal)",
-        "test accuracy (unseen images of other people; higher is better)",
-        "Forget vs test accuracy",
-    ),
-    (
-        "forget rank pct",
-        "NDCG@",
-        "removed interactions' rank percentile (the oracle's level is the goal)",
-        "NDCG on the test interactions (higher is better)",
-        "Forgetting vs recommendation quality",
-    ),
-)
-
-
-def accuracy_frontier(lines: Sequence[Mapping[str, Any]]) -> Figure | None:
-    """Family runs: how forgotten the request is against utility, one point per model
-    (classifiers: forget vs test accuracy; recommenders: the removed interactions' rank
-    percentile vs NDCG). The oracle's forget level is the goal (not 0: it still generalises
-    to what it never saw); the target is where methods start. None without those columns."""
-    cols = list(lines[0]["columns"]) if lines else []
-    found = None
-    for f_col, t_prefix, y_label, x_label, title in FRONTIERS:
-        t_col = next((c for c in cols if c.startswith(t_prefix)), None)
-        if f_col in cols and t_col is not None:
-            found = (f_col, t_col, y_label, x_label, title)
-            break
-    if found is None:
+def frontier(lines: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> Figure | None:
+    """How forgotten the request is against utility, one point per model: the metric keys
+    ``spec["forget"]`` (y) and ``spec["utility"]`` (x), with the spec's axis texts and title
+    (a presentation's ``frontier``; ``log``: the forget axis on a log scale). The oracle's
+    forget level is the goal (not 0: it still generalises to what it never saw); the target
+    is where methods start. None when no model has both metrics."""
+    forget, utility = spec["forget"], spec["utility"]
+    points = [(ln, _value(cell_of(ln, forget)), _value(cell_of(ln, utility))) for ln in lines]
+    points = [(ln, f, u) for ln, f, u in points if not (math.isnan(f) or math.isnan(u))]
+    if not points:
         return None
-    f_col, t_col, y_label, x_label, title = found
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     colors = _colors(lines)
-    for ln in lines:
-        f, t = _value(ln, f_col), _value(ln, t_col)
-        if math.isnan(f) or math.isnan(t):
-            continue
+    for ln, f, u in points:
         style = {"target": TARGET_STYLE, "oracle": ORACLE_STYLE}.get(
             ln["kind"], {"marker": "o", "color": colors[ln["label"]], "s": 60}
         )
-        ax.scatter([t], [f], label=ln["label"], zorder=3, **style)
+        ax.scatter([u], [f], label=ln["label"], zorder=3, **style)
         if ln["kind"] == "oracle":
             ax.axhline(f, color="tab:green", lw=0.8, ls="--")
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
-    ax.set_title(title)
+    if spec.get("log"):
+        ax.set_yscale("log")
+    ax.set_xlabel(spec.get("utility_axis", utility))
+    ax.set_ylabel(spec.get("forget_axis", forget))
+    ax.set_title(spec.get("title", "Forgetting vs utility"))
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     return fig
@@ -386,13 +361,13 @@ def cost_vs_retraining(
     """Unlearning wall time per method as a percentage of the oracle's (re)training time
     (100% = retraining would have cost as much). None without the oracle's training cost."""
     methods = [ln for ln in lines if ln["kind"] == "method" and ln.get(TIME_COLUMN)]
-    methods = [ln for ln in methods if not math.isnan(_value(ln, TIME_COLUMN))]
+    methods = [ln for ln in methods if not math.isnan(_value(ln[TIME_COLUMN]))]
     if not methods:
         return None
     colors = _colors(lines)
     fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(methods) + 1.6))
     names = [ln["label"] for ln in methods]
-    values = [_value(ln, TIME_COLUMN) for ln in methods]
+    values = [_value(ln[TIME_COLUMN]) for ln in methods]
     spreads = [(ln[TIME_COLUMN].get("spread") or 0.0) for ln in methods]
     xerr = spreads if any(spreads) else None
     ax.barh(names, values, xerr=xerr, color=[colors[n] for n in names], capsize=3)
@@ -409,13 +384,60 @@ def cost_vs_retraining(
     return fig
 
 
+#: one figure of a run: (results, run directory, leaderboard lines, presentation) -> it
+Drawer = Callable[
+    [Mapping[str, Any], Path, Sequence[Mapping[str, Any]], Mapping[str, Any]], Figure | None
+]
+
+#: the figures a presentation's ``plots`` may name, each with how it is drawn
+DRAWERS: dict[str, Drawer] = {
+    "fq_vs_mu": lambda results, run_dir, lines, shown: fq_vs_mu(lines),
+    "frontier": lambda results, run_dir, lines, shown: (
+        frontier(lines, shown["frontier"]) if shown["frontier"] else None
+    ),
+    "metrics": lambda results, run_dir, lines, shown: metric_bars(lines, shown["log_metrics"]),
+    "mia_roc": lambda results, run_dir, lines, shown: mia_roc(results, run_dir, lines),
+    "cost": lambda results, run_dir, lines, shown: cost_vs_retraining(
+        lines, results.get("oracle_cost")
+    ),
+    "audit_curves": lambda results, run_dir, lines, shown: audit_curves(results, run_dir, lines),
+    "sequence": lambda results, run_dir, lines, shown: sequence_curves(
+        results, lines, shown["sequence_panels"], shown["log_metrics"]
+    ),
+}
+
+
+def draw(
+    name: str,
+    results: Mapping[str, Any],
+    run_dir: str | Path,
+    lines: Sequence[Mapping[str, Any]],
+    presentation: Mapping[str, Any],
+) -> Figure | None:
+    """The figure ``name`` (one of :data:`DRAWERS`) of a run, or None when the run has no
+    data for it. ``presentation`` is :func:`~unlearnkit.report.tables.presentation_of` of
+    ``results``."""
+    drawer = DRAWERS.get(name)
+    if drawer is None:
+        raise UnlearnkitError(
+            f"the run's results.json asks for the figure {name!r}, which the report cannot "
+            f"draw (it draws {', '.join(DRAWERS)}): update unlearnkit to the version that "
+            "wrote the run, or correct presentation.plots in results.json"
+        )
+    return drawer(results, Path(run_dir), lines, presentation)
+
+
 __all__ = [
+    "DRAWERS",
     "ROC_ATTACKS",
-    "accuracy_frontier",
+    "audit_curves",
     "cost_vs_retraining",
+    "draw",
     "fq_vs_mu",
+    "frontier",
     "metric_bars",
     "mia_roc",
     "png",
     "roc_points",
+    "sequence_curves",
 ]

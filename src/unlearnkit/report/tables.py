@@ -6,6 +6,10 @@ standard deviation next to it); a single run shows its bootstrap interval instea
 target and the oracle are the reference lines: a method should sit near the oracle.
 The same lines are written as CSV and Markdown (:func:`to_csv`, :func:`to_markdown`), and
 :func:`compare_runs` lines up the leaderboards of every run in a runs directory.
+
+The report knows no family: a run's ``results.json`` names its headline (label, metric
+key) and how to show it (``presentation``: :func:`presentation_of`), and the report finds
+every number by its metric key (:func:`cell_of`), never by its display label.
 """
 
 from __future__ import annotations
@@ -22,10 +26,58 @@ from typing import Any
 from rich.table import Table
 
 from unlearnkit.core.errors import UnlearnkitError
-from unlearnkit.core.runs import INDEX_FILE, load_results, read_runs_index
-from unlearnkit.runner.families.lm import HEADLINE
+from unlearnkit.core.runs import INDEX_FILE, LEGACY_FAMILY, load_results, read_runs_index
 
 TIME_COLUMN = "time (% of oracle training)"
+
+#: TOFU's forget quality (a KS-test p-value against the oracle) and model utility: the
+#: metric keys of the forget-quality-vs-utility figure and of the forget-size sweep
+FORGET_QUALITY = "tofu/forget/forget_quality"
+MODEL_UTILITY = "tofu/model_utility"
+
+#: The headline of results files written before results named theirs: language-model runs
+#: forgetting people (a frozen copy; today's headlines come from ``results["headline"]``).
+LEGACY_HEADLINE: tuple[tuple[str, str], ...] = (
+    ("forget quality", FORGET_QUALITY),
+    ("model utility", MODEL_UTILITY),
+    ("forget ROUGE-L", "tofu/forget/rouge_l"),
+    ("PrivLeak", "muse/privleak"),
+    ("MIA AUC (Min-K%)", "mia/mia_min_k"),
+)
+
+#: What a presentation holds when a results file leaves an entry out: the figures every
+#: run has data for, no frontier, linear bars, no audit measure, no sequence panels and
+#: no family-written summary lines (see ``Family.presentation`` for each entry).
+BASE_PRESENTATION: dict[str, Any] = {
+    "plots": ["metrics", "mia_roc", "cost"],
+    "frontier": None,
+    "log_metrics": [],
+    "audit_measure": "",
+    "sequence_panels": [],
+    "sequence_caption": "",
+    "summary": [],
+}
+
+#: The presentation of language-model runs forgetting people, for results files written
+#: before results carried their presentation (frozen, as those runs' reports showed them).
+_LEGACY_LM_PEOPLE: dict[str, Any] = {
+    "plots": ["fq_vs_mu", "metrics", "mia_roc", "cost", "audit_curves", "sequence"],
+    "log_metrics": [FORGET_QUALITY],
+    "audit_measure": "value-token accuracy",
+    "sequence_panels": [
+        ["requested", "knowledge: requested so far"],
+        ["pending", "knowledge: not yet requested"],
+        ["retain", "knowledge: retain people"],
+        ["forget_quality", "forget quality (requested)"],
+        ["model_utility", "model utility"],
+    ],
+    "sequence_caption": (
+        "Sequential requests: each method applied to the forget set as successive requests "
+        "(groups of people). Requested knowledge should fall and stay down, pending and "
+        "retain knowledge should stay; forget quality compares the people requested so far "
+        "with the oracle of the whole forget set (exact after the last request)."
+    ),
+}
 
 
 def _f(v: Any) -> float:
@@ -36,22 +88,59 @@ def _f(v: Any) -> float:
 
 
 def headline_of(results: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The (label, key) columns a run's results name (the people's headline by default)."""
+    """The (label, key) columns a run's results name (:data:`LEGACY_HEADLINE` for results
+    written before they named theirs)."""
     given = results.get("headline")
-    return tuple((h["label"], h["key"]) for h in given) if given else HEADLINE
+    return tuple((h["label"], h["key"]) for h in given) if given else LEGACY_HEADLINE
+
+
+def presentation_of(results: Mapping[str, Any]) -> dict[str, Any]:
+    """How the report shows a run: its ``results["presentation"]``, written by its family
+    (figures, frontier, log-scaled metrics, audit measure, sequence panels; see
+    ``Family.presentation``), with :data:`BASE_PRESENTATION` for entries it leaves out.
+
+    The one fallback for results files written before results carried a presentation:
+    a language-model run (the family :func:`~unlearnkit.core.runs.load_results` gives a
+    file that names none) is shown as those reports showed it (forget quality against
+    utility and the audit's figures when its headline has forget quality); another
+    family's old file gets the figures every run has (rerunning its spec rewrites the
+    results with its presentation, reusing everything from the cache).
+    """
+    given = results.get("presentation")
+    if given is not None:
+        return {**BASE_PRESENTATION, **given}
+    if results.get("family", LEGACY_FAMILY) != LEGACY_FAMILY:
+        return dict(BASE_PRESENTATION)
+    if FORGET_QUALITY in {key for _, key in headline_of(results)}:
+        return {**BASE_PRESENTATION, **_LEGACY_LM_PEOPLE}
+    # a corpus request (a book, a hazard domain): no forget quality, no sequences
+    return {
+        **BASE_PRESENTATION,
+        "plots": [*BASE_PRESENTATION["plots"], "audit_curves"],
+        "audit_measure": _LEGACY_LM_PEOPLE["audit_measure"],
+    }
 
 
 def columns_of(lines: Sequence[Mapping[str, Any]]) -> list[str]:
     """The headline labels of leaderboard lines (each line carries them in ``columns``)."""
-    return list(lines[0]["columns"]) if lines else [label for label, _ in HEADLINE]
+    return list(lines[0]["columns"]) if lines else []
+
+
+def cell_of(line: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    """The cell of metric ``key`` in a leaderboard line (None when the line's headline has
+    no such metric): lines hold their cells under display labels, and ``keys`` maps each
+    headline metric key to its label."""
+    label = line.get("keys", {}).get(key)
+    return None if label is None else line.get(label)
 
 
 def leaderboard(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Lines of the leaderboard from a run's ``results.json`` dict.
 
-    Each line: label, kind, n (seeds), paper, ``columns`` (the headline labels), and per
-    headline column ``value``, ``spread`` (std over seeds, or None) and ``ci`` (the
-    interval of a single run, or None).
+    Each line: label, kind, n (seeds), paper, ``columns`` (the headline labels), ``keys``
+    (headline metric key -> its label), and per headline label a cell: ``value``,
+    ``spread`` (std over seeds, or None) and ``ci`` (the interval of a single run, or
+    None). Read a metric's cell by its key with :func:`cell_of`.
     """
     headline = headline_of(results)
     groups: dict[str, list[Mapping[str, Any]]] = {}
@@ -74,6 +163,7 @@ def leaderboard(results: Mapping[str, Any]) -> list[dict[str, Any]]:
             "config": rows[0].get("config") or {},
         }
         line["columns"] = [label for label, _ in headline]
+        line["keys"] = {key: label for label, key in headline}
         for label, key in headline:
             vals = [_f(r["metrics"].get(key)) for r in rows]
             line[label] = _cell(vals, rows[0]["ci"].get(key) if len(rows) == 1 else None)
@@ -170,8 +260,8 @@ def sweep_table(sweep: Any) -> Table:
                 cells.append("-")
                 continue
             text = (
-                f"FQ {format_cell(line['forget quality'], intervals=False)}\n"
-                f"MU {format_cell(line['model utility'], intervals=False)}"
+                f"FQ {format_cell(cell_of(line, FORGET_QUALITY), intervals=False)}\n"
+                f"MU {format_cell(cell_of(line, MODEL_UTILITY), intervals=False)}"
             )
             if line.get(TIME_COLUMN) is not None:
                 text += f"\nt {format_cell(line[TIME_COLUMN], 2, intervals=False)}%"
@@ -268,7 +358,6 @@ def comparison_table(lines: Sequence[Mapping[str, Any]], intervals: bool = True)
     table.add_column("run", no_wrap=True)
     table.add_column("model")
     labels = list(dict.fromkeys(c for line in lines for c in line.get("columns", ())))
-    labels = labels or [label for label, _ in HEADLINE]
     for label in labels:
         table.add_column(label, justify="right")
     table.add_column("time (% of retraining)", justify="right")
