@@ -1,6 +1,7 @@
 """The adapter contract every family shares: one weight fingerprint (any dtype, bfloat16
-included, equal weights equal fingerprints, the values the caches were keyed with), and
-every adapter an instance of the ``ModelAdapter`` protocol."""
+included, equal weights equal fingerprints, the values the caches were keyed with), the
+inference-time wrappers registered by kind, and every adapter an instance of the
+``ModelAdapter`` protocol."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import hashlib
 import pytest
 import torch
 
+from unlearnkit.core.errors import RegistryError
 from unlearnkit.models.adapters import CausalLMAdapter, model_fingerprint
 from unlearnkit.models.adapters.base import tensor_bytes
 from unlearnkit.models.adapters.classifier import ClassifierAdapter
+from unlearnkit.models.adapters.wrappers import InferenceWrapper, wrap_saved, wrapper_kinds
 from unlearnkit.models.recommender import RecommenderAdapter, RecommenderConfig, build_recommender
 from unlearnkit.models.vision import build_classifier, classifier_preset
 
@@ -89,3 +92,29 @@ def test_layout_separates_reshaped_weights() -> None:
         b.weight.copy_(a.weight.reshape(4, 2))
     assert model_fingerprint(a) != model_fingerprint(b)
     assert model_fingerprint(a, layout=False) == model_fingerprint(b, layout=False)
+
+
+def test_the_inference_wrappers_register_by_kind() -> None:
+    from unlearnkit.models.adapters.agentic import AgenticAdapter
+    from unlearnkit.models.adapters.guarded import GuardedAdapter
+    from unlearnkit.models.adapters.logit_difference import ULDAdapter
+    from unlearnkit.models.adapters.prompted import PromptedAdapter
+
+    assert wrapper_kinds() == {
+        "prompt": PromptedAdapter,
+        "guard": GuardedAdapter,
+        "agentic": AgenticAdapter,
+        "uld": ULDAdapter,
+    }
+    with pytest.raises(RegistryError, match="two inference-time wrappers have the kind 'guard'"):
+
+        class Another(InferenceWrapper):
+            kind = "guard"
+
+    assert wrapper_kinds()["guard"] is GuardedAdapter
+
+
+def test_an_unknown_saved_wrapper_names_the_known_kinds(tiny_lm) -> None:
+    adapter = CausalLMAdapter(tiny_lm.model, tiny_lm.tokenizer)
+    with pytest.raises(ValueError, match=r"unknown inference-time wrapper 'mask'.*'agentic'"):
+        wrap_saved(adapter, {"kind": "mask"})

@@ -59,15 +59,11 @@ class ALU(InferenceMethod):
                 forbidden.setdefault(target, set()).update(ids)
         if not forbidden:
             raise ValueError("alu found no target in the forget questions")
-        wrapped = AgenticAdapter(
-            adapter.model,
-            tok,
+        wrapped = AgenticAdapter.around(
+            adapter,
             forbidden={t: sorted(ids) for t, ids in forbidden.items()},
             refusal=cfg.refusal,
             penalty=cfg.penalty,
-            batch_size=adapter.batch_size,
-            max_length=adapter.max_length,
-            prompt_format=adapter.prompt_format,
         )
         sizes = [len(ids) for ids in forbidden.values()]
         return wrapped, {"targets": len(forbidden), "forbidden_per_target": sum(sizes) / len(sizes)}

@@ -86,16 +86,12 @@ class GUARD(InferenceMethod):
             sims = unit[sorted(exact)] @ unit.T  # (forbidden, V)
             close = (sims >= cfg.token_threshold).any(0).nonzero().flatten().tolist()
             forbidden |= set(close) - allowed
-        guarded = GuardedAdapter(
-            adapter.model,
-            tok,
+        guarded = GuardedAdapter.around(
+            adapter,
             targets=targets,
             forbidden=sorted(forbidden),
             penalty=cfg.penalty,
             detect_threshold=cfg.detect_threshold,
-            batch_size=adapter.batch_size,
-            max_length=adapter.max_length,
-            prompt_format=adapter.prompt_format,
         )
         details = {
             "targets": len(targets),

@@ -59,12 +59,5 @@ class ICU(InferenceMethod):
         named = targets[: cfg.max_targets]
         instruction = cfg.template.format(targets=", ".join(named))
         base = getattr(adapter, "instruction", "")  # wrapping a wrapped model: both apply
-        wrapped = PromptedAdapter(
-            adapter.model,
-            adapter.tokenizer,
-            instruction=instruction + base,
-            batch_size=adapter.batch_size,
-            max_length=adapter.max_length,
-            prompt_format=adapter.prompt_format,
-        )
+        wrapped = PromptedAdapter.around(adapter, instruction=instruction + base)
         return wrapped, {"targets": len(targets), "named": named, "instruction": instruction}

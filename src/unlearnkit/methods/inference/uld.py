@@ -93,13 +93,7 @@ class ULD(InferenceMethod):
             progress=False,
         )
         model = LogitDifference(adapter.model, assistant, cfg.alpha, cfg.tau)
-        wrapped = ULDAdapter(
-            model,
-            adapter.tokenizer,
-            batch_size=adapter.batch_size,
-            max_length=adapter.max_length,
-            prompt_format=adapter.prompt_format,
-        )
+        wrapped = ULDAdapter.around(adapter, model=model)
         details = {
             "assistant_layers": cfg.layers,
             "assistant_steps": record.steps,

@@ -20,21 +20,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from unlearnkit.core.cache import content_hash
-from unlearnkit.models.adapters.causal_lm import CausalLMAdapter, ContinuationScores
+from unlearnkit.models.adapters.causal_lm import ContinuationScores
 from unlearnkit.models.adapters.guarded import penalised
+from unlearnkit.models.adapters.wrappers import InferenceWrapper
 
-KIND = "agentic"
 
-
-class AgenticAdapter(CausalLMAdapter):
+class AgenticAdapter(InferenceWrapper):
     """forbidden: target name -> its forbidden token ids. refusal: the composed answer when
     the critic finds a leak. penalty: the rewrite's logit penalty."""
+
+    kind = "agentic"
+    options = ("forbidden", "refusal", "penalty")
 
     def __init__(
         self,
@@ -50,7 +50,7 @@ class AgenticAdapter(CausalLMAdapter):
         if not forbidden:
             raise ValueError("an agentic pipeline needs at least one target")
         self.forbidden = {t: sorted({int(i) for i in ids}) for t, ids in forbidden.items()}
-        self.refusal = refusal
+        self.refusal = str(refusal)
         self.penalty = float(penalty)
         # first token -> [(token run, target)]: both the name alone and after a space
         self._index: dict[int, list[tuple[tuple[int, ...], str]]] = {}
@@ -59,40 +59,6 @@ class AgenticAdapter(CausalLMAdapter):
                 run = tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
                 if run:
                     self._index.setdefault(run[0], []).append((run, target))
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "kind": KIND,
-            "forbidden": self.forbidden,
-            "refusal": self.refusal,
-            "penalty": self.penalty,
-        }
-
-    def fingerprint(self) -> str:
-        return content_hash({"weights": super().fingerprint(), "wrapper": self.describe()})
-
-    def like(self, model: PreTrainedModel) -> AgenticAdapter:
-        return AgenticAdapter(
-            model,
-            self.tokenizer,
-            forbidden=self.forbidden,
-            refusal=self.refusal,
-            penalty=self.penalty,
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            prompt_format=self.prompt_format,
-        )
-
-    def save(self, path: str | Path) -> Path:
-        from unlearnkit.models.loading import save_causal_lm
-
-        return save_causal_lm(
-            self.model,
-            self.tokenizer,
-            path,
-            prompt_format=self.prompt_format,
-            extra={"inference_time": self.describe()},
-        )
 
     # -- the pipeline's steps ------------------------------------------------------------------
     def detect(self, text: str) -> list[str]:
@@ -149,17 +115,4 @@ class AgenticAdapter(CausalLMAdapter):
         return out
 
 
-def agentic_from_meta(adapter: CausalLMAdapter, meta: dict[str, Any]) -> AgenticAdapter:
-    return AgenticAdapter(
-        adapter.model,
-        adapter.tokenizer,
-        forbidden=meta["forbidden"],
-        refusal=str(meta["refusal"]),
-        penalty=float(meta["penalty"]),
-        batch_size=adapter.batch_size,
-        max_length=adapter.max_length,
-        prompt_format=adapter.prompt_format,
-    )
-
-
-__all__ = ["AgenticAdapter", "agentic_from_meta"]
+__all__ = ["AgenticAdapter"]

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from unlearnkit.core.cache import content_hash
-from unlearnkit.models.adapters.causal_lm import CausalLMAdapter, ContinuationScores
-
-KIND = "guard"
+from unlearnkit.models.adapters.causal_lm import ContinuationScores
+from unlearnkit.models.adapters.wrappers import InferenceWrapper
 
 
 @contextlib.contextmanager
@@ -40,10 +37,13 @@ def penalised(model: PreTrainedModel, token_ids: Sequence[int], penalty: float) 
         handle.remove()
 
 
-class GuardedAdapter(CausalLMAdapter):
+class GuardedAdapter(InferenceWrapper):
     """targets: the names guarded. forbidden: token ids pushed down by ``penalty`` for
     prompts about a target. detect_threshold: cosine of mean input embeddings above which a
     token run counts as a target's name."""
+
+    kind = "guard"
+    options = ("targets", "forbidden", "penalty", "detect_threshold")
 
     def __init__(
         self,
@@ -64,43 +64,6 @@ class GuardedAdapter(CausalLMAdapter):
         self.penalty = float(penalty)
         self.detect_threshold = float(detect_threshold)
         self._target_vectors = [self._mean_embedding(self._ids(t)) for t in self.targets]
-
-    # -- what is saved ------------------------------------------------------------------------
-    def describe(self) -> dict[str, Any]:
-        return {
-            "kind": KIND,
-            "targets": self.targets,
-            "forbidden": self.forbidden,
-            "penalty": self.penalty,
-            "detect_threshold": self.detect_threshold,
-        }
-
-    def fingerprint(self) -> str:
-        return content_hash({"weights": super().fingerprint(), "wrapper": self.describe()})
-
-    def like(self, model: PreTrainedModel) -> GuardedAdapter:
-        return GuardedAdapter(
-            model,
-            self.tokenizer,
-            targets=self.targets,
-            forbidden=self.forbidden,
-            penalty=self.penalty,
-            detect_threshold=self.detect_threshold,
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            prompt_format=self.prompt_format,
-        )
-
-    def save(self, path: str | Path) -> Path:
-        from unlearnkit.models.loading import save_causal_lm
-
-        return save_causal_lm(
-            self.model,
-            self.tokenizer,
-            path,
-            prompt_format=self.prompt_format,
-            extra={"inference_time": self.describe()},
-        )
 
     # -- detection ------------------------------------------------------------------------------
     def _ids(self, text: str) -> list[int]:
@@ -166,19 +129,4 @@ class GuardedAdapter(CausalLMAdapter):
         return out
 
 
-def guarded_from_meta(adapter: CausalLMAdapter, meta: dict[str, Any]) -> GuardedAdapter:
-    """``adapter`` guarded as described by a saved ``inference_time`` entry."""
-    return GuardedAdapter(
-        adapter.model,
-        adapter.tokenizer,
-        targets=meta["targets"],
-        forbidden=meta["forbidden"],
-        penalty=float(meta["penalty"]),
-        detect_threshold=float(meta["detect_threshold"]),
-        batch_size=adapter.batch_size,
-        max_length=adapter.max_length,
-        prompt_format=adapter.prompt_format,
-    )
-
-
-__all__ = ["GuardedAdapter", "guarded_from_meta", "penalised"]
+__all__ = ["GuardedAdapter", "penalised"]

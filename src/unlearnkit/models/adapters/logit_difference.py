@@ -25,10 +25,9 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from unlearnkit.core.cache import content_hash
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter, cut_at_stop
+from unlearnkit.models.adapters.wrappers import InferenceWrapper
 
-KIND = "uld"
 ASSISTANT_DIR = "uld_assistant"
 
 
@@ -88,8 +87,11 @@ class LogitDifference(nn.Module):
         return CausalLMOutputWithPast(logits=logits, hidden_states=t.hidden_states)
 
 
-class ULDAdapter(CausalLMAdapter):
-    """An adapter around a :class:`LogitDifference` model."""
+class ULDAdapter(InferenceWrapper):
+    """An adapter around a :class:`LogitDifference` model (its ``alpha`` and ``tau`` are
+    the model's; the assistant is saved in ``uld_assistant/`` inside the target's folder)."""
+
+    kind = "uld"
 
     def __init__(
         self, model: LogitDifference, tokenizer: PreTrainedTokenizerBase, **kwargs: Any
@@ -99,32 +101,27 @@ class ULDAdapter(CausalLMAdapter):
         super().__init__(model, tokenizer, **kwargs)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": KIND, "alpha": self.model.alpha, "tau": self.model.tau}
+        return {**super().describe(), "alpha": self.model.alpha, "tau": self.model.tau}
 
-    def fingerprint(self) -> str:
-        return content_hash({"weights": super().fingerprint(), "wrapper": self.describe()})
-
-    def like(self, model: nn.Module) -> ULDAdapter:
-        return ULDAdapter(
-            model,
-            self.tokenizer,
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            prompt_format=self.prompt_format,
-        )
+    @property
+    def saved_model(self) -> nn.Module:
+        return self.model.target
 
     def save(self, path: str | Path) -> Path:
         from unlearnkit.models.loading import save_causal_lm
 
-        path = save_causal_lm(
-            self.model.target,
-            self.tokenizer,
-            path,
-            prompt_format=self.prompt_format,
-            extra={"inference_time": self.describe()},
-        )
+        path = super().save(path)
         save_causal_lm(self.model.assistant, self.tokenizer, Path(path) / ASSISTANT_DIR)
         return path
+
+    @classmethod
+    def from_meta(cls, adapter: CausalLMAdapter, meta: dict[str, Any]) -> ULDAdapter:
+        """``adapter`` (the target, loaded) with the assistant saved next to it."""
+        from unlearnkit.models.loading import load_causal_lm
+
+        assistant, _, _ = load_causal_lm(Path(meta["directory"]) / ASSISTANT_DIR)
+        model = LogitDifference(adapter.model, assistant, meta["alpha"], meta["tau"])
+        return cls.around(adapter, model=model)
 
     @torch.no_grad()
     def generate(
@@ -172,21 +169,6 @@ class ULDAdapter(CausalLMAdapter):
         return out
 
 
-def uld_from_meta(adapter: CausalLMAdapter, meta: dict[str, Any]) -> ULDAdapter:
-    """``adapter`` (the target, loaded) with the assistant saved next to it."""
-    from unlearnkit.models.loading import load_causal_lm
-
-    assistant, _, _ = load_causal_lm(Path(meta["directory"]) / ASSISTANT_DIR)
-    model = LogitDifference(adapter.model, assistant, meta["alpha"], meta["tau"])
-    return ULDAdapter(
-        model,
-        adapter.tokenizer,
-        batch_size=adapter.batch_size,
-        max_length=adapter.max_length,
-        prompt_format=adapter.prompt_format,
-    )
-
-
 def truncated_copy(model: PreTrainedModel, layers: int) -> PreTrainedModel:
     """A copy of ``model`` with only its first ``layers`` blocks (Llama-style)."""
     n = model.config.num_hidden_layers
@@ -200,4 +182,4 @@ def truncated_copy(model: PreTrainedModel, layers: int) -> PreTrainedModel:
     return small
 
 
-__all__ = ["LogitDifference", "ULDAdapter", "truncated_copy", "uld_from_meta", "uld_logits"]
+__all__ = ["LogitDifference", "ULDAdapter", "truncated_copy", "uld_logits"]

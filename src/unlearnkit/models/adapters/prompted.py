@@ -9,20 +9,20 @@ wrapped model as a user would meet it. Saved with the model (``unlearnkit.json``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from unlearnkit.core.cache import content_hash
-from unlearnkit.models.adapters.causal_lm import CausalLMAdapter, ContinuationScores
-
-KIND = "prompt"
+from unlearnkit.models.adapters.causal_lm import ContinuationScores
+from unlearnkit.models.adapters.wrappers import InferenceWrapper
 
 
-class PromptedAdapter(CausalLMAdapter):
+class PromptedAdapter(InferenceWrapper):
     """``instruction`` is put before every prompt (and every text of ``hidden_states``)."""
+
+    kind = "prompt"
+    options = ("instruction",)
 
     def __init__(
         self,
@@ -35,35 +35,7 @@ class PromptedAdapter(CausalLMAdapter):
         super().__init__(model, tokenizer, **kwargs)
         if not instruction:
             raise ValueError("a prompted adapter needs a non-empty instruction")
-        self.instruction = instruction
-
-    def describe(self) -> dict[str, Any]:
-        """What is saved with the model (``unlearnkit.json`` key ``inference_time``)."""
-        return {"kind": KIND, "instruction": self.instruction}
-
-    def fingerprint(self) -> str:
-        return content_hash({"weights": super().fingerprint(), "wrapper": self.describe()})
-
-    def like(self, model: PreTrainedModel) -> PromptedAdapter:
-        return PromptedAdapter(
-            model,
-            self.tokenizer,
-            instruction=self.instruction,
-            batch_size=self.batch_size,
-            max_length=self.max_length,
-            prompt_format=self.prompt_format,
-        )
-
-    def save(self, path: str | Path) -> Path:
-        from unlearnkit.models.loading import save_causal_lm
-
-        return save_causal_lm(
-            self.model,
-            self.tokenizer,
-            path,
-            prompt_format=self.prompt_format,
-            extra={"inference_time": self.describe()},
-        )
+        self.instruction = str(instruction)
 
     def _wrap(self, texts: Sequence[str]) -> list[str]:
         return [self.instruction + t for t in texts]
@@ -97,16 +69,4 @@ class PromptedAdapter(CausalLMAdapter):
         return torch.stack([r.mean(0) for r in rows])
 
 
-def prompted_from_meta(adapter: CausalLMAdapter, meta: dict[str, Any]) -> PromptedAdapter:
-    """``adapter`` wrapped as described by a saved ``inference_time`` entry."""
-    return PromptedAdapter(
-        adapter.model,
-        adapter.tokenizer,
-        instruction=str(meta["instruction"]),
-        batch_size=adapter.batch_size,
-        max_length=adapter.max_length,
-        prompt_format=adapter.prompt_format,
-    )
-
-
-__all__ = ["PromptedAdapter", "prompted_from_meta"]
+__all__ = ["PromptedAdapter"]
