@@ -495,9 +495,9 @@ def sweep(
     Every size is an ordinary cached run (RUNS/<name>-<size>/...); the gathered table is
     written to RUNS/<name>-sweep/sweep.json.
     """
-    from unlearnkit.runner.scalability import forget_size_sweep
     from unlearnkit.core.cache import Cache
     from unlearnkit.report.tables import sweep_table
+    from unlearnkit.runner.scalability import forget_size_sweep
     from unlearnkit.runner.spec import load_spec
 
     _quiet_libraries()
@@ -581,7 +581,7 @@ def list_(
     from unlearnkit.core.errors import UnknownNameError
     from unlearnkit.evaluation import METRICS, MIA_ATTACKS, SUITES
     from unlearnkit.methods import METHODS
-    from unlearnkit.methods.api import register_builtin_methods
+    from unlearnkit.methods.api import method_family, methods_of, register_builtin_methods
     from unlearnkit.runner.families import FAMILIES, get_family
 
     tables = {
@@ -606,7 +606,7 @@ def list_(
             table.add_column(col, overflow="fold")
         for name in FAMILIES.names():
             cls = FAMILIES.get(name)
-            n = sum(1 for e in METHODS.entries() if e.meta.get("family", "lm") == cls.method_family)
+            n = len(methods_of(cls.method_family))
             default = "demo" if name == "lm" else name
             table.add_row(name, cls.description, str(n), f"unlearnkit run {default}")
         console.print(table)
@@ -629,12 +629,12 @@ def list_(
     for col in cols:
         table.add_column(col, overflow="fold")
     for entry in tables[what].entries():
-        if family is not None and entry.meta.get("family", "lm") != family:
+        if family is not None and method_family(entry.name) != family:
             continue
         desc = entry.obj.description if what == "suites" else entry.description
         cells = [entry.name, desc, str(entry.meta.get("paper", ""))]
         if what == "methods":
-            cells.insert(1, str(entry.meta.get("family", "lm")))
+            cells.insert(1, method_family(entry.name))
         table.add_row(*cells)
     console.print(table)
 
@@ -878,7 +878,6 @@ def unlearn(
 
 
 def _quiet_libraries() -> None:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()

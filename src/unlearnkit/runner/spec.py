@@ -65,7 +65,7 @@ def validate_methods_and_seeds(spec: Config, family: str) -> None:
     name fails with "did you mean"), distinct labels, at least one seed, each once."""
     from unlearnkit.core.errors import did_you_mean
     from unlearnkit.methods import METHODS
-    from unlearnkit.methods.api import methods_of
+    from unlearnkit.methods.api import method_family, methods_of
 
     methods: tuple[MethodSpec, ...] = spec.methods  # type: ignore[attr-defined]
     seeds: tuple[int, ...] = spec.seeds  # type: ignore[attr-defined]
@@ -75,12 +75,10 @@ def validate_methods_and_seeds(spec: Config, family: str) -> None:
     for m in methods:
         if m.name in known:
             continue
-        if m.name in METHODS:
-            other = METHODS.entry(m.name).meta.get("family", "lm")
         close = did_you_mean(m.name, known)
         listing = f" Its methods: {', '.join(known)}."
         if m.name in METHODS:
-            other = METHODS.entry(m.name).meta.get("family", "lm")
+            other = method_family(m.name)
             why = f"{m.name!r} belongs to the {other} family (`unlearnkit list methods`)."
             spec.fail("methods", m.name, f"a method of the {family} family: {why}{close}{listing}")
         spec.fail("methods", m.name, f"a method of the {family} family.{close}{listing}")

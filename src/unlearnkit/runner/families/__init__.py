@@ -2,8 +2,13 @@
 
 ``FAMILIES`` maps a family's name (``unlearnkit list families``) to its class; the name is
 also the ``kind:`` of the family's experiment specs (a spec without ``kind`` is a
-language-model run). Adding a family: ``docs/extending.md``.
+language-model run). Every module of this package registers its family on import, so a
+new family is one module here (plus its adapter, methods and measures in their layers):
+``docs/extending.md``.
 """
+
+import importlib
+import pkgutil
 
 from unlearnkit.runner.families.base import (
     FAMILIES,
@@ -16,17 +21,15 @@ from unlearnkit.runner.families.base import (
     family_names,
     get_family,
 )
-from unlearnkit.runner.families.classifier import Classifiers
-from unlearnkit.runner.families.lm import LanguageModels
-from unlearnkit.runner.families.recommender import Recommenders
+
+for _info in pkgutil.iter_modules(__path__):
+    if _info.name != "base" and not _info.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = [
     "FAMILIES",
-    "Classifiers",
     "Family",
-    "LanguageModels",
     "Prepared",
-    "Recommenders",
     "RowFields",
     "Step",
     "Subject",

@@ -124,6 +124,9 @@ class Family(ABC):
     description: ClassVar[str] = ""
     #: the registered-method family whose methods a spec may name
     method_family: ClassVar[str]
+    #: ``key=value`` overrides of the default spec for a run of seconds (tiny data and
+    #: models, one short method): the conformance suite runs every family with them
+    smoke_overrides: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: Any, cache: Cache) -> None:
         self.spec, self.cache = spec, cache

@@ -161,6 +161,14 @@ class Classifiers(Family):
         "with LiRA and the NeurIPS 2023 challenge's ε-score"
     )
     method_family = "classifier"
+    smoke_overrides = (
+        "world=test",
+        "name=smoke",
+        "train.epochs=2",
+        "challenge_n=0",
+        "shadows=0",
+        "methods=[{name: finetune, config: {epochs: 1}}]",
+    )
 
     def __init__(self, spec: ClassifierExperimentSpec, cache: Cache) -> None:
         super().__init__(spec, cache)

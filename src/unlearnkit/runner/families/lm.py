@@ -90,6 +90,12 @@ class LanguageModels(Family):
         "the embedded benchmark or a local Hugging Face model"
     )
     method_family = "lm"
+    smoke_overrides = (
+        "build=test",
+        "name=smoke",
+        "methods=[{name: grad_ascent, config: {max_steps: 2}}]",
+        "bootstrap=0",
+    )
 
     def __init__(self, spec: ExperimentSpec, cache: Cache) -> None:
         super().__init__(spec, cache)

@@ -206,6 +206,12 @@ class Recommenders(Family):
         "synthetic interaction world or a MovieLens-style ratings file"
     )
     method_family = "recommender"
+    smoke_overrides = (
+        "world=test",
+        "name=smoke",
+        "train.epochs=2",
+        "methods=[{name: rec_finetune, config: {epochs: 1}}]",
+    )
 
     def __init__(self, spec: RecommenderExperimentSpec, cache: Cache) -> None:
         super().__init__(spec, cache)
