@@ -75,14 +75,16 @@ def _claim_out_dir(out: Path, overwrite: bool) -> None:
 
 
 def register_builtin_methods() -> None:
-    """Import every method module so that each registers itself (idempotent)."""
-    import unlearnkit.methods.classifier as classifier
-    import unlearnkit.methods.editing as editing
-    import unlearnkit.methods.gradient as gradient
-    import unlearnkit.methods.inference as inference
-    import unlearnkit.methods.recommender as recommender
+    """Import every method module so that each registers itself (idempotent): every public
+    module of every subpackage of :mod:`unlearnkit.methods` (``gradient``, ``editing``,
+    ``inference``, ``classifier``, ``recommender``, and any package added beside them), so
+    a new method is one file in one of them."""
+    import unlearnkit.methods as methods
 
-    for package in (gradient, editing, inference, classifier, recommender):
+    for sub in pkgutil.iter_modules(methods.__path__):
+        if not sub.ispkg or sub.name.startswith("_"):
+            continue
+        package = importlib.import_module(f"{methods.__name__}.{sub.name}")
         for info in pkgutil.iter_modules(package.__path__):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{package.__name__}.{info.name}")
