@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from unlearnkit.core.errors import RegistryError
-from unlearnkit.models.adapters import CausalLMAdapter, model_fingerprint
+from unlearnkit.models.adapters import CausalLMAdapter, ModelAdapter, model_fingerprint
 from unlearnkit.models.adapters.base import tensor_bytes
 from unlearnkit.models.adapters.classifier import ClassifierAdapter
 from unlearnkit.models.adapters.wrappers import InferenceWrapper, wrap_saved, wrapper_kinds
@@ -118,3 +118,40 @@ def test_an_unknown_saved_wrapper_names_the_known_kinds(tiny_lm) -> None:
     adapter = CausalLMAdapter(tiny_lm.model, tiny_lm.tokenizer)
     with pytest.raises(ValueError, match=r"unknown inference-time wrapper 'mask'.*'agentic'"):
         wrap_saved(adapter, {"kind": "mask"})
+
+
+#: how to build a tiny instance of each wrapper kind (a new kind must add itself here)
+_WRAPPER_OPTIONS: dict[str, dict[str, object]] = {
+    "prompt": {"instruction": "Count:\n"},
+    "guard": {"targets": ["one"], "forbidden": [5], "penalty": 10.0},
+    "agentic": {"forbidden": {"one": [5]}},
+    "uld": {},
+}
+
+
+def _known_adapters(adapters) -> list[object]:
+    """A tiny instance of every adapter class: one per family and one per wrapper kind."""
+    from unlearnkit.models.adapters.logit_difference import LogitDifference, truncated_copy
+
+    lm = adapters["causal_lm"]
+    out = [lm, adapters["classifier"], adapters["recommender"]]
+    for kind, cls in wrapper_kinds().items():
+        model = None
+        if kind == "uld":
+            model = LogitDifference(lm.model, truncated_copy(lm.model, 1), 1.0, 0.1)
+        out.append(cls.around(lm, model=model, **_WRAPPER_OPTIONS[kind]))
+    return out
+
+
+def test_every_adapter_satisfies_the_model_adapter_protocol(adapters) -> None:
+    known = _known_adapters(adapters)
+    assert {type(a) for a in known} >= {CausalLMAdapter, ClassifierAdapter, RecommenderAdapter}
+    for adapter in known:
+        assert isinstance(adapter, ModelAdapter), type(adapter).__name__
+        assert adapter.device == torch.device("cpu")
+        assert len(adapter.fingerprint()) == 16
+    assert adapters["classifier"].family == "classifier"
+    assert adapters["recommender"].family == "recommender"
+    lms = [a for a in known if isinstance(a, CausalLMAdapter)]  # the LM and its wrappers
+    assert len(lms) == 1 + len(wrapper_kinds()) and {a.family for a in lms} == {"causal_lm"}
+    assert not isinstance(adapters["classifier"].model, ModelAdapter)  # a bare model is not one

@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -357,10 +357,17 @@ def load_recommender(path: str | Path) -> nn.Module:
 
 
 class RecommenderAdapter:
-    """The one door to a recommender: scores, top-K (seen items left out), embeddings."""
+    """The one door to a recommender: scores, top-K (seen items left out), embeddings.
+    Satisfies :class:`~unlearnkit.models.adapters.base.ModelAdapter`."""
+
+    family: ClassVar[str] = "recommender"
 
     def __init__(self, model: BPRMF) -> None:
         self.model = model
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
     @torch.no_grad()
     def scores(self, users: np.ndarray | None = None) -> torch.Tensor:

@@ -18,6 +18,11 @@ import torch
 
 @runtime_checkable
 class ModelAdapter(Protocol):
+    """What every family's adapter offers (``isinstance`` checks it): ``family`` (its
+    name: "causal_lm", "classifier", "recommender"), the wrapped ``model``, its ``device``,
+    ``fingerprint()`` (:func:`model_fingerprint` of the weights, plus any wrapper's
+    settings) and ``save(path)`` (a directory its ``from_pretrained`` loads again)."""
+
     family: ClassVar[str]
     model: torch.nn.Module
 

@@ -8,6 +8,7 @@ do not depend on who asked first; the adapter never changes the model's weights.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -18,11 +19,18 @@ from unlearnkit.models.vision import SmallClassifier, load_classifier, save_clas
 
 class ClassifierAdapter:
     """Wraps a :class:`~unlearnkit.models.vision.SmallClassifier` (or any module with
-    ``features(x, layer)``, ``blocks`` and ``head``). batch_size: images per forward pass."""
+    ``features(x, layer)``, ``blocks`` and ``head``). batch_size: images per forward pass.
+    Satisfies :class:`~unlearnkit.models.adapters.base.ModelAdapter`."""
+
+    family: ClassVar[str] = "classifier"
 
     def __init__(self, model: nn.Module, batch_size: int = 256) -> None:
         self.model = model
         self.batch_size = batch_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
     @classmethod
     def from_pretrained(cls, path: str | Path, batch_size: int = 256) -> ClassifierAdapter:
