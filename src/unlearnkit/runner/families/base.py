@@ -28,13 +28,15 @@ A family declares:
 from __future__ import annotations
 
 import json
+import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from unlearnkit.core.cache import Cache
+from unlearnkit.core.cache import Cache, content_hash
 from unlearnkit.core.config import Config
 from unlearnkit.core.registry import Registry
 from unlearnkit.runner.spec import MethodSpec, load_family_spec
@@ -215,6 +217,16 @@ class Family(ABC):
         """What retraining the oracle cost (the results' ``oracle_cost``)."""
         return None
 
+    # -- helpers for the steps --------------------------------------------------------------
+    def cached(
+        self, kind: str, key: Mapping[str, Any], make: Callable[[Path], None], filename: str
+    ) -> Step:
+        """The cache entry ``kind``/``key`` (``make(tmp)`` writes it when missing) as the
+        :class:`Step` of its file ``filename``, with the seconds spent building it."""
+        t0 = time.perf_counter()
+        path, fresh = self.cache.get_or_build(kind, dict(key), make)
+        return Step(path / filename, fresh, time.perf_counter() - t0 if fresh else 0.0)
+
     # -- the row ----------------------------------------------------------------------------
     def summarise(self, subject: Subject, report: dict[str, Any]) -> RowFields:
         """The row numbers of ``subject`` from its evaluation report (the JSON ``report``)."""
@@ -238,6 +250,45 @@ def _aggregate(result: Mapping[str, Any]) -> float:
 
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def key_versions() -> dict[str, str]:
+    """The library versions a cached model or report of a family depends on (torch and
+    unlearnkit), for its cache key."""
+    from unlearnkit.evaluation.api import library_versions
+
+    v = library_versions()
+    return {"torch": v["torch"], "unlearnkit": v["unlearnkit"]}
+
+
+def file_hash(path: Path | None) -> str | None:
+    """A content hash of a JSON file (a method's record, for an evaluation's key); None
+    when there is none."""
+    if path is None or not Path(path).is_file():
+        return None
+    return content_hash(read_json(path))
+
+
+def efficiency(record: Mapping[str, Any], retrain_s: float) -> dict[str, Any]:
+    """A method row's efficiency figures from its ``record.json`` against the seconds
+    retraining the oracle took: wall time (without a one-off setup, given separately),
+    peak memory, steps, the share of parameters changed, time as a fraction of retraining
+    and the speed-up over it."""
+    wall = float(record["wall_time_s"])
+    total = int(record["parameters_total"])
+    changed = int(record["parameters_changed"])
+    return {
+        "wall_time_s": wall,
+        "setup_time_s": float((record.get("details") or {}).get("setup_time_s", 0.0)),
+        "peak_memory_mb": float(record["peak_memory_mb"]),
+        "steps": int(record["steps"]),
+        "parameters_changed": changed,
+        "parameters_total": total,
+        "fraction_changed": changed / total if total else math.nan,
+        "time_fraction_of_retraining": wall / retrain_s if retrain_s else math.nan,
+        "speedup": retrain_s / wall if wall > 0 else math.inf,
+        "retrain_time_s": retrain_s,
+    }
 
 
 FAMILIES: Registry[type[Family]] = Registry("family")
@@ -265,6 +316,10 @@ __all__ = [
     "Step",
     "Subject",
     "Unlearned",
+    "efficiency",
     "family_names",
+    "file_hash",
     "get_family",
+    "key_versions",
+    "read_json",
 ]

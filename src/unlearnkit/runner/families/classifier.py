@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from unlearnkit.core.cache import Cache, content_hash
+from unlearnkit.core.cache import Cache
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.io import atomic_write_json, strict_json
 from unlearnkit.data.images import ClassificationData
@@ -52,6 +52,9 @@ from unlearnkit.runner.families.base import (
     Step,
     Subject,
     Unlearned,
+    efficiency,
+    file_hash,
+    key_versions,
     read_json,
 )
 from unlearnkit.runner.spec import MethodSpec, validate_methods_and_seeds
@@ -136,13 +139,6 @@ class ClassifierExperimentSpec(Config):
         return data
 
 
-def _versions() -> dict[str, str]:
-    from unlearnkit.evaluation.api import library_versions
-
-    v = library_versions()
-    return {"torch": v["torch"], "unlearnkit": v["unlearnkit"]}
-
-
 #: the splits of the identity world a run uses
 SPLITS = ("forget", "retain", "test", "unseen", "train")
 #: the models (or populations) a run builds before its evaluations
@@ -178,7 +174,7 @@ class Classifiers(Family):
             "world": spec.world.to_dict(),
             "model": spec.model_config.to_dict(),
             "train": spec.train.to_dict(),
-            "versions": _versions(),
+            "versions": key_versions(),
         }
 
     @classmethod
@@ -203,6 +199,14 @@ class Classifiers(Family):
                 "log": False,
             },
             "audit_measure": "forget accuracy",
+            "summary": [
+                f"data: the identity world (seed {spec.world.seed}: "
+                f"{spec.world.n_train_identities} train, {spec.world.n_forget} forgotten, "
+                f"{spec.world.n_test_identities} test and {spec.world.n_unseen_identities} "
+                f"unseen people); model {spec.model.arch}",
+                f"epsilon-score over {spec.challenge_n} unlearned and retrained models; LiRA "
+                f"with {spec.shadows} shadow models",
+            ],
         }
 
     # -- inputs -----------------------------------------------------------------------------
@@ -336,7 +340,7 @@ class Classifiers(Family):
             "config": resolved,
             "seed": seed,
             "data": [s["forget"].fingerprint(), s["retain"].fingerprint()],
-            "versions": _versions(),
+            "versions": key_versions(),
         }
 
         def make(tmp: Path) -> None:
@@ -355,7 +359,6 @@ class Classifiers(Family):
         return Unlearned(path / "model", path / "record.json", record["config"], fresh, secs)
 
     def evaluate(self, subject: Subject) -> Step:
-        t0 = time.perf_counter()
         spec = self.spec
         assert subject.model_dir is not None
         model = ClassifierAdapter.from_pretrained(subject.model_dir)
@@ -376,15 +379,14 @@ class Classifiers(Family):
             }
             if challenge and subject.method is not None
             else None,
-            "record": _file_hash(subject.record),
+            "record": file_hash(subject.record),
         }
 
         def make(tmp: Path) -> None:
             report = self._report(model, subject, challenge)
             atomic_write_json(tmp / "report.json", strict_json(report))
 
-        path, fresh = self.cache.get_or_build("classifier_evaluations", key, make)
-        return Step(path / "report.json", fresh, time.perf_counter() - t0 if fresh else 0.0)
+        return self.cached("classifier_evaluations", key, make, "report.json")
 
     def _report(self, model: ClassifierAdapter, subject: Subject, challenge: bool) -> dict:
         from unlearnkit.evaluation.classifier import evaluate_classifier
@@ -416,9 +418,9 @@ class Classifiers(Family):
             score = challenge_score(
                 unlearned, self.retrained, s["forget"], s["retain"], s["test"], seed=spec.model_seed
             )
-        efficiency = None
+        figures = None
         if subject.record is not None:
-            efficiency = _efficiency(read_json(subject.record), self._oracle_seconds)
+            figures = efficiency(read_json(subject.record), self._oracle_seconds)
         return {
             "kind": "unlearnkit.classifier_eval",
             "results": {
@@ -438,14 +440,13 @@ class Classifiers(Family):
             }
             if score is not None
             else None,
-            "efficiency": efficiency,
+            "efficiency": figures,
         }
 
     def audit(self, subject: Subject) -> Step | None:
         cfg = self.spec.audit
         if cfg is None:
             return None
-        t0 = time.perf_counter()
         assert subject.model_dir is not None
         model = ClassifierAdapter.from_pretrained(subject.model_dir)
         forget = self.splits["forget"]
@@ -454,7 +455,7 @@ class Classifiers(Family):
             "model": model.fingerprint(),
             "audit": cfg.to_dict(),
             "forget": forget.fingerprint(),
-            "versions": _versions(),
+            "versions": key_versions(),
         }
 
         def make(tmp: Path) -> None:
@@ -462,35 +463,13 @@ class Classifiers(Family):
             payload = {"kind": "unlearnkit.audit", "version": 1, "summary": summary}
             atomic_write_json(tmp / "audit.json", strict_json(payload))
 
-        path, fresh = self.cache.get_or_build("audits", key, make)
-        return Step(path / "audit.json", fresh, time.perf_counter() - t0 if fresh else 0.0)
+        return self.cached("audits", key, make, "audit.json")
 
     # -- rows -------------------------------------------------------------------------------
     def summarise(self, subject: Subject, report: dict[str, Any]) -> RowFields:
         metrics = {k: float(r["aggregate"]) for k, r in report["results"]["all"].items()}
         metrics.update({k: float(v) for k, v in (report.get("challenge_metrics") or {}).items()})
         return RowFields(metrics, {}, report.get("efficiency"))
-
-
-def _file_hash(path: Path | None) -> str | None:
-    if path is None or not Path(path).is_file():
-        return None
-    return content_hash(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def _efficiency(record: dict[str, Any], retrain_s: float) -> dict[str, Any]:
-    wall = float(record["wall_time_s"])
-    total = int(record["parameters_total"])
-    return {
-        "wall_time_s": wall,
-        "peak_memory_mb": float(record["peak_memory_mb"]),
-        "steps": int(record["steps"]),
-        "parameters_changed": int(record["parameters_changed"]),
-        "parameters_total": total,
-        "fraction_changed": int(record["parameters_changed"]) / total if total else math.nan,
-        "time_fraction_of_retraining": wall / retrain_s if retrain_s else math.nan,
-        "retrain_time_s": retrain_s,
-    }
 
 
 def _audit(

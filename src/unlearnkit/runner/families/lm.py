@@ -129,6 +129,14 @@ class LanguageModels(Family):
             "frontier": None,
             "log_metrics": [HEADLINE[0][1]] if people else [],
             "audit_measure": "value-token accuracy",
+            "summary": [
+                (
+                    f"data: the embedded world (seed {spec.build.world.seed})"
+                    if spec.model is None
+                    else f"model {spec.model}, data {spec.data}"
+                )
+                + f"; forget request {spec.forget}"
+            ],
             "sequence_panels": [list(p) for p in SEQUENCE_PANELS],
             "sequence_caption": (
                 "Sequential requests: each method applied to the forget set as successive "

@@ -64,6 +64,9 @@ from unlearnkit.runner.families.base import (
     Step,
     Subject,
     Unlearned,
+    efficiency,
+    file_hash,
+    key_versions,
     read_json,
 )
 from unlearnkit.runner.spec import MethodSpec, validate_methods_and_seeds
@@ -183,13 +186,6 @@ def recipe_defaults(method: str, train: RecTrainConfig) -> dict[str, Any]:
     }
 
 
-def _versions() -> dict[str, str]:
-    from unlearnkit.evaluation.api import library_versions
-
-    v = library_versions()
-    return {"torch": v["torch"], "unlearnkit": v["unlearnkit"]}
-
-
 def _pairs_hash(pairs: np.ndarray) -> str:
     return content_hash({"pairs": np.ascontiguousarray(pairs).tobytes().hex()}, length=16)
 
@@ -242,6 +238,16 @@ class Recommenders(Family):
                 "log": False,
             },
             "audit_measure": "top-K hits of the removed interactions",
+            "summary": [
+                (
+                    f"data: {spec.data} (ratings ≥ {spec.threshold})"
+                    if spec.data
+                    else f"data: the interaction world (seed {spec.world.seed}: "
+                    f"{spec.world.n_users} users × {spec.world.n_items} items)"
+                )
+                + f"; forget request {spec.request}; model {spec.model.arch}",
+                f"rankings cut at K = {k}; sequential requests: {spec.sequential or 'off'}",
+            ],
             "sequence_panels": [
                 ["requested", "top-K hits: requested so far"],
                 ["pending", "top-K hits: not yet requested"],
@@ -304,7 +310,7 @@ class Recommenders(Family):
             "interactions": self.world.fingerprint(),
             "model": self.spec.model.to_dict(),
             "train": self.spec.train.to_dict(),
-            "versions": _versions(),
+            "versions": key_versions(),
         }
 
     @property
@@ -399,7 +405,7 @@ class Recommenders(Family):
             "config": config,
             "forget": _pairs_hash(self.splits.forget),
             "retain": _pairs_hash(self.splits.retain),
-            "versions": _versions(),
+            "versions": key_versions(),
         }
 
         def make(tmp: Path) -> None:
@@ -420,7 +426,6 @@ class Recommenders(Family):
         return Unlearned(path / "model", path / "record.json", record["config"], fresh, secs)
 
     def evaluate(self, subject: Subject) -> Step:
-        t0 = time.perf_counter()
         assert subject.model_dir is not None
         model = RecommenderAdapter.from_pretrained(subject.model_dir)
         key = {
@@ -429,29 +434,28 @@ class Recommenders(Family):
             "oracle": self.oracle.fingerprint(),
             "splits": self._splits_key(),
             "eval": self.eval_config.to_dict(),
-            "record": _file_hash(subject.record),
-            "versions": _versions(),
+            "record": file_hash(subject.record),
+            "versions": key_versions(),
         }
 
         def make(tmp: Path) -> None:
             results = evaluate_recommender(
                 model, self.splits, before=self.target, oracle=self.oracle, config=self.eval_config
             )
-            efficiency = None
+            figures = None
             if subject.record is not None:
-                efficiency = _efficiency(read_json(subject.record), self._oracle_seconds)
+                figures = efficiency(read_json(subject.record), self._oracle_seconds)
             report = {
                 "kind": "unlearnkit.recommender_eval",
                 "results": {
                     "mia": {"interaction_mia": results["mia/auc"].to_dict()},
                     "all": {k: r.to_dict() for k, r in results.items()},
                 },
-                "efficiency": efficiency,
+                "efficiency": figures,
             }
             atomic_write_json(tmp / "report.json", strict_json(report))
 
-        path, fresh = self.cache.get_or_build("recommender_evaluations", key, make)
-        return Step(path / "report.json", fresh, time.perf_counter() - t0 if fresh else 0.0)
+        return self.cached("recommender_evaluations", key, make, "report.json")
 
     def _splits_key(self) -> dict[str, Any]:
         s = self.splits
@@ -466,7 +470,6 @@ class Recommenders(Family):
         cfg = self.spec.audit
         if cfg is None:
             return None
-        t0 = time.perf_counter()
         assert subject.model_dir is not None
         model = RecommenderAdapter.from_pretrained(subject.model_dir)
         key = {
@@ -475,7 +478,7 @@ class Recommenders(Family):
             "audit": cfg.to_dict(),
             "k": self.spec.k,
             "splits": self._splits_key(),
-            "versions": _versions(),
+            "versions": key_versions(),
         }
 
         def make(tmp: Path) -> None:
@@ -483,8 +486,7 @@ class Recommenders(Family):
             payload = {"kind": "unlearnkit.audit", "version": 1, "summary": summary}
             atomic_write_json(tmp / "audit.json", strict_json(payload))
 
-        path, fresh = self.cache.get_or_build("audits", key, make)
-        return Step(path / "audit.json", fresh, time.perf_counter() - t0 if fresh else 0.0)
+        return self.cached("audits", key, make, "audit.json")
 
     def sequenced(self, subject: Subject) -> bool:
         return (
@@ -494,7 +496,6 @@ class Recommenders(Family):
         )
 
     def sequence(self, subject: Subject) -> Step:
-        t0 = time.perf_counter()
         m = subject.method
         config = (
             self._config(m, subject.seed) if m is not None and subject.seed is not None else None
@@ -514,8 +515,7 @@ class Recommenders(Family):
             payload = {"kind": "unlearnkit.sequence", "version": 1, "history": history}
             atomic_write_json(tmp / "sequence.json", strict_json(payload))
 
-        path, fresh = self.cache.get_or_build("sequences", key, make)
-        return Step(path / "sequence.json", fresh, time.perf_counter() - t0 if fresh else 0.0)
+        return self.cached("sequences", key, make, "sequence.json")
 
     def _sequence_of(self, method: str | None, config: dict | None) -> list[dict[str, Any]]:
         """The history of ``method`` (None: the oracle, retrained at every step)."""
@@ -586,29 +586,6 @@ class Recommenders(Family):
     def summarise(self, subject: Subject, report: dict[str, Any]) -> RowFields:
         metrics = {k: float(r["aggregate"]) for k, r in report["results"]["all"].items()}
         return RowFields(metrics, {}, report.get("efficiency"))
-
-
-def _file_hash(path: Path | None) -> str | None:
-    if path is None or not Path(path).is_file():
-        return None
-    return content_hash(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def _efficiency(record: dict[str, Any], retrain_s: float) -> dict[str, Any]:
-    wall = float(record["wall_time_s"])
-    total = int(record["parameters_total"])
-    return {
-        "wall_time_s": wall,
-        "setup_time_s": float((record.get("details") or {}).get("setup_time_s", 0.0)),
-        "peak_memory_mb": float(record["peak_memory_mb"]),
-        "steps": int(record["steps"]),
-        "parameters_changed": int(record["parameters_changed"]),
-        "parameters_total": total,
-        "fraction_changed": int(record["parameters_changed"]) / total if total else math.nan,
-        "time_fraction_of_retraining": wall / retrain_s if retrain_s else math.nan,
-        "speedup": retrain_s / wall if wall > 0 else math.inf,
-        "retrain_time_s": retrain_s,
-    }
 
 
 __all__ = [
