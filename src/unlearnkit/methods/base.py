@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -176,14 +176,8 @@ class Method(ABC):
     #: the method needs a mixture-of-experts model (UOE)
     requires_moe: ClassVar[bool] = False
 
-    def __init__(self, config: UnlearnConfig | None = None) -> None:
-        config = config if config is not None else self.config_class()
-        if not isinstance(config, self.config_class):
-            raise TypeError(
-                f"{type(self).__name__} takes a {self.config_class.__name__}, "
-                f"got {type(config).__name__}"
-            )
-        self.config = config
+    def __init__(self, config: UnlearnConfig | Mapping[str, Any] | None = None) -> None:
+        self.config = self.config_class.coerce(config, type(self).__name__)
         #: the model's prompt format bound to its tokenizer, set by the loop before
         #: :meth:`views` (views that write new answers format them with it)
         self.prompt_format: Any = None
@@ -239,14 +233,8 @@ class EditMethod(ABC):
     edits_base_weights: ClassVar[bool] = False
     supports_lora: ClassVar[bool] = False
 
-    def __init__(self, config: EditConfig | None = None) -> None:
-        config = config if config is not None else self.config_class()
-        if not isinstance(config, self.config_class):
-            raise TypeError(
-                f"{type(self).__name__} takes a {self.config_class.__name__}, "
-                f"got {type(config).__name__}"
-            )
-        self.config = config
+    def __init__(self, config: EditConfig | Mapping[str, Any] | None = None) -> None:
+        self.config = self.config_class.coerce(config, type(self).__name__)
 
     def views(self, prompt: str, answer: str, rng: random.Random) -> dict[str, tuple[str, str]]:
         return {"forget": (prompt, answer)}

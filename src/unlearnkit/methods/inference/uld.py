@@ -18,7 +18,7 @@ from typing import Any
 
 from unlearnkit.core.config import param
 from unlearnkit.methods.base import METHODS, EditConfig, InferenceMethod, Method, RetainConfig
-from unlearnkit.methods.gradient._terms import logits
+from unlearnkit.methods.forward import logits
 from unlearnkit.methods.losses import nll_loss, uniform_ce_loss
 from unlearnkit.models.adapters.logit_difference import LogitDifference, ULDAdapter, truncated_copy
 
