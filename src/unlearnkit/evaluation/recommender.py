@@ -22,11 +22,19 @@
   interactions (members before the request) from the never-trained reference pairs;
   0.5 = indistinguishable, and the oracle's value is the goal (values: the scores, ids
   ``member:`` / ``nonmember:``).
+
+Each measure is a registered metric of the recommender family (a
+:class:`RecommenderMetric`, in ``METRICS`` with ``family="recommender"``); the evaluation
+runs every one in registration order, sharing the model's scores and top-K lists between
+them. The metrics with per-example values take a ``bootstrap`` (off by default).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -40,7 +48,18 @@ from unlearnkit.evaluation.functional.ranking import (
     percentile_ranks,
     recall_at_k,
 )
+from unlearnkit.evaluation.metrics.base import (
+    METRICS,
+    IntervalConfig,
+    MetricBase,
+    MetricError,
+    metrics_of,
+    register_metric,
+    with_interval,
+)
 from unlearnkit.models.recommender import RecommenderAdapter
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -149,16 +168,311 @@ def random_negatives(splits: RecommenderSplits, seed: int) -> np.ndarray:
     return np.stack([splits.forget[:, 0], out], axis=1)
 
 
-def _utility(scores: np.ndarray, excluded: np.ndarray, test: np.ndarray, users, k: int):
-    masked = np.where(excluded, -np.inf, scores)
-    top = np.argsort(-masked, axis=1, kind="stable")[:, :k]
+def _utility(top: np.ndarray, test: np.ndarray, users: np.ndarray, k: int):
+    """(users with a test interaction among ``users``, their Recall@k, their NDCG@k)."""
     relevant: dict[int, list[int]] = {}
     for u, i in test.tolist():
         relevant.setdefault(u, []).append(i)
     chosen = [int(u) for u in users if int(u) in relevant]
     recall = [recall_at_k(top[u].tolist(), relevant[u], k) for u in chosen]
     ndcg = [ndcg_at_k(top[u].tolist(), relevant[u], k) for u in chosen]
-    return chosen, recall, ndcg, top
+    return chosen, recall, ndcg
+
+
+class RecommenderOutputs:
+    """One recommender's scores, computed once and shared by every metric of an evaluation
+    (the recommender's counterpart of the language models' ``EvalContext``): the (U, I)
+    score matrix, and per request the excluded pairs, the top-K lists and the removed
+    interactions' percentile ranks."""
+
+    def __init__(self, model: RecommenderAdapter) -> None:
+        self.model = model
+        # key -> (the objects whose ids are in the key, kept alive; the value)
+        self._memo: dict[Hashable, tuple[tuple[object, ...], Any]] = {}
+
+    @classmethod
+    def of(cls, model: RecommenderAdapter | RecommenderOutputs) -> RecommenderOutputs:
+        """``model``'s outputs: a new, empty cache for an adapter, the same for outputs."""
+        return model if isinstance(model, RecommenderOutputs) else cls(model)
+
+    def memo(self, key: Hashable, make: Callable[[], T], *keep: object) -> T:
+        """``make()`` the first time ``key`` is asked for, the same value after; ``keep``:
+        the objects whose ``id`` the key holds."""
+        if key not in self._memo:
+            self._memo[key] = (keep, make())
+        return self._memo[key][1]
+
+    def scores(self) -> np.ndarray:
+        """(U, I) scores of every user-item pair."""
+        return self.memo("scores", lambda: self.model.scores().numpy())
+
+    def excluded(self, splits: RecommenderSplits) -> np.ndarray:
+        """(U, I) bool: the pairs left out of ``splits``' rankings."""
+        return self.memo(("excluded", id(splits)), splits.excluded, splits)
+
+    def top(self, splits: RecommenderSplits, k: int) -> np.ndarray:
+        """(U, k) each user's k best items among their candidates (stable order)."""
+
+        def make() -> np.ndarray:
+            masked = np.where(self.excluded(splits), -np.inf, self.scores())
+            return np.argsort(-masked, axis=1, kind="stable")[:, :k]
+
+        return self.memo(("top", id(splits), k), make, splits)
+
+    def forget_ranks(self, splits: RecommenderSplits) -> np.ndarray:
+        """Percentile rank of each removed interaction among its user's candidates."""
+        forget = splits.forget
+        return self.memo(
+            ("forget_ranks", id(splits)),
+            lambda: percentile_ranks(
+                self.scores(), self.excluded(splits), forget[:, 0], forget[:, 1]
+            ),
+            splits,
+        )
+
+    def forget_scores(self, splits: RecommenderSplits) -> np.ndarray:
+        """The model's score of each removed interaction."""
+        return self.scores()[splits.forget[:, 0], splits.forget[:, 1]]
+
+
+@dataclass(frozen=True)
+class RecommenderInputs:
+    """What a recommender metric reads: the model's (shared) outputs, the request's splits,
+    and the model before unlearning and the retrain oracle when the caller has them."""
+
+    model: RecommenderOutputs
+    splits: RecommenderSplits
+    before: RecommenderAdapter | None = None
+    oracle: RecommenderAdapter | None = None
+
+
+class RecommenderMetric(MetricBase, ABC):
+    """A measure of a recommender after a forget request. Subclasses set ``config_class``,
+    ``higher_is_better`` (and ``needs_oracle`` / ``needs_before``) and :meth:`measure`."""
+
+    family: ClassVar[str] = "recommender"
+    #: whether it needs the model before unlearning
+    needs_before: ClassVar[bool] = False
+
+    def compute(
+        self,
+        model: RecommenderAdapter | RecommenderOutputs,
+        splits: RecommenderSplits,
+        *,
+        before: RecommenderAdapter | None = None,
+        oracle: RecommenderAdapter | None = None,
+    ) -> dict[str, Result]:
+        """``{key: Result}`` of ``model`` on the request ``splits``."""
+        if self.needs_oracle and oracle is None:
+            raise MetricError(f"{self.name} compares with the retrain oracle: pass oracle=")
+        if self.needs_before and before is None:
+            raise MetricError(
+                f"{self.name} compares with the model before unlearning: pass before=target"
+            )
+        return self.measure(RecommenderInputs(RecommenderOutputs.of(model), splits, before, oracle))
+
+    @abstractmethod
+    def measure(self, x: RecommenderInputs) -> dict[str, Result]:
+        """The results, the inputs checked."""
+
+
+@dataclass(frozen=True)
+class TopKConfig(IntervalConfig):
+    """k: the cut-off of the top-K list."""
+
+    k: int = param(20, ge=1)
+
+
+@register_metric("ranking_utility", paper="arXiv:2002.02126")
+class RankingUtility(RecommenderMetric):
+    """Recall@K and NDCG@K on the held-out test interactions, per user, for every user
+    (``rec/recall@K``, ``rec/ndcg@K``) and for the users the request touched (``_touched``);
+    each user's kept training, validation (and reference) items are left out of the
+    ranking."""
+
+    config_class = TopKConfig
+    higher_is_better = True
+
+    def measure(self, x: RecommenderInputs) -> dict[str, Result]:
+        k, splits = self.config.k, x.splits
+        top = x.model.top(splits, k)
+        out: dict[str, Result] = {}
+        every = np.arange(splits.n_users)
+        for suffix, users in (("", every), ("_touched", splits.touched_users)):
+            chosen, recall, ndcg = _utility(top, splits.test, users, k)
+            ids = [f"user:{u}" for u in chosen]
+            for name, values in (("recall", recall), ("ndcg", ndcg)):
+                res = Result.from_values(
+                    f"{name}@{k}{suffix}", values, higher_is_better=True, ids=ids, config={"k": k}
+                )
+                out[f"rec/{name}@{k}{suffix}"] = with_interval(res, self.config)
+        return out
+
+
+@register_metric("forget_rank", paper="arXiv:2505.22649")
+class ForgetRank(RecommenderMetric):
+    """Percentile rank of each removed interaction among its user's candidates
+    (``forget/rank_pct``; 0 = top; the oracle's is the goal)."""
+
+    config_class = IntervalConfig
+    higher_is_better = True
+
+    def measure(self, x: RecommenderInputs) -> dict[str, Result]:
+        res = Result.from_values(
+            "forget rank percentile",
+            x.model.forget_ranks(x.splits),
+            higher_is_better=True,
+            ids=_ids(x.splits.forget),
+        )
+        return {"forget/rank_pct": with_interval(res, self.config)}
+
+
+@register_metric("forget_hit", paper="arXiv:2505.22649")
+class ForgetHit(RecommenderMetric):
+    """Whether each removed interaction's item is back in its user's top K
+    (``forget/hit@K``)."""
+
+    config_class = TopKConfig
+    higher_is_better = False
+
+    def measure(self, x: RecommenderInputs) -> dict[str, Result]:
+        k = self.config.k
+        top = x.model.top(x.splits, k)
+        hits = [float(i in top[u]) for u, i in x.splits.forget.tolist()]
+        res = Result.from_values(
+            f"forget hit@{k}",
+            hits,
+            higher_is_better=False,
+            ids=_ids(x.splits.forget),
+            config={"k": k},
+        )
+        return {f"forget/hit@{k}": with_interval(res, self.config)}
+
+
+@register_metric("heldout_rank", paper="arXiv:2505.22649")
+class HeldoutRank(RecommenderMetric):
+    """Percentile rank of each never-trained reference pair (``heldout/rank_pct``): a model
+    that never saw the removed interactions ranks them like these (the sanity law)."""
+
+    config_class = IntervalConfig
+    higher_is_better = True
+
+    def measure(self, x: RecommenderInputs) -> dict[str, Result]:
+        splits = x.splits
+        heldout = splits.heldout()
+        pct = percentile_ranks(
+            x.model.scores(), x.model.excluded(splits), heldout[:, 0], heldout[:, 1]
+        )
+        res = Result.from_values(
+            "held-out rank percentile", pct, higher_is_better=True, ids=_ids(heldout)
+        )
+        return {"heldout/rank_pct": with_interval(res, self.config)}
+
+
+@register_metric("forget_rank_gap", paper="arXiv:2505.22649")
+class ForgetRankGap(RecommenderMetric):
+    """|percentile rank − the oracle's| of each removed interaction (``forget/rank_gap``;
+    0 = ranked as the oracle ranks it)."""
+
+    config_class = IntervalConfig
+    higher_is_better = False
+    needs_oracle = True
+
+    def measure(self, x: RecommenderInputs) -> dict[str, Result]:
+        assert x.oracle is not None  # compute checked it
+        splits, forget = x.splits, x.splits.forget
+        o_pct = percentile_ranks(
+            x.oracle.scores().numpy(), x.model.excluded(splits), forget[:, 0], forget[:, 1]
+        )
+        res = Result.from_values(
+            "forget rank gap to the oracle",
+            np.abs(x.model.forget_ranks(splits) - o_pct),
+            higher_is_better=False,
+            ids=_ids(forget),
+        )
+        return {"forget/rank_gap": with_interval(res, self.config)}
+
+
+@register_metric("mi_bf", paper="arXiv:2505.22649")
+class MIBF(RecommenderMetric):
+    """UnlearnRec's MI-BF (``mi/bf``): mean σ(score) of the removed interactions before
+    unlearning over after (1 = unchanged; values: the scores after)."""
+
+    config_class = IntervalConfig
+    higher_is_better = True
+    needs_before = True
+
+    def measure(self, x: RecommenderInputs) -> dict[str, Result]:
+        assert x.before is not None  # compute checked it
+        forget = x.splits.forget
+        after = x.model.forget_scores(x.splits)
+        b = x.before.scores().numpy()[forget[:, 0], forget[:, 1]]
+        res = Result.from_values(
+            "MI-BF", after, higher_is_better=True, ids=_ids(forget), aggregate=mi_bf(b, after)
+        )
+        return {"mi/bf": with_interval(res, self.config, b, after, statistic=mi_bf, paired=True)}
+
+
+@register_metric("mi_ng", paper="arXiv:2505.22649")
+class MING(RecommenderMetric):
+    """UnlearnRec's MI-NG (``mi/ng``): mean σ(score) of one random never-interacted item per
+    removed interaction over that of the removed ones (1 = as unlikely as a negative;
+    values: the removed interactions' scores). seed: the negatives (and the interval)."""
+
+    config_class = IntervalConfig
+    higher_is_better = True
+
+    def measure(self, x: RecommenderInputs) -> dict[str, Result]:
+        after = x.model.forget_scores(x.splits)
+        negatives = random_negatives(x.splits, self.config.seed)
+        neg = x.model.scores()[negatives[:, 0], negatives[:, 1]]
+        res = Result.from_values(
+            "MI-NG",
+            after,
+            higher_is_better=True,
+            ids=_ids(x.splits.forget),
+            aggregate=mi_ng(neg, after),
+        )
+        return {"mi/ng": with_interval(res, self.config, neg, after, statistic=mi_ng, paired=True)}
+
+
+@register_metric("interaction_mia", paper="arXiv:2505.22649")
+class InteractionMIA(RecommenderMetric):
+    """Membership attack on interactions (``mia/auc``): the AUC of the model's score
+    separating the removed interactions from the never-trained reference pairs (0.5 =
+    indistinguishable; the oracle's value is the goal)."""
+
+    config_class = IntervalConfig
+    higher_is_better = False
+
+    def measure(self, x: RecommenderInputs) -> dict[str, Result]:
+        splits = x.splits
+        heldout = splits.heldout()
+        after = x.model.forget_scores(splits)
+        ref = x.model.scores()[heldout[:, 0], heldout[:, 1]]
+        res = Result.from_values(
+            "membership AUC (removed vs never-trained)",
+            np.concatenate([after, ref]),
+            higher_is_better=False,
+            ids=[f"member:{i}" for i in _ids(splits.forget)]
+            + [f"nonmember:{i}" for i in _ids(heldout)],
+            aggregate=auc(after, ref),
+        )
+        return {"mia/auc": with_interval(res, self.config, after, ref, statistic=auc)}
+
+
+def recommender_metrics() -> list[type[RecommenderMetric]]:
+    """The recommender family's registered metrics (audits excluded), in report order."""
+    out = []
+    for name in metrics_of("recommender"):
+        cls = METRICS.get(name)
+        if not issubclass(cls, RecommenderMetric):
+            raise TypeError(
+                f"metric {name!r} is registered for the recommender family but is a "
+                f"{cls.__name__}; subclass unlearnkit.evaluation.recommender.RecommenderMetric"
+            )
+        out.append(cls)
+    return out
 
 
 def evaluate_recommender(
@@ -169,67 +483,35 @@ def evaluate_recommender(
     oracle: RecommenderAdapter | None = None,
     config: RecEvalConfig | None = None,
 ) -> dict[str, Result]:
-    """Every recommender measure of ``model`` on ``splits`` (see the module doc)."""
+    """Every recommender measure of ``model`` on ``splits`` (see the module doc): each
+    registered recommender metric, configured from ``config``, except those that need the
+    oracle or the model before unlearning when they are not given."""
     cfg = config or RecEvalConfig()
-    k = cfg.k
-    scores = model.scores().numpy()
-    excluded = splits.excluded()
+    outputs = RecommenderOutputs(model)
     out: dict[str, Result] = {}
-    every = np.arange(splits.n_users)
-    for suffix, users in (("", every), ("_touched", splits.touched_users)):
-        chosen, recall, ndcg, top = _utility(scores, excluded, splits.test, users, k)
-        ids = [f"user:{u}" for u in chosen]
-        out[f"rec/recall@{k}{suffix}"] = Result.from_values(
-            f"recall@{k}{suffix}", recall, higher_is_better=True, ids=ids, config={"k": k}
-        )
-        out[f"rec/ndcg@{k}{suffix}"] = Result.from_values(
-            f"ndcg@{k}{suffix}", ndcg, higher_is_better=True, ids=ids, config={"k": k}
-        )
-    forget, heldout = splits.forget, splits.heldout()
-    f_ids = _ids(forget)
-    pct = percentile_ranks(scores, excluded, forget[:, 0], forget[:, 1])
-    out["forget/rank_pct"] = Result.from_values(
-        "forget rank percentile", pct, higher_is_better=True, ids=f_ids
-    )
-    hits = [float(i in top[u]) for u, i in forget.tolist()]
-    out[f"forget/hit@{k}"] = Result.from_values(
-        f"forget hit@{k}", hits, higher_is_better=False, ids=f_ids, config={"k": k}
-    )
-    h_pct = percentile_ranks(scores, excluded, heldout[:, 0], heldout[:, 1])
-    out["heldout/rank_pct"] = Result.from_values(
-        "held-out rank percentile", h_pct, higher_is_better=True, ids=_ids(heldout)
-    )
-    if oracle is not None:
-        o_scores = oracle.scores().numpy()
-        o_pct = percentile_ranks(o_scores, excluded, forget[:, 0], forget[:, 1])
-        out["forget/rank_gap"] = Result.from_values(
-            "forget rank gap to the oracle", np.abs(pct - o_pct), higher_is_better=False, ids=f_ids
-        )
-    after = scores[forget[:, 0], forget[:, 1]]
-    if before is not None:
-        b = before.scores().numpy()[forget[:, 0], forget[:, 1]]
-        out["mi/bf"] = Result.from_values(
-            "MI-BF", after, higher_is_better=True, ids=f_ids, aggregate=mi_bf(b, after)
-        )
-    negatives = random_negatives(splits, cfg.seed)
-    neg = scores[negatives[:, 0], negatives[:, 1]]
-    out["mi/ng"] = Result.from_values(
-        "MI-NG", after, higher_is_better=True, ids=f_ids, aggregate=mi_ng(neg, after)
-    )
-    ref = scores[heldout[:, 0], heldout[:, 1]]
-    out["mia/auc"] = Result.from_values(
-        "membership AUC (removed vs never-trained)",
-        np.concatenate([after, ref]),
-        higher_is_better=False,
-        ids=[f"member:{x}" for x in f_ids] + [f"nonmember:{x}" for x in _ids(heldout)],
-        aggregate=auc(after, ref),
-    )
+    for cls in recommender_metrics():
+        if (cls.needs_oracle and oracle is None) or (cls.needs_before and before is None):
+            continue
+        out.update(cls.sharing(cfg).compute(outputs, splits, before=before, oracle=oracle))
     return out
 
 
 __all__ = [
+    "MIBF",
+    "MING",
+    "ForgetHit",
+    "ForgetRank",
+    "ForgetRankGap",
+    "HeldoutRank",
+    "InteractionMIA",
+    "RankingUtility",
     "RecEvalConfig",
+    "RecommenderInputs",
+    "RecommenderMetric",
+    "RecommenderOutputs",
     "RecommenderSplits",
+    "TopKConfig",
     "evaluate_recommender",
     "random_negatives",
+    "recommender_metrics",
 ]

@@ -14,18 +14,29 @@ A metric reads one data split through an :class:`~unlearnkit.evaluation.context.
 
 Metrics that compare with the retrain oracle (forget quality, PrivLeak) declare
 ``needs_oracle = True`` and receive the oracle's context.
+
+Every model family's measures live in the same registry. :class:`MetricBase` holds what
+they share (a typed config, the name, ``higher_is_better``, ``needs_oracle``, the model
+``family``); each family's base class adds its ``compute``: :class:`Metric` here (language
+models: an ``EvalContext`` and a :class:`Split`),
+:class:`~unlearnkit.evaluation.classifier.metrics.ClassifierMetric` (an adapter and the
+identity splits) and :class:`~unlearnkit.evaluation.recommender.RecommenderMetric` (an
+adapter and a request's splits). :func:`metrics_of` lists one family's metrics, in
+registration order (the order its evaluation reports them); metrics registered with
+``audit=True`` are robustness audits, run by the audit step rather than the evaluation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from unlearnkit.core.config import Config, param
-from unlearnkit.core.errors import DataValidationError, UnlearnkitError
+from unlearnkit.core.errors import DataValidationError, RegistryError, UnlearnkitError
 from unlearnkit.core.registry import Registry
 from unlearnkit.core.results import Result, mean
 from unlearnkit.evaluation.stats import bootstrap_ci
@@ -35,19 +46,60 @@ if TYPE_CHECKING:
 
 Record = Mapping[str, Any]
 
-#: Every evaluation metric, by name (``unlearnkit list metrics``).
-METRICS: Registry[type[Metric]] = Registry("metric")
+#: Every evaluation metric of every model family, by name (``unlearnkit list metrics``).
+METRICS: Registry[type[MetricBase]] = Registry("metric")
+
+#: names in the order they were registered (:func:`metrics_of` keeps it: a family's
+#: evaluation reports its metrics in this order)
+_REGISTERED: list[str] = []
+
+M = TypeVar("M", bound="type[MetricBase]")
 
 
-def register_metric(name: str, **meta: Any) -> Callable[[type[Metric]], type[Metric]]:
-    """Class decorator: register a metric in :data:`METRICS` under ``name`` (its paper's)."""
+def register_metric(name: str, **meta: Any) -> Callable[[M], M]:
+    """Class decorator: register a metric in :data:`METRICS` under ``name`` (its paper's).
 
-    def decorator(cls: type[Metric]) -> type[Metric]:
+    A classifier's or recommender's metric records its model family in ``meta["family"]``
+    (filled from the class's ``family`` when not given; a different value is an error). The
+    language-model metrics' ``family`` meta names their benchmark (``tofu``, ``muse``...):
+    :func:`metric_family` reads the class, which every metric has."""
+
+    def decorator(cls: M) -> M:
+        if cls.family != "lm":
+            given = meta.setdefault("family", cls.family)
+            if given != cls.family:
+                raise RegistryError(
+                    f"metric {name!r} is registered with family={given!r} but its class "
+                    f"{cls.__name__} is a {cls.family} metric; drop family= or subclass the "
+                    f"{given} family's metric base class"
+                )
         cls.registered_name = name
         METRICS.add(name, cls, **meta)
+        _REGISTERED.append(name)
         return cls
 
     return decorator
+
+
+def metric_family(name: str) -> str:
+    """The model family (``lm``, ``classifier``, ``recommender``) of a registered metric:
+    its class's ``family``. Unknown names raise
+    :class:`~unlearnkit.core.errors.UnknownNameError`."""
+    return METRICS.get(name).family
+
+
+def metrics_of(family: str = "lm", *, audit: bool | None = False) -> list[str]:
+    """Names of the registered metrics of one model family, in registration order (the
+    order the family's evaluation reports them). audit: False, the evaluation's metrics;
+    True, the robustness audits (registered with ``audit=True``); None, both."""
+    order = {n: i for i, n in enumerate(_REGISTERED)}
+    names = [
+        n
+        for n in METRICS.names()
+        if metric_family(n) == family
+        and (audit is None or bool(METRICS.entry(n).meta.get("audit")) == audit)
+    ]
+    return sorted(names, key=lambda n: order.get(n, len(order)))
 
 
 class MetricError(UnlearnkitError):
@@ -111,6 +163,18 @@ class MetricConfig(Config):
 
 
 @dataclass(frozen=True)
+class IntervalConfig(MetricConfig):
+    """Settings of a metric whose interval is off unless asked for (the classifier's and
+    recommender's: their reports have carried none and stay as they were).
+
+    bootstrap: resamples (default 0: no interval; 1000 for a 95% one). ci_level: coverage.
+    seed: the resampling seed.
+    """
+
+    bootstrap: int = param(0, ge=0)
+
+
+@dataclass(frozen=True)
 class QAConfig(MetricConfig):
     """Fields of a question-answering record, read through the model's prompt format."""
 
@@ -118,15 +182,20 @@ class QAConfig(MetricConfig):
     answer_field: str = "answer"
 
 
-class Metric(ABC):
-    """One metric. Subclasses set ``config_class``, ``higher_is_better`` and ``compute``."""
+class MetricBase:
+    """What every model family's metric has: a typed config (from an instance, a mapping of
+    its fields or the defaults, with keyword overrides), its registered name, the direction
+    of its quantity, whether it needs the retrain oracle, and its model ``family``. Each
+    family's base class adds ``compute``."""
 
-    config_class: ClassVar[type[MetricConfig]] = MetricConfig
+    config_class: ClassVar[type[Config]] = MetricConfig
     higher_is_better: ClassVar[bool] = True
     needs_oracle: ClassVar[bool] = False
     registered_name: ClassVar[str] = ""
+    #: the model family whose models the metric measures (``lm``, ``classifier``, ...)
+    family: ClassVar[str] = "lm"
 
-    def __init__(self, config: MetricConfig | Mapping[str, Any] | None = None, **overrides: Any):
+    def __init__(self, config: Config | Mapping[str, Any] | None = None, **overrides: Any):
         if config is None:
             config = self.config_class()
         elif isinstance(config, Mapping):
@@ -141,6 +210,24 @@ class Metric(ABC):
     @property
     def name(self) -> str:
         return self.registered_name or type(self).__name__
+
+    @classmethod
+    def sharing(cls, config: Config, **overrides: Any) -> Self:
+        """This metric configured with the fields of ``config`` (a family's evaluation
+        config: ``k``, ``seed``...) that its own config also has, then ``overrides``."""
+        own = {f.name for f in dataclasses.fields(cls.config_class)}
+        shared = {
+            f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name in own
+        }
+        return cls(**{**shared, **overrides})
+
+
+class Metric(MetricBase, ABC):
+    """One language-model metric. Subclasses set ``config_class``, ``higher_is_better`` and
+    ``compute``."""
+
+    config_class: ClassVar[type[MetricConfig]] = MetricConfig
+    config: MetricConfig
 
     @abstractmethod
     def compute(
@@ -198,6 +285,30 @@ class Metric(ABC):
         return prompts, conts
 
 
+def with_interval(
+    result: Result,
+    config: Config,
+    *samples: Sequence[float],
+    statistic: Callable[..., float] | None = None,
+    paired: bool = False,
+) -> Result:
+    """``result`` with the bootstrap interval of its aggregate when ``config`` asks for one
+    (a ``bootstrap`` field above 0, with ``ci_level`` and ``seed``) and the aggregate is a
+    number: ``statistic`` of the resampled ``samples`` (default: the mean of the values)."""
+    n = int(getattr(config, "bootstrap", 0))
+    if n == 0 or math.isnan(result.aggregate):
+        return result
+    low, high = bootstrap_ci(
+        *(samples or (result.values,)),
+        statistic=statistic,
+        n_resamples=n,
+        level=float(getattr(config, "ci_level", 0.95)),
+        seed=int(getattr(config, "seed", 0)),
+        paired=paired,
+    )
+    return result.with_ci(low, high)
+
+
 def as_list(value: Any) -> list[str]:
     """A record field holding one string or a list of them, as a list."""
     if isinstance(value, str):
@@ -221,7 +332,9 @@ class MetricSpec:
 
 __all__ = [
     "METRICS",
+    "IntervalConfig",
     "Metric",
+    "MetricBase",
     "MetricConfig",
     "MetricError",
     "MetricSpec",
@@ -229,5 +342,8 @@ __all__ = [
     "Split",
     "as_list",
     "mean",
+    "metric_family",
+    "metrics_of",
     "register_metric",
+    "with_interval",
 ]
