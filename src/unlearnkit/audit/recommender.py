@@ -11,19 +11,32 @@ user's top K (``forget/hit@K``), before and after each attack:
 
 The target's and the oracle's rows give the scale: knowledge that returns to the target's
 level was suppressed, not removed.
+
+:func:`audit_recommender` returns ``{attack: Result}`` (per removed interaction: hit or not,
+the ``forget/hit@K`` metric's values); :func:`summary` gives ``{attack: share of hits}``,
+the numbers a run's audit rows carry. The audit is also the registered metric
+``recommender_audit`` (``audit=True``).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from unlearnkit.core.config import Config, param
+from unlearnkit.core.results import Result
 from unlearnkit.core.seeding import derive_seed
-from unlearnkit.evaluation.recommender import RecEvalConfig, RecommenderSplits, evaluate_recommender
+from unlearnkit.evaluation.metrics.base import register_metric
+from unlearnkit.evaluation.recommender import (
+    ForgetHit,
+    RecommenderInputs,
+    RecommenderMetric,
+    RecommenderSplits,
+)
 from unlearnkit.models.recommender import (
     RecommenderAdapter,
     bpr_batch_loss,
@@ -62,28 +75,40 @@ def halves(splits: RecommenderSplits, seed: int) -> tuple[np.ndarray, np.ndarray
     return taught, ~taught
 
 
+@dataclass(frozen=True)
+class RecommenderAuditMetricConfig(RecommenderAuditConfig):
+    """The audit as a registered metric: its settings and k, the top-K cut-off of a hit."""
+
+    k: int = param(20, ge=1)
+
+
 def audit_recommender(
     model: RecommenderAdapter,
     splits: RecommenderSplits,
     config: RecommenderAuditConfig | None = None,
     k: int = 20,
-) -> dict[str, float]:
-    """Top-K hits of the removed interactions before and after each attack (module doc)."""
+) -> dict[str, Result]:
+    """Top-K hits of the removed interactions before and after each attack (module doc):
+    ``forget``, ``int<b>``, ``noise <s>``, and when both halves of the request are
+    non-empty ``relearn@0`` and ``relearn@<n>`` per step count."""
     from unlearnkit.audit.quantization import quantized_copy
     from unlearnkit.audit.tampering import noisy_copy
 
     cfg = config or RecommenderAuditConfig()
-    eval_cfg = RecEvalConfig(k=k, seed=cfg.seed)
-    key = f"forget/hit@{k}"
+    hit = ForgetHit(k=k)
 
-    def hits(adapter: RecommenderAdapter, on: RecommenderSplits = splits) -> float:
-        return evaluate_recommender(adapter, on, config=eval_cfg)[key].aggregate
+    def hits(attack: str, adapter: RecommenderAdapter, on: RecommenderSplits = splits) -> Result:
+        res = hit.compute(adapter, on)[f"forget/hit@{k}"]
+        extra = {"measure": f"forget hit@{k}", "attack": attack}
+        return replace(res, name=f"audit/{attack}", extra=extra)
 
-    out = {"forget": hits(model)}
+    out = {"forget": hits("forget", model)}
     for b in cfg.bits:
-        out[f"int{b}"] = hits(RecommenderAdapter(quantized_copy(model.model, b, embeddings=True)))
+        quantized = RecommenderAdapter(quantized_copy(model.model, b, embeddings=True))
+        out[f"int{b}"] = hits(f"int{b}", quantized)
     for s in cfg.noise:
-        out[f"noise {s}"] = hits(RecommenderAdapter(noisy_copy(model.model, s, seed=cfg.seed)))
+        noisy = RecommenderAdapter(noisy_copy(model.model, s, seed=cfg.seed))
+        out[f"noise {s}"] = hits(f"noise {s}", noisy)
     taught, measured = halves(splits, cfg.seed)
     if not taught.any() or not measured.any():
         return out
@@ -94,7 +119,7 @@ def audit_recommender(
         forget=splits.forget[measured],
         retain=np.concatenate([splits.retain, teach]),
     )
-    out["relearn@0"] = hits(model, on)
+    out["relearn@0"] = hits("relearn@0", model, on)
     net = copy.deepcopy(model.model)
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.relearn_lr)
     # negatives: what the attacker does not know the user had (kept + taught left out)
@@ -112,10 +137,36 @@ def audit_recommender(
             opt.step()
             done += 1
         net.eval()
-        out[f"relearn@{steps}"] = hits(RecommenderAdapter(net), on)
+        out[f"relearn@{steps}"] = hits(f"relearn@{steps}", RecommenderAdapter(net), on)
         net.train()
     net.eval()
     return out
 
 
-__all__ = ["RecommenderAuditConfig", "audit_recommender", "halves"]
+def summary(results: Mapping[str, Result]) -> dict[str, float]:
+    """``{attack: share of hits}``: the audit's numbers as a run's audit rows carry them."""
+    return {k: r.aggregate for k, r in results.items()}
+
+
+@register_metric("recommender_audit", paper="arXiv:2406.13356", audit=True)
+class RecommenderAudit(RecommenderMetric):
+    """Top-K hits of the removed interactions after quantization, weight noise and
+    relearning on half of them (the recommender's robustness audit; keys: the attacks)."""
+
+    config_class = RecommenderAuditMetricConfig
+    higher_is_better = False
+
+    def measure(self, x: RecommenderInputs) -> dict[str, Result]:
+        cfg = self.config
+        assert isinstance(cfg, RecommenderAuditMetricConfig)
+        return audit_recommender(x.model.model, x.splits, cfg, cfg.k)
+
+
+__all__ = [
+    "RecommenderAudit",
+    "RecommenderAuditConfig",
+    "RecommenderAuditMetricConfig",
+    "audit_recommender",
+    "halves",
+    "summary",
+]

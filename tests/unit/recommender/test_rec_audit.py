@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from unlearnkit.audit.quantization import quantized_copy
-from unlearnkit.audit.recommender import RecommenderAuditConfig, audit_recommender, halves
+from unlearnkit.audit.recommender import (
+    RecommenderAudit,
+    RecommenderAuditConfig,
+    audit_recommender,
+    halves,
+    summary,
+)
 from unlearnkit.data.world.interactions import generate_interactions, interaction_preset
 from unlearnkit.evaluation.recommender import RecommenderSplits
 from unlearnkit.models.recommender import (
@@ -60,9 +66,23 @@ def test_audit_of_target_and_oracle(world) -> None:
     oracle = build_recommender(cfg, 60, 50, 0)
     train_recommender(oracle, splits.retain[:, 0], splits.retain[:, 1], RecTrainConfig(epochs=20))
     audit_cfg = RecommenderAuditConfig(relearn_steps=(8, 32), bits=(8,), noise=(0.01,))
-    t = audit_recommender(RecommenderAdapter(target), splits, audit_cfg, k=10)
-    o = audit_recommender(RecommenderAdapter(oracle), splits, audit_cfg, k=10)
-    assert set(t) == {"forget", "int8", "noise 0.01", "relearn@0", "relearn@8", "relearn@32"}
+    typed = audit_recommender(RecommenderAdapter(target), splits, audit_cfg, k=10)
+    t = summary(typed)
+    o = summary(audit_recommender(RecommenderAdapter(oracle), splits, audit_cfg, k=10))
+    assert list(t) == ["forget", "int8", "noise 0.01", "relearn@0", "relearn@8", "relearn@32"]
     assert t["forget"] > o["forget"] and t["relearn@0"] > o["relearn@0"]
     assert o["relearn@32"] >= o["relearn@0"]  # teaching half a user's items teaches taste
     assert all(0.0 <= v <= 1.0 for v in (*t.values(), *o.values()))
+
+    # per removed interaction: hit or not; the relearning rows on the measured half only
+    _, measured = halves(splits, audit_cfg.seed)
+    ids = [f"u{u}:i{i}" for u, i in splits.forget.tolist()]
+    assert typed["forget"].ids == tuple(ids) and typed["int8"].ids == tuple(ids)
+    kept = tuple(i for i, m in zip(ids, measured, strict=True) if m)
+    for key in ("relearn@0", "relearn@8", "relearn@32"):
+        assert typed[key].ids == kept
+        assert typed[key].aggregate == sum(typed[key].values) / len(kept)
+        assert typed[key].higher_is_better is False and typed[key].name == f"audit/{key}"
+    # the registered audit metric is the same audit
+    metric = RecommenderAudit(audit_cfg.to_dict(), k=10)
+    assert metric.compute(RecommenderAdapter(target), splits) == typed
