@@ -252,6 +252,19 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def audit_payload(
+    results: Mapping[str, Any], summary: Callable[[Mapping[str, Any]], dict[str, float]]
+) -> dict[str, Any]:
+    """An audit report as a family writes it: every attack's typed :class:`Result`
+    (``results``) and the audit row (``summary``, one number per attack)."""
+    return {
+        "kind": "unlearnkit.audit",
+        "version": 1,
+        "results": {k: r.to_dict() for k, r in results.items()},
+        "summary": summary(results),
+    }
+
+
 def key_versions() -> dict[str, str]:
     """The library versions a cached model or report of a family depends on (torch and
     unlearnkit), for its cache key."""
@@ -316,6 +329,7 @@ __all__ = [
     "Step",
     "Subject",
     "Unlearned",
+    "audit_payload",
     "efficiency",
     "family_names",
     "file_hash",

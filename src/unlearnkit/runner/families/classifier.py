@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
+from unlearnkit.audit.classifier import ClassifierAuditConfig, audit_classifier, summary
 from unlearnkit.core.cache import Cache
 from unlearnkit.core.config import Config, param
 from unlearnkit.core.io import atomic_write_json, strict_json
@@ -41,7 +42,6 @@ from unlearnkit.models.vision import (
     ClassifierConfig,
     build_classifier,
     classifier_preset,
-    task_loss,
 )
 from unlearnkit.runner.families.base import (
     FAMILIES,
@@ -52,6 +52,7 @@ from unlearnkit.runner.families.base import (
     Step,
     Subject,
     Unlearned,
+    audit_payload,
     efficiency,
     file_hash,
     key_versions,
@@ -81,18 +82,6 @@ CLASSIFIER_METHODS = (
     "l1_sparse",
     "unsir",
 )
-
-
-@dataclass(frozen=True)
-class ClassifierAuditConfig(Config):
-    """relearn_steps: SGD steps on half of each forgotten person's images (lr relearn_lr),
-    measured on the other half. bits / noise: quantization and relative weight noise."""
-
-    relearn_steps: tuple[int, ...] = (4, 16)
-    relearn_lr: float = param(0.01, gt=0)
-    bits: tuple[int, ...] = (8, 4)
-    noise: tuple[float, ...] = (0.01, 0.03)
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -459,9 +448,8 @@ class Classifiers(Family):
         }
 
         def make(tmp: Path) -> None:
-            summary = _audit(model, forget, cfg)
-            payload = {"kind": "unlearnkit.audit", "version": 1, "summary": summary}
-            atomic_write_json(tmp / "audit.json", strict_json(payload))
+            results = audit_classifier(model, forget, cfg)
+            atomic_write_json(tmp / "audit.json", strict_json(audit_payload(results, summary)))
 
         return self.cached("audits", key, make, "audit.json")
 
@@ -470,54 +458,6 @@ class Classifiers(Family):
         metrics = {k: float(r["aggregate"]) for k, r in report["results"]["all"].items()}
         metrics.update({k: float(v) for k, v in (report.get("challenge_metrics") or {}).items()})
         return RowFields(metrics, {}, report.get("efficiency"))
-
-
-def _audit(
-    adapter: ClassifierAdapter, forget: ClassificationData, cfg: ClassifierAuditConfig
-) -> dict[str, float]:
-    """Forget accuracy after each attack: quantization, noise, relearning (on half of each
-    forgotten person's images, measured on the rest)."""
-    import copy
-
-    from unlearnkit.audit.quantization import quantized_copy
-    from unlearnkit.audit.tampering import noisy_copy
-
-    out = {"forget": adapter.accuracy(forget.images, forget.labels)}
-    for b in cfg.bits:
-        out[f"int{b}"] = adapter.like(quantized_copy(adapter.model, b)).accuracy(
-            forget.images, forget.labels
-        )
-    for scale in cfg.noise:
-        out[f"noise {scale}"] = adapter.like(
-            noisy_copy(adapter.model, scale, seed=cfg.seed)
-        ).accuracy(forget.images, forget.labels)
-    rng = np.random.default_rng(cfg.seed)
-    people = forget.identity.numpy()
-    taught = np.zeros(len(people), bool)
-    for p in np.unique(people):
-        idx = np.flatnonzero(people == p)
-        taught[rng.permutation(idx)[: len(idx) // 2]] = True
-    t_idx, m_idx = torch.as_tensor(np.flatnonzero(taught)), torch.as_tensor(np.flatnonzero(~taught))
-    model = copy.deepcopy(adapter.model)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.relearn_lr, momentum=0.9)
-    g = torch.Generator().manual_seed(cfg.seed)
-    done = 0
-    out["relearn@0"] = adapter.accuracy(forget.images[m_idx], forget.labels[m_idx])
-    # batch-norm statistics stay frozen (eval mode): batches of one person's few images
-    # would otherwise rewrite them, and the attack is about the weights
-    model.eval()
-    for target_steps in sorted(cfg.relearn_steps):
-        while done < target_steps:
-            pick = t_idx[torch.randint(len(t_idx), (min(16, len(t_idx)),), generator=g)]
-            loss = task_loss(model(forget.images[pick]), forget.labels[pick])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            done += 1
-        out[f"relearn@{target_steps}"] = adapter.like(model).accuracy(
-            forget.images[m_idx], forget.labels[m_idx]
-        )
-    return out
 
 
 __all__ = [

@@ -64,6 +64,7 @@ from unlearnkit.runner.families.base import (
     Step,
     Subject,
     Unlearned,
+    audit_payload,
     efficiency,
     file_hash,
     key_versions,
@@ -465,7 +466,7 @@ class Recommenders(Family):
         }
 
     def audit(self, subject: Subject) -> Step | None:
-        from unlearnkit.audit.recommender import audit_recommender
+        from unlearnkit.audit.recommender import audit_recommender, summary
 
         cfg = self.spec.audit
         if cfg is None:
@@ -482,9 +483,8 @@ class Recommenders(Family):
         }
 
         def make(tmp: Path) -> None:
-            summary = audit_recommender(model, self.splits, cfg, self.spec.k)
-            payload = {"kind": "unlearnkit.audit", "version": 1, "summary": summary}
-            atomic_write_json(tmp / "audit.json", strict_json(payload))
+            results = audit_recommender(model, self.splits, cfg, self.spec.k)
+            atomic_write_json(tmp / "audit.json", strict_json(audit_payload(results, summary)))
 
         return self.cached("audits", key, make, "audit.json")
 
