@@ -241,7 +241,7 @@ def leaderboard_table(results: Mapping[str, Any], intervals: bool = True) -> Tab
 
 
 def sweep_table(sweep: Any) -> Table:
-    """A rich table of a forget-size sweep (:class:`~unlearnkit.audit.scalability.SweepResult`):
+    """A rich table of a forget-size sweep (:class:`~unlearnkit.runner.scalability.SweepResult`):
     one line per model, one column per size with its forget quality, model utility and
     time (% of that size's oracle training)."""
     table = Table(
