@@ -574,12 +574,15 @@ def list_(
     ] = "methods",
     family: Annotated[
         str | None,
-        typer.Option("--family", help="methods: only this family's (`unlearnkit list families`)"),
+        typer.Option(
+            "--family", help="methods, metrics: only this family's (`unlearnkit list families`)"
+        ),
     ] = None,
 ) -> None:
     """List registered components with one-line descriptions and papers."""
     from unlearnkit.core.errors import UnknownNameError
     from unlearnkit.evaluation import METRICS, MIA_ATTACKS, SUITES
+    from unlearnkit.evaluation.metrics.base import metric_family
     from unlearnkit.methods import METHODS
     from unlearnkit.methods.api import method_family, methods_of, register_builtin_methods
     from unlearnkit.runner.families import FAMILIES, get_family
@@ -593,10 +596,10 @@ def list_(
     }
     if what not in tables:
         _fail(UnknownNameError("listing", what, tables))
-    if family is not None and what != "methods":
+    if family is not None and what not in ("methods", "metrics"):
         _fail(
             UnlearnkitError(
-                f"--family selects methods: `unlearnkit list methods --family {family}`"
+                f"--family selects methods or metrics: `unlearnkit list methods --family {family}`"
             )
         )
     register_builtin_methods()
@@ -617,24 +620,21 @@ def list_(
         except UnlearnkitError as exc:
             _fail(exc)
     table = Table(title=f"unlearnkit {what}" + (f" of the {family} family" if family else ""))
+    family_of = {"methods": method_family, "metrics": metric_family}.get(what)
     cols = (
         ("name", "family", "description", "paper")
-        if what == "methods"
-        else (
-            "name",
-            "description",
-            "paper",
-        )
+        if family_of
+        else ("name", "description", "paper")
     )
     for col in cols:
         table.add_column(col, overflow="fold")
     for entry in tables[what].entries():
-        if family is not None and method_family(entry.name) != family:
+        if family is not None and family_of is not None and family_of(entry.name) != family:
             continue
         desc = entry.obj.description if what == "suites" else entry.description
         cells = [entry.name, desc, str(entry.meta.get("paper", ""))]
-        if what == "methods":
-            cells.insert(1, method_family(entry.name))
+        if family_of is not None:
+            cells.insert(1, family_of(entry.name))
         table.add_row(*cells)
     console.print(table)
 

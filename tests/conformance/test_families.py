@@ -106,3 +106,28 @@ def test_a_smoke_run_goes_through_the_one_runner(name, tmp_path, test_preset_cac
     assert again.built and not any(again.built.values()), again.built
     same = [json.dumps(r.metrics, sort_keys=True) for r in again.rows]
     assert same == [json.dumps(r.metrics, sort_keys=True) for r in first.rows]
+
+
+def test_the_cli_lists_the_families_and_each_ones_methods_and_metrics():
+    from typer.testing import CliRunner
+
+    from unlearnkit.cli import app
+    from unlearnkit.evaluation.metrics.base import metrics_of
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["list", "families"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0
+    for name in NAMES:
+        assert name in listed.output
+    for name in NAMES:
+        family = FAMILIES.get(name)
+        methods = runner.invoke(app, ["list", "methods", "--family", name], env={"COLUMNS": "200"})
+        assert methods.exit_code == 0
+        shown = {line.split("│")[1].strip() for line in methods.output.splitlines() if "│" in line}
+        assert set(methods_of(family.method_family)) <= shown
+        metrics = runner.invoke(app, ["list", "metrics", "--family", name], env={"COLUMNS": "200"})
+        assert metrics.exit_code == 0
+        shown = {line.split("│")[1].strip() for line in metrics.output.splitlines() if "│" in line}
+        assert set(metrics_of(family.method_family, audit=None)) <= shown
+    wrong = runner.invoke(app, ["list", "methods", "--family", "clasifier"])
+    assert wrong.exit_code != 0 and "classifier" in wrong.output
