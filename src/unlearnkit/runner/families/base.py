@@ -27,6 +27,7 @@ A family declares:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -159,16 +160,15 @@ class Family(ABC):
         - ``log_metrics``: metric keys whose bars use a log scale;
         - ``audit_measure``: what the audit table's numbers are;
         - ``sequence_panels``: (history key, panel title) of the sequential-requests
-          figure, and ``sequence_caption``.
+          figure, and ``sequence_caption``;
+        - ``summary``: lines the report's summary shows (the family's data, in words).
+
+        The default is the report's (:data:`unlearnkit.report.tables.BASE_PRESENTATION`):
+        metric bars, MIA ROC and cost, nothing else.
         """
-        return {
-            "plots": ["metrics", "mia_roc", "cost"],
-            "frontier": None,
-            "log_metrics": [],
-            "audit_measure": "",
-            "sequence_panels": [],
-            "sequence_caption": "",
-        }
+        from unlearnkit.report.tables import BASE_PRESENTATION
+
+        return copy.deepcopy(BASE_PRESENTATION)
 
     @classmethod
     def default_workers(cls, spec: Any) -> int:
@@ -229,13 +229,16 @@ class Family(ABC):
 
     # -- the row ----------------------------------------------------------------------------
     def summarise(self, subject: Subject, report: dict[str, Any]) -> RowFields:
-        """The row numbers of ``subject`` from its evaluation report (the JSON ``report``)."""
-        efficiency = report.get("efficiency")
+        """The row numbers of ``subject`` from its evaluation report (the JSON ``report``):
+        every result of ``report["results"]`` (``key -> Result``; a report that groups its
+        results for the figures keeps every one under ``"all"``) as ``key -> aggregate``
+        with its interval, and the report's ``efficiency``."""
         results = report["results"]
+        flat = results["all"] if isinstance(results.get("all"), dict) else results
         return RowFields(
-            metrics={k: _aggregate(r) for k, r in results.items()},
-            ci={k: list(r["ci"]) if r.get("ci") else None for k, r in results.items()},
-            efficiency=efficiency,
+            metrics={k: _aggregate(r) for k, r in flat.items()},
+            ci={k: list(r["ci"]) if r.get("ci") else None for k, r in flat.items()},
+            efficiency=report.get("efficiency"),
         )
 
     def audit_summary(self, audit: dict[str, Any]) -> dict[str, float]:

@@ -455,9 +455,11 @@ class Classifiers(Family):
 
     # -- rows -------------------------------------------------------------------------------
     def summarise(self, subject: Subject, report: dict[str, Any]) -> RowFields:
-        metrics = {k: float(r["aggregate"]) for k, r in report["results"]["all"].items()}
-        metrics.update({k: float(v) for k, v in (report.get("challenge_metrics") or {}).items()})
-        return RowFields(metrics, {}, report.get("efficiency"))
+        fields = super().summarise(subject, report)  # and the ε-score of a method's first seed
+        fields.metrics.update(
+            {k: float(v) for k, v in (report.get("challenge_metrics") or {}).items()}
+        )
+        return fields
 
 
 __all__ = [

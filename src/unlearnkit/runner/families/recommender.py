@@ -60,7 +60,6 @@ from unlearnkit.runner.families.base import (
     Family,
     Log,
     Prepared,
-    RowFields,
     Step,
     Subject,
     Unlearned,
@@ -581,11 +580,6 @@ class Recommenders(Family):
                 }
             )
         return history
-
-    # -- rows -------------------------------------------------------------------------------
-    def summarise(self, subject: Subject, report: dict[str, Any]) -> RowFields:
-        metrics = {k: float(r["aggregate"]) for k, r in report["results"]["all"].items()}
-        return RowFields(metrics, {}, report.get("efficiency"))
 
 
 __all__ = [
