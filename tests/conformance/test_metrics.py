@@ -10,10 +10,12 @@ import math
 
 import pytest
 
+import unlearnkit.audit.classifier
+import unlearnkit.audit.recommender  # noqa: F401  (they register the audits' metrics)
 from tests.conftest import COUNTING
 from unlearnkit.core.errors import ConfigError
 from unlearnkit.evaluation import METRICS, MIA_ATTACKS, EvalContext, Split
-from unlearnkit.evaluation.metrics import MetricError, metrics_of
+from unlearnkit.evaluation.metrics import Metric, MetricError, metric_family, metrics_of
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
 METRIC_NAMES = METRICS.names()
@@ -35,6 +37,23 @@ def test_the_core_set_is_registered():
         "knowmem",
     } <= set(METRIC_NAMES)
     assert {"loss", "zlib", "min_k", "min_k_pp", "reference", "gradnorm"} <= set(ATTACK_NAMES)
+
+
+def test_every_metric_belongs_to_a_family_of_the_runner():
+    """Each registered metric measures one model family's models: ``lm`` ones are
+    :class:`Metric` (this module runs them), the other families' are run by
+    test_family_metrics.py; the families are the runner's."""
+    from unlearnkit.runner.families import FAMILIES
+
+    families = {FAMILIES.get(n).method_family for n in FAMILIES.names()}
+    by_family = {f: metrics_of(f, audit=None) for f in families}
+    assert sorted(n for names in by_family.values() for n in names) == METRIC_NAMES
+    for name in by_family["lm"]:
+        assert issubclass(METRICS.get(name), Metric)
+    for family, names in by_family.items():
+        assert all(metric_family(n) == family for n in names)
+        evaluation, audits = set(metrics_of(family)), set(metrics_of(family, audit=True))
+        assert set(names) == evaluation | audits and not evaluation & audits
 
 
 # ------------------------------------------------------------------------------ data
