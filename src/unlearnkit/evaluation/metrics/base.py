@@ -60,9 +60,9 @@ def register_metric(name: str, **meta: Any) -> Callable[[M], M]:
     """Class decorator: register a metric in :data:`METRICS` under ``name`` (its paper's).
 
     A classifier's or recommender's metric records its model family in ``meta["family"]``
-    (filled from the class's ``family`` when not given; a different value is an error). The
-    language-model metrics' ``family`` meta names their benchmark (``tofu``, ``muse``...):
-    :func:`metric_family` reads the class, which every metric has."""
+    (filled from the class's ``family`` when not given; a different value is an error); the
+    language-model metrics name their benchmark in ``meta["benchmark"]`` (``tofu``,
+    ``muse``...). :func:`metric_family` reads the class, which every metric has."""
 
     def decorator(cls: M) -> M:
         if cls.family != "lm":

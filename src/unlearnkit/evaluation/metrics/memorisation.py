@@ -54,7 +54,7 @@ def _correct(scores, drop_last: bool) -> list[bool]:
     return s.correct.tolist()
 
 
-@register_metric("exact_memorisation", paper="arXiv:2202.07646", family="memorisation")
+@register_metric("exact_memorisation", paper="arXiv:2202.07646", benchmark="memorisation")
 class ExactMemorisation(_Memorisation):
     """Share of answer tokens whose teacher-forced argmax equals the label, per item (an
     item with no token left is NaN and left out, as open-unlearning's None)."""
@@ -75,7 +75,7 @@ class ExtractionStrengthConfig(MemorisationConfig):
     no_match: Literal["open_unlearning", "zero"] = "open_unlearning"
 
 
-@register_metric("extraction_strength", paper="arXiv:2202.07646", family="memorisation")
+@register_metric("extraction_strength", paper="arXiv:2202.07646", benchmark="memorisation")
 class ExtractionStrength(_Memorisation):
     """1 - k/T for the smallest k whose teacher-forced suffix y_k..y_T is predicted exactly
     (1/T when even the last token is wrong, as open-unlearning's search gives; an item with

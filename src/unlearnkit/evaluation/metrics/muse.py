@@ -31,7 +31,7 @@ class VerbMemConfig(RougeConfig):
     raw_prompt: bool = True
 
 
-@register_metric("verbmem", paper="arXiv:2407.06460", family="muse")
+@register_metric("verbmem", paper="arXiv:2407.06460", benchmark="muse")
 class VerbMem(RougeL):
     """VerbMem: ROUGE-L F1 of the continuation of a forget passage's prefix against the truth
     (lower after unlearning = less verbatim memorisation)."""
@@ -51,7 +51,7 @@ class KnowMemConfig(RougeConfig):
     stop: tuple[str, ...] = ("\n\n", "\nQuestion", "Question:")
 
 
-@register_metric("knowmem", paper="arXiv:2407.06460", family="muse")
+@register_metric("knowmem", paper="arXiv:2407.06460", benchmark="muse")
 class KnowMem(RougeL):
     """KnowMem: ROUGE-L F1 of answers to questions about the forget (or retain) documents."""
 

@@ -55,7 +55,7 @@ class TeacherForcedQA(Metric):
         return ctx.score([p for p, _ in pairs], [c for _, c in pairs])
 
 
-@register_metric("probability", paper="arXiv:2401.06121", family="tofu")
+@register_metric("probability", paper="arXiv:2401.06121", benchmark="tofu")
 class Probability(TeacherForcedQA):
     """Probability of the answer, exp(-avg_nll) per item (TOFU); mean over items
     (open-unlearning's ``probability``)."""
@@ -72,7 +72,7 @@ class NormalisedProbabilityConfig(QAConfig):
     wrong_field: str = "perturbed_answer"
 
 
-@register_metric("normalised_probability", paper="arXiv:2401.06121", family="tofu")
+@register_metric("normalised_probability", paper="arXiv:2401.06121", benchmark="tofu")
 class NormalisedProbability(TeacherForcedQA):
     """p(true) / (p(true) + Σ_j p(wrong_j) + 1e-10) per item, p = exp(-avg_nll) (TOFU's
     probability on the real-authors and world-facts sets; open-unlearning's
@@ -145,7 +145,7 @@ def truth_ratio_requests(ctx: EvalContext, split: Split, cfg: TruthRatioConfig):
     return out
 
 
-@register_metric("truth_ratio", paper="arXiv:2401.06121", family="tofu")
+@register_metric("truth_ratio", paper="arXiv:2401.06121", benchmark="tofu")
 class TruthRatio(TeacherForcedQA):
     """Truth ratio R = p(wrong answers) / (p(paraphrased answer) + 1e-10) per item, the wrong
     ones combined by the mean of their avg_nll; aggregated by ``aggregation``
@@ -166,7 +166,7 @@ class TruthRatio(TeacherForcedQA):
         return self.result(split, [fn(r) for r in ratios], extra={"ratios": ratios})
 
 
-@register_metric("forget_quality", paper="arXiv:2401.06121", family="tofu")
+@register_metric("forget_quality", paper="arXiv:2401.06121", benchmark="tofu")
 class ForgetQuality(TeacherForcedQA):
     """p-value of the two-sample KS test between the per-item truth ratios of the model and of
     the retrain oracle on the forget set: 1 = indistinguishable from never having trained on
@@ -235,7 +235,7 @@ class RougeConfig(QAConfig):
             self.fail("stop", self.stop, "stop strings must be non-empty")
 
 
-@register_metric("rouge_l", paper="arXiv:2401.06121", family="tofu")
+@register_metric("rouge_l", paper="arXiv:2401.06121", benchmark="tofu")
 class RougeL(Metric):
     """ROUGE-L between the greedy generation and the reference answer (recall by default, as
     TOFU reports it; ``measure=f1`` for MUSE), as open-unlearning's ``rouge``: up to 200 new
@@ -269,7 +269,7 @@ class RougeL(Metric):
         return self.result(split, values, extra={"generations": gens})
 
 
-@register_metric("model_utility", paper="arXiv:2401.06121", family="tofu", composite=True)
+@register_metric("model_utility", paper="arXiv:2401.06121", benchmark="tofu", composite=True)
 class ModelUtility(Metric):
     """Harmonic mean of the retain / real-authors / world-facts {probability, ROUGE-L, truth
     ratio} aggregates (TOFU; ``scipy.stats.hmean`` as open-unlearning's ``hm_aggregate``).

@@ -36,7 +36,7 @@ class MCQConfig(MetricConfig):
     answer_field: str = "answer"
 
 
-@register_metric("mcq_accuracy", paper="arXiv:2403.03218", family="wmdp")
+@register_metric("mcq_accuracy", paper="arXiv:2403.03218", benchmark="wmdp")
 class MCQAccuracy(TeacherForcedQA):
     """1 when the most likely choice is the right one, else 0; mean over questions."""
 

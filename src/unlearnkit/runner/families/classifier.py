@@ -21,7 +21,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import torch
 
 from unlearnkit.audit.classifier import ClassifierAuditConfig, audit_classifier, summary
@@ -379,15 +378,11 @@ class Classifiers(Family):
 
     def _report(self, model: ClassifierAdapter, subject: Subject, challenge: bool) -> dict:
         from unlearnkit.evaluation.classifier import evaluate_classifier
-        from unlearnkit.evaluation.classifier.population import challenge_score, lira_attack
+        from unlearnkit.evaluation.classifier.population import challenge_score
 
         spec, s = self.spec, self.splits
-        results = evaluate_classifier(model, s, oracle=self.oracle)
-        if spec.shadows:
-            forget_people = np.asarray(self.world.identities["forget"])
-            members = np.flatnonzero(np.isin(self.pool.identity.numpy(), forget_people))
-            nonmembers = np.arange(len(s["train"]), len(self.pool))
-            results["mia/lira"] = lira_attack(model, self.shadows, members, nonmembers)
+        shadows = self.shadows if spec.shadows else None  # LiRA, with the shadow models
+        results = evaluate_classifier(model, s, oracle=self.oracle, shadows=shadows)
         score = None
         if challenge:
             from unlearnkit.methods.classifier.base import unlearn_classifier
