@@ -187,6 +187,24 @@ class SuiteOutput:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
+def _require_lm_metric(name: str, suite: str) -> None:
+    """A suite scores a causal LM: a classifier's or recommender's metric in it is an
+    error that names its family and the language-model metrics (did you mean)."""
+    from unlearnkit.core.errors import ConfigError, did_you_mean
+    from unlearnkit.evaluation.metrics.base import metric_family, metrics_of
+
+    family = metric_family(name)
+    if family != "lm":
+        known = metrics_of("lm")
+        raise ConfigError(
+            f"suite {suite!r}",
+            "metric",
+            name,
+            f"a language-model metric: {name!r} is a {family} metric (its family's evaluation "
+            f"runs it).{did_you_mean(name, known)} LM metrics: {', '.join(known)}",
+        )
+
+
 def run_suite(
     suite: Suite | str,
     ctx: EvalContext,
@@ -217,6 +235,7 @@ def run_suite(
             continue
         config = {**item.config, **(configure(item) if configure else {})}
         if item.kind == "metric":
+            _require_lm_metric(item.name, suite.name)
             unit = METRICS.get(item.name)(config)
             if unit.needs_oracle and oracle is None:
                 out.skipped[item.key] = "needs the retrain oracle (pass --oracle / oracle=...)"
