@@ -1,11 +1,12 @@
-# Two commands: `make demo` (the main job on the embedded default) and `make test`.
-# Both create .venv and install what they need on first use.
+# Two commands: `make demo` (the main job on the embedded default) and `make test` (lint and
+# every test; what CI runs). `make test-fast` is the edit-test loop: lint and the tests not
+# marked `slow`. All create .venv and install what they need on first use.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format clean-cache
+.PHONY: demo test test-fast lint format clean-cache
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,11 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

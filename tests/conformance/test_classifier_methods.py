@@ -29,6 +29,7 @@ def _state(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_two_steps_change_parameters_deterministically(name, tiny_classifier, tmp_path):
     model, world = tiny_classifier
@@ -114,6 +115,7 @@ def test_unsir_noise_is_error_maximising(tiny_classifier):
     assert rec.details["noise_norm"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_multilabel_two_steps(name, tiny_multilabel_classifier):
     """Every method runs on the multi-label variant (binary attributes), deterministically,

@@ -71,6 +71,7 @@ def model_for(request):
     return pick
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_two_steps_change_parameters_deterministically(name, model_for):
     tiny_lm = model_for(name)
@@ -111,6 +112,7 @@ def test_two_steps_change_parameters_deterministically(name, model_for):
     assert fps[0] == fps[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_lora_changes_only_adapter_weights_and_merges(name, model_for):
     tiny_lm = model_for(name)

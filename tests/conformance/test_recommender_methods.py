@@ -85,6 +85,7 @@ def test_deterministic_seeded_input_untouched_and_saved(name, setup, tmp_path):
         assert not edges & {tuple(p) for p in splits.forget.tolist()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_removed_interactions_fall(name, setup):
     """With the defaults every method ranks the removed interactions lower than the target

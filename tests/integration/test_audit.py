@@ -21,6 +21,8 @@ from unlearnkit.audit.relearning import RelearnConfig, relearn, split_records
 from unlearnkit.audit.tampering import noisy_copy
 from unlearnkit.models.adapters.causal_lm import CausalLMAdapter
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def models(test_preset_cache):

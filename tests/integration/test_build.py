@@ -13,6 +13,8 @@ from unlearnkit.core.errors import ConfigError, UnknownNameError
 from unlearnkit.models.adapters import CausalLMAdapter
 from unlearnkit.runner.build import build, build_spec, training_examples
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def built(test_preset_cache):

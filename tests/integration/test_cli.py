@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from unlearnkit.cli import app
@@ -29,6 +30,7 @@ def test_world_command_rejects_bad_overrides(tmp_path):
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.slow
 def test_demo_command_on_the_test_preset(tmp_path, test_preset_cache):
     _, cache = test_preset_cache  # the models are built once per session (and tested there)
     out = tmp_path / "demo.json"
@@ -58,6 +60,7 @@ def test_list_methods_names_every_method_with_its_paper():
     assert bad.exit_code == 2 and "Did you mean 'methods'" in bad.output
 
 
+@pytest.mark.slow
 def test_unlearn_command_writes_a_model_and_its_record(tmp_path, test_preset_cache):
     built, _ = test_preset_cache
     out = tmp_path / "run"
@@ -84,6 +87,7 @@ def test_unlearn_command_writes_a_model_and_its_record(tmp_path, test_preset_cac
     assert bad.exit_code == 2 and "lr" in bad.output
 
 
+@pytest.mark.slow
 def test_eval_command_writes_a_versioned_report(tmp_path, test_preset_cache, monkeypatch):
     built, _ = test_preset_cache
     monkeypatch.setenv("UNLEARNKIT_CACHE", str(tmp_path / "cache"))  # oracle values go here

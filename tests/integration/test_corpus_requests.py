@@ -17,6 +17,8 @@ from unlearnkit.runner.build import build, build_spec
 from unlearnkit.runner.run import run_experiment
 from unlearnkit.runner.spec import ExperimentSpec, MethodSpec
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Cache:

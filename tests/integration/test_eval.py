@@ -13,6 +13,8 @@ from unlearnkit.evaluation.data import eval_data
 from unlearnkit.evaluation.mia import MIA_ATTACKS
 from unlearnkit.models.adapters import CausalLMAdapter
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def built(test_preset_cache):

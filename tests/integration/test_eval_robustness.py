@@ -12,6 +12,8 @@ from unlearnkit.evaluation import EvalContext, evaluate, run_suite
 from unlearnkit.evaluation.data import eval_data
 from unlearnkit.models.adapters import CausalLMAdapter
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def built(test_preset_cache):

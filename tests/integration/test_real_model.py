@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from unlearnkit.cli import app
 from unlearnkit.data.loaders import load_tofu
 
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "real"
 TOFU = FIXTURES / "tofu-sample"
 GPT2 = FIXTURES / "tokenizers" / "gpt2"

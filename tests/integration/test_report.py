@@ -66,6 +66,7 @@ def test_paper_url():
     assert paper_url("a workshop paper") is None and paper_url(None) is None
 
 
+@pytest.mark.slow
 def test_report_writes_a_self_contained_page_plots_and_tables(runs):
     _, one, _ = runs
     page = write_report(one.run_dir)
@@ -90,6 +91,7 @@ def test_report_writes_a_self_contained_page_plots_and_tables(runs):
     assert md.count("\n") == 2 + 4 and "[npo](https://arxiv.org/abs/2404.05868)" in md
 
 
+@pytest.mark.slow
 def test_seeds_give_mean_and_sd_in_the_report(runs):
     _, _, two = runs
     page = write_report(two.run_dir)
@@ -99,6 +101,7 @@ def test_seeds_give_mean_and_sd_in_the_report(runs):
     assert "±" in page.read_text()
 
 
+@pytest.mark.slow
 def test_compare_lines_up_every_run(runs):
     runs_dir, one, two = runs
     lines = compare_runs(runs_dir)
@@ -117,6 +120,7 @@ def test_compare_lines_up_every_run(runs):
     assert empty.exit_code == 2 and "unlearnkit run" in empty.output
 
 
+@pytest.mark.slow
 def test_report_command(runs, tmp_path):
     _, one, _ = runs
     res = CliRunner().invoke(app, ["report", str(one.run_dir), "--out", str(tmp_path / "r")])
@@ -148,6 +152,7 @@ window.addEventListener("load", () => {
 </script>"""
 
 
+@pytest.mark.slow
 def test_the_page_renders_in_headless_chromium(runs, tmp_path):
     browser = _chromium()
     if browser is None:

@@ -16,6 +16,8 @@ from unlearnkit.runner.run import load_results
 from unlearnkit.runner.scalability import forget_size_sweep
 from unlearnkit.runner.spec import ExperimentSpec, MethodSpec
 
+pytestmark = pytest.mark.slow
+
 SIZES = ["forget05", "forget25"]
 
 

@@ -288,6 +288,7 @@ def test_a_half_written_checkpoint_is_ignored_and_removed(tiny_lm, tmp_path, mon
 
 
 # -- 4. a resumed run ends bit for bit where an uninterrupted one does -----------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "config"),
     [
@@ -323,6 +324,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(
 
 
 # -- 5. the command line ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_unlearn_command_resume_options(tiny_lm, tmp_path, monkeypatch):
     forget, retain = pairs()
     data = tmp_path / "data"
@@ -357,6 +359,7 @@ def test_unlearn_command_resume_options(tiny_lm, tmp_path, monkeypatch):
 
 
 # -- 6. several processes (DDP on CPU, as tests/integration/test_ddp.py) --------------------------
+@pytest.mark.slow
 def test_a_ddp_run_resumes_to_the_same_weights(tmp_path):
     import os
     import subprocess

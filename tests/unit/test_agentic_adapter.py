@@ -3,6 +3,7 @@ refusal, save/load; and the method on the test world."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from unlearnkit.models.adapters import CausalLMAdapter
@@ -52,6 +53,7 @@ def test_the_rewrite_drops_the_fact_and_the_critic_refuses_a_leak(tiny_lm, tmp_p
     assert isinstance(loaded, AgenticAdapter) and loaded.fingerprint() == a.fingerprint()
 
 
+@pytest.mark.slow
 def test_alu_on_the_test_world(test_preset_cache):
     from unlearnkit.methods import unlearn
 

@@ -3,6 +3,7 @@ method on the test world (forget facts blocked, retain people answered as before
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from unlearnkit.models.adapters import CausalLMAdapter
@@ -74,6 +75,7 @@ def test_generation_avoids_the_forbidden_tokens_and_the_guard_is_saved(tiny_lm, 
     assert base.generate([PROMPT], max_new_tokens=8)[0] == plain
 
 
+@pytest.mark.slow
 def test_guard_on_the_test_world_blocks_forget_facts_and_keeps_retain(test_preset_cache):
     from unlearnkit.audit.knowledge import knowledge
     from unlearnkit.methods import unlearn

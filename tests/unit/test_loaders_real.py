@@ -200,6 +200,7 @@ def test_real_author_truth_ratio_scores_answer_against_the_wrong_ones(real_tofu)
         METRICS.get("truth_ratio")({}).requests(ctx, split)
 
 
+@pytest.mark.slow
 def test_tofu_suite_runs_on_the_real_sample(real_tofu, tiny_lm) -> None:
     """Every TOFU item that needs no oracle runs on the public records (the first few of
     each set, to stay quick): no field is missing, every item has one value per record."""

@@ -71,6 +71,7 @@ def test_the_wrapped_model_scores_decodes_and_saves(tiny_lm, tmp_path):
     torch.testing.assert_close(loaded.score([prompt], [cont])[0].logprobs, got)
 
 
+@pytest.mark.slow
 def test_uld_on_the_test_world_forgets_and_keeps_retain(test_preset_cache):
     from unlearnkit.audit.knowledge import knowledge
     from unlearnkit.methods import unlearn

@@ -3,6 +3,7 @@ and a load, and the audit's attacked copies keep it (ICU end to end on the test 
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from unlearnkit.models.adapters import CausalLMAdapter
@@ -33,6 +34,7 @@ def test_queries_go_through_the_instruction(tiny_lm, tmp_path):
     assert not isinstance(CausalLMAdapter.from_pretrained(tiny_lm.path), PromptedAdapter)
 
 
+@pytest.mark.slow
 def test_icu_on_the_test_world_is_evaluated_and_audited_through_its_instruction(
     test_preset_cache,
 ):

@@ -54,6 +54,7 @@ def _recall(adapter, world, seen, k=10) -> float:
     return float(np.nanmean([recall_at_k(top[u].tolist(), list(rel[u]), k) for u in users]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["bpr_mf", "lightgcn"])
 def test_models_learn_and_top_k_leaves_seen_items_out(arch, world) -> None:
     tr = world.mask("train")

@@ -57,6 +57,7 @@ def test_load_errors_and_config_checks(tmp_path) -> None:
     assert "multilabel" not in ClassifierConfig().to_dict()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["cnn", "resnet"])
 def test_both_architectures_learn_the_identity_world(arch) -> None:
     world = generate_identities(identity_preset("test"))

@@ -24,6 +24,7 @@ def reports(tiny_classifier, tiny_classifier_oracle):
     )
 
 
+@pytest.mark.slow
 def test_report_has_every_measure_with_per_example_values(reports) -> None:
     target, _, splits = reports
     for s in ("forget", "retain", "test", "unseen"):
@@ -36,6 +37,7 @@ def test_report_has_every_measure_with_per_example_values(reports) -> None:
     assert target["acc/forget"].higher_is_better is False
 
 
+@pytest.mark.slow
 def test_sanity_laws(reports) -> None:
     target, oracle, _ = reports
     t, o = summary(target), summary(oracle)

@@ -18,6 +18,8 @@ from unlearnkit.models.adapters.classifier import ClassifierAdapter
 from unlearnkit.models.classifier_training import ClassifierTrainConfig, train_classifier
 from unlearnkit.models.vision import build_classifier, classifier_preset
 
+pytestmark = pytest.mark.slow
+
 
 def recipe(data: ClassificationData, seed: int) -> ClassifierAdapter:
     model = build_classifier(classifier_preset("cnn"), seed=seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 from accelerate import Accelerator
 
@@ -37,6 +38,7 @@ def test_fila_factors_reconstruct_the_weight_and_follow_the_importance():
     torch.testing.assert_close(base + b @ a, w[:2])
 
 
+@pytest.mark.slow
 def test_fila_setup_keeps_the_function_and_moves_the_base_weights(tiny_lm):
     forget, retain = _data()
     adapter = _adapter(tiny_lm)

@@ -163,6 +163,7 @@ def test_rmu_trains_only_the_chosen_mlp_matrices(tiny_lm):
     assert record.parameters_trainable == 2 * 64 * 128
 
 
+@pytest.mark.slow
 def test_tensorboard_tracker_receives_the_step_log(tiny_lm, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

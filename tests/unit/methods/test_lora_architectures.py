@@ -105,6 +105,7 @@ def _base_name(peft_name: str) -> str | None:
     return peft_name.replace(".base_layer", "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", sorted(ALL_LINEAR))
 def test_a_lora_step_trains_only_the_adapters(arch, tokenizer):
     model = tiny(arch, tokenizer)
@@ -163,6 +164,7 @@ def _count_block_forwards(model: torch.nn.Module) -> list[int]:
     return calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("arch", "lora"), [("llama", False), ("gpt2", False), ("qwen2", True)])
 def test_gradient_checkpointing_gives_the_same_run(arch, lora, tokenizer, tmp_path):
     """Same loss at every step with and without checkpointing (GPT-2 with its dropout on:

@@ -3,6 +3,7 @@ world (forget people's facts go, retain people's stay)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from unlearnkit.methods.concepts import find_subjects
@@ -56,6 +57,7 @@ def test_find_subjects_prefers_recurring_names_absent_from_retain():
     assert find_subjects(["Where was X born?"], ["Where was X born?"]) == [None]
 
 
+@pytest.mark.slow
 def test_rocr_on_the_test_world_redirects_each_person_in_one_layer(test_preset_cache):
     from unlearnkit.audit.knowledge import knowledge
     from unlearnkit.methods import unlearn

@@ -78,6 +78,7 @@ def trained():
     return world, splits, RecommenderAdapter(target), RecommenderAdapter(oracle)
 
 
+@pytest.mark.slow
 def test_sanity_laws(trained) -> None:
     """The oracle ranks removed interactions like never-trained held-out ones and its
     membership attack is near chance; the target ranks them far higher and is caught."""
@@ -95,6 +96,7 @@ def test_sanity_laws(trained) -> None:
     assert o["mi/ng"].aggregate > t["mi/ng"].aggregate
 
 
+@pytest.mark.slow
 def test_evaluation_keys_ids_and_utility(trained) -> None:
     world, splits, target, _ = trained
     res = evaluate_recommender(target, splits)
@@ -108,6 +110,7 @@ def test_evaluation_keys_ids_and_utility(trained) -> None:
     assert res["rec/recall@20"].aggregate > 20 / world.n_items + 0.2
 
 
+@pytest.mark.slow
 def test_heldout_reference_by_kind(trained) -> None:
     world = trained[0]
     items = RecommenderSplits.from_world(world, "items")
