@@ -221,7 +221,7 @@ def test_a_cached_build_names_no_checkpoint_it_deletes(tiny_lm, tmp_path, monkey
     from types import SimpleNamespace
 
     from unlearnkit.core.cache import Cache
-    from unlearnkit.runner.run import _unlearned
+    from unlearnkit.runner.families.lm import _unlearned
 
     forget, retain = pairs()
     data = SimpleNamespace(
