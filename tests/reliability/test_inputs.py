@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.architectures import save_tiny_lm
 from unlearnkit.core.config import Config, load_yaml_file, parse_overrides
 from unlearnkit.core.errors import (
     ConfigError,
@@ -33,8 +34,6 @@ from unlearnkit.core.errors import (
 from unlearnkit.data.loaders import load_muse, load_records, load_tofu
 from unlearnkit.models.loading import ModelLoadError, load_causal_lm
 from unlearnkit.runner.spec import load_family_spec, load_spec, run_name_problem
-
-from .tiny_models import save_tiny_lm
 
 REAL_TOFU = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "tofu-sample"
 
