@@ -79,15 +79,7 @@ class MIAAttack(ABC):
     registered_name: ClassVar[str] = ""
 
     def __init__(self, config: MIAConfig | Mapping[str, Any] | None = None, **overrides: Any):
-        if config is None:
-            config = self.config_class()
-        elif isinstance(config, Mapping):
-            config = self.config_class.from_dict(dict(config))
-        elif not isinstance(config, self.config_class):
-            raise MetricError(
-                f"{type(self).__name__} takes a {self.config_class.__name__}, "
-                f"not a {type(config).__name__}"
-            )
+        config = self.config_class.coerce(config, type(self).__name__, error=MetricError)
         self.config = config.with_overrides(overrides) if overrides else config
 
     @property
