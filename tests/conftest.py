@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,17 +16,50 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(2)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def private_cache(tmp_path_factory) -> Iterator[Path]:
-    """Point ``$UNLEARNKIT_CACHE`` at a fresh folder of this session for every test, so that
-    nothing a test builds lands in the user's cache (``~/.cache/unlearnkit`` or their own
-    ``$UNLEARNKIT_CACHE``): what the code under test finds through ``default_cache_dir()``,
-    subprocesses included, is this folder. Tests that need a cache of their own still pass
-    one explicitly."""
-    root = tmp_path_factory.mktemp("unlearnkit-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("UNLEARNKIT_CACHE", str(root))
-        yield root
+#: where the code under test and the libraries it uses would write into the user's home
+#: (``~/.cache``, ``~/.config``), each pointed at a folder of the test session: unlearnkit's
+#: cache (``default_cache_dir()``), the datasets cache (``datasets.load_dataset`` of a local
+#: folder or json file, lm-eval's tasks), matplotlib's font cache and configuration, and
+#: whatever else follows XDG
+PRIVATE_DIRS = {
+    "UNLEARNKIT_CACHE": "unlearnkit-cache",
+    "HF_HOME": "huggingface",
+    "HF_DATASETS_CACHE": "huggingface/datasets",
+    "MPLCONFIGDIR": "matplotlib",
+    "XDG_CACHE_HOME": "xdg-cache",
+}
+PRIVATE_ROOT = pytest.StashKey[Path]()
+SAVED_ENV = pytest.StashKey[dict[str, str | None]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point :data:`PRIVATE_DIRS` at one fresh folder of this session, so that no test
+    reads or writes the user's caches (``~/.cache/unlearnkit`` or their own
+    ``$UNLEARNKIT_CACHE``, ``~/.cache/huggingface``, ...); subprocesses inherit it. Set here,
+    before any test module is imported, because ``datasets`` and ``matplotlib`` read theirs
+    at import. Tests that need a cache of their own still pass one explicitly."""
+    root = Path(tempfile.mkdtemp(prefix="unlearnkit-tests-"))
+    config.stash[PRIVATE_ROOT] = root
+    config.stash[SAVED_ENV] = {k: os.environ.get(k) for k in PRIVATE_DIRS}
+    for key, sub in PRIVATE_DIRS.items():
+        os.environ[key] = str(root / sub)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put the environment back and delete the session's folder."""
+    for key, value in config.stash.get(SAVED_ENV, {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if PRIVATE_ROOT in config.stash:
+        shutil.rmtree(config.stash[PRIVATE_ROOT], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def private_cache(pytestconfig: pytest.Config) -> Path:
+    """The session's unlearnkit cache folder (``$UNLEARNKIT_CACHE`` during the tests)."""
+    return pytestconfig.stash[PRIVATE_ROOT] / PRIVATE_DIRS["UNLEARNKIT_CACHE"]
 
 
 @dataclass

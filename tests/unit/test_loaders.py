@@ -206,12 +206,14 @@ def test_fixture_forget_sizes_pick_the_matching_retain_and_holdout(
 
 
 def test_fixture_records_match_datasets_reading_the_hub_layout(
-    fixture_dir: Path, monkeypatch: pytest.MonkeyPatch
+    fixture_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # load_dataset pings the hub to count downloads, even for a local directory: not here
     monkeypatch.setattr(datasets.config, "HF_UPDATE_DOWNLOAD_COUNTS", False)
     ours = load_tofu(fixture_dir).forget
-    theirs = datasets.load_dataset(str(fixture_dir), name="forget10_perturbed", split="train")
+    theirs = datasets.load_dataset(  # its cache in tmp_path, not the user's ~/.cache
+        str(fixture_dir), name="forget10_perturbed", split="train", cache_dir=str(tmp_path)
+    )
     assert ours == theirs.to_list()
 
 
