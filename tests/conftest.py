@@ -1,4 +1,6 @@
-"""Shared fixtures: a tiny causal LM trained in seconds on hand-made QA pairs."""
+"""Shared fixtures (a tiny causal LM trained in seconds on hand-made QA pairs, tiny
+classifiers, the test preset's cache) and the session's private cache folders (no test
+writes into the user's home)."""
 
 from __future__ import annotations
 
