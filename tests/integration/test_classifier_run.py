@@ -20,6 +20,9 @@ from unlearnkit.runner.families.classifier import Classifiers
 from unlearnkit.runner.run import run_experiment
 from unlearnkit.runner.spec import spec_kind
 
+#: whole runs of the runner (minutes on 2 cores): CI runs them, the fast lane does not
+pytestmark = pytest.mark.slow
+
 SMALL = [
     "world=test",
     "challenge_n=3",

@@ -19,6 +19,9 @@ from unlearnkit.runner.families import lm as lm_family
 from unlearnkit.runner.run import load_results, run_experiment
 from unlearnkit.runner.spec import ExperimentSpec, MethodSpec, load_spec, recipe_path
 
+#: whole runs of the runner (minutes on 2 cores): CI runs them, the fast lane does not
+pytestmark = pytest.mark.slow
+
 METHODS = (
     MethodSpec("npo", config={"max_steps": 2, "batch_size": 4}),
     MethodSpec("grad_diff", config={"max_steps": 2, "batch_size": 4}),

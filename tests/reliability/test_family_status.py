@@ -94,6 +94,7 @@ def test_a_family_run_on_a_full_disk_says_failed_and_why(family, tmp_path, monke
     expect_clear_error(report, f"the run in {run_dir} failed", "No space left on device")
 
 
+@pytest.mark.slow
 def test_a_classifier_run_rerun_after_its_failure_is_ok(tmp_path, monkeypatch):
     from unlearnkit.models.adapters.classifier import ClassifierAdapter
 
@@ -202,6 +203,7 @@ HANGING_RUN = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="kill -9")
 def test_a_killed_recommender_run_reads_as_stopped(tmp_path):
     dirs = [str(tmp_path / "cache"), str(tmp_path / "runs")]

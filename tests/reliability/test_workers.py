@@ -67,6 +67,7 @@ def _worker_pids(folder: Path) -> list[int]:
     return sorted(int(p.name) for p in folder.iterdir())
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_parent_leaves_no_worker_running(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(PARENT, encoding="utf-8")
@@ -147,6 +148,7 @@ def _environment() -> dict[str, str | None]:
     return {name: os.environ.get(name) for name in WORKER_MALLOC_ENV}
 
 
+@pytest.mark.slow
 def test_workers_start_with_the_malloc_settings_and_the_parent_environment_is_unchanged(
     monkeypatch,
 ):
@@ -168,6 +170,7 @@ def _sleep_after_writing(path: str) -> None:
     time.sleep(300)
 
 
+@pytest.mark.slow
 def test_a_failure_in_the_parent_stops_the_running_workers_at_once(tmp_path):
     started = tmp_path / "started"
     with pytest.raises(RuntimeError, match="the parent failed"), WorkerPool(1) as pool:
