@@ -195,3 +195,28 @@ def fresh_adapter(tiny_lm: TinyLM):
     from unlearnkit.models.adapters import CausalLMAdapter
 
     return CausalLMAdapter(copy.deepcopy(tiny_lm.model), tiny_lm.tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_recommender():
+    """A BPR-MF trained on the test interaction world, its oracle without a users request,
+    and the request's splits (seconds)."""
+    from unlearnkit.data.world.interactions import generate_interactions, interaction_preset
+    from unlearnkit.evaluation.recommender import RecommenderSplits
+    from unlearnkit.models.recommender import (
+        RecommenderAdapter,
+        RecommenderConfig,
+        RecTrainConfig,
+        build_recommender,
+        train_recommender,
+    )
+
+    world = generate_interactions(interaction_preset("test"))
+    splits = RecommenderSplits.from_world(world, "users")
+    train = world.pairs(world.mask("train"))
+    cfg, tc = RecommenderConfig(n_factors=16), RecTrainConfig(epochs=20)
+    target = build_recommender(cfg, world.n_users, world.n_items, 0)
+    train_recommender(target, train[:, 0], train[:, 1], tc)
+    oracle = build_recommender(cfg, world.n_users, world.n_items, 0)
+    train_recommender(oracle, splits.retain[:, 0], splits.retain[:, 1], tc)
+    return RecommenderAdapter(target), RecommenderAdapter(oracle), splits

@@ -19,25 +19,16 @@ import unlearnkit.audit.classifier
 import unlearnkit.audit.recommender  # noqa: F401  (they register the audits' metrics)
 from unlearnkit.core.results import Result
 from unlearnkit.data.images import ClassificationData
-from unlearnkit.data.world.interactions import generate_interactions, interaction_preset
 from unlearnkit.evaluation.classifier import evaluate_classifier
 from unlearnkit.evaluation.classifier.metrics import ClassifierMetric
 from unlearnkit.evaluation.classifier.population import shadow_models
 from unlearnkit.evaluation.metrics import METRICS, MetricError, metric_family, metrics_of
 from unlearnkit.evaluation.recommender import (
     RecommenderMetric,
-    RecommenderSplits,
     evaluate_recommender,
 )
 from unlearnkit.models.adapters.classifier import ClassifierAdapter
 from unlearnkit.models.classifier_training import ClassifierTrainConfig, train_classifier
-from unlearnkit.models.recommender import (
-    RecommenderAdapter,
-    RecommenderConfig,
-    RecTrainConfig,
-    build_recommender,
-    train_recommender,
-)
 from unlearnkit.models.vision import build_classifier, classifier_preset
 
 #: the families this module covers, with their metric base class
@@ -99,18 +90,9 @@ def classifier_setup(tiny_classifier, tiny_classifier_oracle):
 
 
 @pytest.fixture(scope="module")
-def recommender_setup():
-    """A BPR-MF trained on the test interaction world, its oracle without a users request,
-    and the request's splits (seconds)."""
-    world = generate_interactions(interaction_preset("test"))
-    splits = RecommenderSplits.from_world(world, "users")
-    train = world.pairs(world.mask("train"))
-    cfg, tc = RecommenderConfig(n_factors=16), RecTrainConfig(epochs=20)
-    target = build_recommender(cfg, world.n_users, world.n_items, 0)
-    train_recommender(target, train[:, 0], train[:, 1], tc)
-    oracle = build_recommender(cfg, world.n_users, world.n_items, 0)
-    train_recommender(oracle, splits.retain[:, 0], splits.retain[:, 1], tc)
-    return RecommenderAdapter(target), RecommenderAdapter(oracle), splits
+def recommender_setup(tiny_recommender):
+    """The tiny BPR-MF, its oracle and the users request's splits (tests/conftest.py)."""
+    return tiny_recommender
 
 
 def run(request, name: str, *, drop: str | None = None, **overrides) -> dict[str, Result]:

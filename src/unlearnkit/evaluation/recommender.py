@@ -49,11 +49,10 @@ from unlearnkit.evaluation.functional.ranking import (
     recall_at_k,
 )
 from unlearnkit.evaluation.metrics.base import (
-    METRICS,
     IntervalConfig,
     MetricBase,
     MetricError,
-    metrics_of,
+    family_metric_classes,
     register_metric,
     with_interval,
 )
@@ -463,16 +462,7 @@ class InteractionMIA(RecommenderMetric):
 
 def recommender_metrics() -> list[type[RecommenderMetric]]:
     """The recommender family's registered metrics (audits excluded), in report order."""
-    out = []
-    for name in metrics_of("recommender"):
-        cls = METRICS.get(name)
-        if not issubclass(cls, RecommenderMetric):
-            raise TypeError(
-                f"metric {name!r} is registered for the recommender family but is a "
-                f"{cls.__name__}; subclass unlearnkit.evaluation.recommender.RecommenderMetric"
-            )
-        out.append(cls)
-    return out
+    return family_metric_classes("recommender", RecommenderMetric)
 
 
 def evaluate_recommender(

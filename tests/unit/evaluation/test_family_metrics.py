@@ -13,7 +13,6 @@ import pytest
 from unlearnkit.core.config import Config
 from unlearnkit.core.errors import RegistryError
 from unlearnkit.core.results import Result
-from unlearnkit.data.world.interactions import generate_interactions, interaction_preset
 from unlearnkit.evaluation.classifier import (
     ClassifierEvalConfig,
     classifier_metrics,
@@ -34,19 +33,11 @@ from unlearnkit.evaluation.metrics.base import register_metric, with_interval
 from unlearnkit.evaluation.recommender import (
     ForgetHit,
     RecEvalConfig,
-    RecommenderSplits,
     evaluate_recommender,
     random_negatives,
     recommender_metrics,
 )
 from unlearnkit.models.adapters.classifier import ClassifierAdapter
-from unlearnkit.models.recommender import (
-    RecommenderAdapter,
-    RecommenderConfig,
-    RecTrainConfig,
-    build_recommender,
-    train_recommender,
-)
 
 CLASSIFIER_KEYS = [
     "acc/forget",
@@ -213,16 +204,8 @@ def test_a_classifier_metric_names_what_it_misses(classifier) -> None:
 
 # ------------------------------------------------------------------------------ recommender
 @pytest.fixture(scope="module")
-def recommender():
-    world = generate_interactions(interaction_preset("test"))
-    splits = RecommenderSplits.from_world(world, "users")
-    train = world.pairs(world.mask("train"))
-    cfg, tc = RecommenderConfig(n_factors=16), RecTrainConfig(epochs=20)
-    target = build_recommender(cfg, world.n_users, world.n_items, 0)
-    train_recommender(target, train[:, 0], train[:, 1], tc)
-    oracle = build_recommender(cfg, world.n_users, world.n_items, 0)
-    train_recommender(oracle, splits.retain[:, 0], splits.retain[:, 1], tc)
-    return RecommenderAdapter(target), RecommenderAdapter(oracle), splits
+def recommender(tiny_recommender):
+    return tiny_recommender
 
 
 def test_recommender_evaluation_keys_and_values(recommender) -> None:

@@ -47,7 +47,7 @@ from unlearnkit.evaluation.classifier.metrics import (
     identity_probe,
 )
 from unlearnkit.evaluation.classifier.population import Shadows
-from unlearnkit.evaluation.metrics.base import METRICS, metrics_of
+from unlearnkit.evaluation.metrics.base import family_metric_classes
 from unlearnkit.models.adapters.classifier import ClassifierAdapter
 
 
@@ -62,17 +62,7 @@ class ClassifierEvalConfig(Config):
 
 def classifier_metrics() -> list[type[ClassifierMetric]]:
     """The classifier family's registered metrics (audits excluded), in report order."""
-    out = []
-    for name in metrics_of("classifier"):
-        cls = METRICS.get(name)
-        if not issubclass(cls, ClassifierMetric):
-            raise TypeError(
-                f"metric {name!r} is registered for the classifier family but is a "
-                f"{cls.__name__}; subclass unlearnkit.evaluation.classifier.metrics."
-                "ClassifierMetric"
-            )
-        out.append(cls)
-    return out
+    return family_metric_classes("classifier", ClassifierMetric)
 
 
 def evaluate_classifier(

@@ -102,6 +102,21 @@ def metrics_of(family: str = "lm", *, audit: bool | None = False) -> list[str]:
     return sorted(names, key=lambda n: order.get(n, len(order)))
 
 
+def family_metric_classes(family: str, base: type) -> list[type]:
+    """The registered (non-audit) metric classes of ``family``, in report order, each
+    checked to subclass the family's metric base class ``base``."""
+    out = []
+    for name in metrics_of(family):
+        cls = METRICS.get(name)
+        if not issubclass(cls, base):
+            raise TypeError(
+                f"metric {name!r} is registered for the {family} family but is a "
+                f"{cls.__name__}; subclass {base.__module__}.{base.__name__}"
+            )
+        out.append(cls)
+    return out
+
+
 class MetricError(UnlearnkitError):
     """A metric cannot be computed on what it was given (missing oracle, empty split, ...)."""
 

@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 
 from unlearnkit.core.cache import Cache, content_hash
 from unlearnkit.core.config import Config
+from unlearnkit.core.errors import UnlearnkitError
 from unlearnkit.core.registry import Registry
 from unlearnkit.runner.spec import MethodSpec, load_family_spec
 
@@ -205,8 +206,13 @@ class Family(ABC):
         return False
 
     def sequence(self, subject: Subject) -> Step:
-        """``subject``'s method applied as successive requests, judged after each."""
-        raise NotImplementedError(f"the {self.name} family has no sequential requests")
+        """``subject``'s method applied as successive requests, judged after each. The
+        runner asks only for the subjects :meth:`sequenced` names, and by default it names
+        none: a family that has successive requests overrides both."""
+        raise UnlearnkitError(
+            f"the {self.name} family names {subject.label!r} in sequenced() but does not "
+            "override Family.sequence(): implement it, or return False from sequenced()"
+        )
 
     def unlearn_order(self) -> list[int]:
         """Each method's rank in the queue (0 first): the longest unlearning first, so that
